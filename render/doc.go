@@ -1,3 +1,30 @@
 // Package render turns one environment's overlay at one revision into the
-// Kubernetes objects to apply, with Kustomize in process.
+// Kubernetes objects to apply, with Kustomize (sigs.k8s.io/kustomize/api)
+// in process.
+//
+// Kustomize reads the revision's tree through a read-only adapter over the
+// Snapshot (an io/fs view of a git tree): there is no checkout, and no path,
+// absolute or "../..", reaches outside the snapshot.
+//
+// What is guaranteed:
+//   - A folder with a kustomization file is built with Kustomize; a folder
+//     without one is rendered as all its *.yaml, *.yml and *.json files,
+//     recursively, like a generated kustomization.
+//   - Safe by default: files load only from below each kustomization's own
+//     folder (bases are reached as folders); remote resources are refused
+//     unless under an allowed prefix (and even then not fetched yet); exec,
+//     container and Go plugins, Helm chart inflation and custom OpenAPI
+//     schemas are refused. These checks run before Kustomize does.
+//   - Either every object renders and validates (apiVersion, kind,
+//     metadata.name present; no two objects with the same group, kind,
+//     namespace and name), or Render returns an error and no objects.
+//   - Errors name the file, and where known the line and the entry, at fault.
+//   - Objects come in a fixed apply order (see sortObjects), and the Digest
+//     covers their canonical YAML, so equal digests mean equal output.
+//   - Results are cached by the snapshot's root tree hash and folder: an
+//     unchanged input is not rebuilt.
+//   - No object content is ever logged (Secrets included).
+//
+// SetImages and Images edit and read the images: list of a kustomization
+// file, keeping its comments and key order.
 package render

@@ -1,0 +1,519 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// graph is what scan learned about the files a build reads. Kustomize's own
+// errors often name neither the kustomization nor the entry at fault;
+// diagnose uses the graph to find them.
+type graph struct {
+	fsys      *snapshotFS
+	resources []string     // tree paths of local resource files, in visit order
+	patches   []patchEntry // every patch of every kustomization and component
+}
+
+// patchEntry is one patch and where it is declared.
+type patchEntry struct {
+	where   string // "dir/kustomization.yaml:12: patches entry \"p.yaml\""
+	content []byte // the patch document(s), read from its file or inline
+}
+
+// scan walks the kustomizations reachable from dir before Kustomize runs,
+// and refuses what the build must not do: remote references outside the
+// allowed prefixes, paths out of the snapshot, Helm, KRM functions and other
+// non-builtin plugins, custom OpenAPI schemas. It also checks that every
+// local entry exists, so a typo is reported with its file, line and entry
+// instead of Kustomize's nested "accumulation err" chain.
+func scan(fsys *snapshotFS, dir string, allowed []string) (*graph, error) {
+	s := &scanner{fsys: fsys, allowed: allowed, g: &graph{fsys: fsys}, seen: map[string]bool{}}
+	if err := s.kustomization(dir, false); err != nil {
+		return nil, err
+	}
+	return s.g, nil
+}
+
+type scanner struct {
+	fsys    *snapshotFS
+	allowed []string
+	g       *graph
+	seen    map[string]bool // kustomization folders already walked
+}
+
+// kustomization walks the kustomization in dir. plugin is true when dir was
+// reached through generators/transformers/validators: its resources are then
+// plugin configurations, checked as such.
+func (s *scanner) kustomization(dir string, plugin bool) error {
+	if s.seen[dir] {
+		return nil
+	}
+	s.seen[dir] = true
+	name, err := kustomizationFile(s.fsys.tree, dir)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		if _, ok := s.fsys.overrides[joinTree(dir, "kustomization.yaml")]; ok {
+			name = "kustomization.yaml"
+		} else {
+			return fmt.Errorf("folder %s has no kustomization.yaml", dir)
+		}
+	}
+	file := joinTree(dir, name)
+	data, err := s.fsys.readTree(file)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", file, err)
+	}
+	k, doc, err := parseKustomization(file, data)
+	if err != nil {
+		return err
+	}
+	c := &kustScan{scanner: s, file: file, dir: dir, doc: doc}
+	return c.walk(k, plugin)
+}
+
+// kustomizationFile returns the name of dir's kustomization file, or "" when
+// it has none. Kustomize refuses a folder with two; so do we, by name.
+func kustomizationFile(tree fs.FS, dir string) (string, error) {
+	var found []string
+	for _, n := range konfig.RecognizedKustomizationFileNames() {
+		if fi, err := fs.Stat(tree, joinTree(dir, n)); err == nil && !fi.IsDir() {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	default:
+		return "", fmt.Errorf("folder %s has more than one kustomization file: %s", dir, strings.Join(found, ", "))
+	}
+}
+
+// kustScan checks the entries of one kustomization file.
+type kustScan struct {
+	*scanner
+	file string     // tree path of the kustomization file
+	dir  string     // its folder
+	doc  *yaml.Node // parsed file, for line numbers
+}
+
+func (c *kustScan) walk(k *types.Kustomization, plugin bool) error {
+	if len(k.OpenAPI) > 0 {
+		return fmt.Errorf("%s: %w", c.at("openapi", -1), ErrOpenAPIRefused)
+	}
+	if len(k.HelmCharts) > 0 || len(k.HelmChartInflationGenerator) > 0 || k.HelmGlobals != nil {
+		key := "helmCharts"
+		switch {
+		case len(k.HelmChartInflationGenerator) > 0:
+			key = "helmChartInflationGenerator"
+		case len(k.HelmCharts) == 0:
+			key = "helmGlobals"
+		}
+		return fmt.Errorf("%s: %w", c.at(key, -1), ErrHelmRefused)
+	}
+	for _, f := range []struct {
+		key     string
+		entries []string
+	}{{"resources", k.Resources}, {"bases", k.Bases}} {
+		for i, e := range f.entries {
+			if err := c.resource(f.key, i, e, plugin); err != nil {
+				return err
+			}
+		}
+	}
+	for i, e := range k.Components {
+		if err := c.needFolder("components", i, e, false); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		key     string
+		entries []string
+	}{{"crds", k.Crds}, {"configurations", k.Configurations}} {
+		for i, e := range f.entries {
+			if _, err := c.needFile(f.key, i, e); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.patchList("patches", k.Patches); err != nil {
+		return err
+	}
+	if err := c.patchList("patchesJson6902", k.PatchesJson6902); err != nil {
+		return err
+	}
+	for i, e := range k.PatchesStrategicMerge {
+		if err := c.patch("patchesStrategicMerge", i, string(e), string(e)); err != nil {
+			return err
+		}
+	}
+	for i, g := range k.ConfigMapGenerator {
+		if err := c.kvSources("configMapGenerator", i, g.KvPairSources); err != nil {
+			return err
+		}
+	}
+	for i, g := range k.SecretGenerator {
+		if err := c.kvSources("secretGenerator", i, g.KvPairSources); err != nil {
+			return err
+		}
+	}
+	for i, r := range k.Replacements {
+		if r.Path == "" {
+			continue
+		}
+		if _, err := c.needFile("replacements", i, r.Path); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		key     string
+		entries []string
+	}{{"generators", k.Generators}, {"transformers", k.Transformers}, {"validators", k.Validators}} {
+		for i, e := range f.entries {
+			if err := c.plugin(f.key, i, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// at names an entry for errors: "file:line: key entry" (line when known).
+func (c *kustScan) at(key string, idx int) string {
+	if line := entryLine(c.doc, key, idx); line > 0 {
+		return fmt.Sprintf("%s:%d: %s", c.file, line, key)
+	}
+	return fmt.Sprintf("%s: %s", c.file, key)
+}
+
+func (c *kustScan) entry(key string, idx int, e string) string {
+	return fmt.Sprintf("%s entry %q", c.at(key, idx), e)
+}
+
+// local resolves a non-remote entry to a tree path, refusing remote
+// references (unless allowed, and then still unsupported), absolute paths
+// and paths that climb out of the snapshot.
+func (c *kustScan) local(key string, idx int, e string) (string, error) {
+	if isRemote(e) {
+		if remoteAllowed(e, c.allowed) {
+			return "", fmt.Errorf("%s: %w; vendor it into the repository", c.entry(key, idx, e), ErrRemoteUnsupported)
+		}
+		return "", fmt.Errorf("%s: %w: %s is not under an allowed prefix (AllowedRemotePrefixes)", c.entry(key, idx, e), ErrRemoteRefused, e)
+	}
+	if strings.HasPrefix(e, "/") {
+		return "", fmt.Errorf("%s: %w: absolute paths are refused", c.entry(key, idx, e), ErrPathEscape)
+	}
+	p, err := treePath(c.dir + "/" + e)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.entry(key, idx, e), ErrPathEscape)
+	}
+	return p, nil
+}
+
+// needFile checks an entry that must name a file.
+func (c *kustScan) needFile(key string, idx int, e string) (string, error) {
+	p, err := c.local(key, idx, e)
+	if err != nil {
+		return "", err
+	}
+	fi, err := c.fsys.statTree(p)
+	if err != nil {
+		return "", fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
+	}
+	if fi.IsDir() {
+		return "", fmt.Errorf("%s: %s is a folder, want a file", c.entry(key, idx, e), p)
+	}
+	return p, nil
+}
+
+// needFolder checks an entry that must name a kustomization folder, and walks it.
+func (c *kustScan) needFolder(key string, idx int, e string, plugin bool) error {
+	p, err := c.local(key, idx, e)
+	if err != nil {
+		return err
+	}
+	fi, err := c.fsys.statTree(p)
+	if err != nil {
+		return fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: %s is a file, want a kustomization folder", c.entry(key, idx, e), p)
+	}
+	return c.into(key, idx, e, p, plugin)
+}
+
+func (c *kustScan) into(key string, idx int, e, p string, plugin bool) error {
+	name, err := kustomizationFile(c.fsys.tree, p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.entry(key, idx, e), err)
+	}
+	if name == "" {
+		return fmt.Errorf("%s: folder %s has no kustomization.yaml", c.entry(key, idx, e), p)
+	}
+	return c.kustomization(p, plugin)
+}
+
+// resource checks a resources (or bases) entry: a file, or a kustomization
+// folder to walk.
+func (c *kustScan) resource(key string, idx int, e string, plugin bool) error {
+	p, err := c.local(key, idx, e)
+	if err != nil {
+		return err
+	}
+	fi, err := c.fsys.statTree(p)
+	if err != nil {
+		return fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
+	}
+	if fi.IsDir() {
+		return c.into(key, idx, e, p, plugin)
+	}
+	if plugin {
+		data, err := c.fsys.readTree(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.entry(key, idx, e), err)
+		}
+		return c.pluginConfigs(fmt.Sprintf("%s (plugin configuration from %s)", c.entry(key, idx, e), p), data)
+	}
+	c.g.resources = append(c.g.resources, p)
+	return nil
+}
+
+func (c *kustScan) patchList(key string, patches []types.Patch) error {
+	for i, p := range patches {
+		if p.Path != "" {
+			if err := c.patch(key, i, p.Path, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		c.g.patches = append(c.g.patches, patchEntry{
+			where:   fmt.Sprintf("%s entry %d (inline)", c.at(key, i), i),
+			content: []byte(p.Patch),
+		})
+	}
+	return nil
+}
+
+// patch records a patch given by path; inline is non-empty when the entry
+// may also be an inline patch (patchesStrategicMerge).
+func (c *kustScan) patch(key string, idx int, e, inline string) error {
+	if inline != "" && strings.ContainsAny(inline, "\n:") {
+		c.g.patches = append(c.g.patches, patchEntry{
+			where:   fmt.Sprintf("%s entry %d (inline)", c.at(key, idx), idx),
+			content: []byte(inline),
+		})
+		return nil
+	}
+	p, err := c.needFile(key, idx, e)
+	if err != nil {
+		return err
+	}
+	data, err := c.fsys.readTree(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.entry(key, idx, e), err)
+	}
+	c.g.patches = append(c.g.patches, patchEntry{where: c.entry(key, idx, e), content: data})
+	return nil
+}
+
+// kvSources checks the files and env files of a ConfigMap or Secret
+// generator ("files" entries may be "key=path").
+func (c *kustScan) kvSources(key string, idx int, src types.KvPairSources) error {
+	paths := append([]string(nil), src.EnvSources...)
+	if src.EnvSource != "" {
+		paths = append(paths, src.EnvSource)
+	}
+	for _, f := range src.FileSources {
+		if _, after, ok := strings.Cut(f, "="); ok {
+			f = after
+		}
+		paths = append(paths, f)
+	}
+	for _, p := range paths {
+		if _, err := c.needFile(key, idx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plugin checks a generators/transformers/validators entry: an inline
+// configuration, a configuration file, or a kustomization folder producing
+// configurations (Kustomize tries them in that order).
+func (c *kustScan) plugin(key string, idx int, e string) error {
+	if looksInline(e) {
+		return c.pluginConfigs(c.at(key, idx)+" (inline)", []byte(e))
+	}
+	p, err := c.local(key, idx, e)
+	if err != nil {
+		return err
+	}
+	fi, err := c.fsys.statTree(p)
+	if err != nil {
+		return fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
+	}
+	if fi.IsDir() {
+		return c.into(key, idx, e, p, true)
+	}
+	data, err := c.fsys.readTree(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.entry(key, idx, e), err)
+	}
+	return c.pluginConfigs(c.entry(key, idx, e), data)
+}
+
+// looksInline reports whether a plugin entry is YAML content rather than a
+// path: Kustomize treats whatever parses as objects as inline.
+func looksInline(e string) bool {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(e), &n); err != nil || len(n.Content) == 0 {
+		return false
+	}
+	return n.Content[0].Kind == yaml.MappingNode
+}
+
+// builtinPlugins are the kinds Kustomize runs in process (apiVersion
+// "builtin"); everything else would be an exec, container or Go plugin.
+var builtinPlugins = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range krusty.GetBuiltinPluginNames() {
+		m[n] = true
+	}
+	return m
+}()
+
+// pluginPathKeys are the fields of builtin plugin configurations that name
+// files Kustomize will load (and would fetch, were they URLs).
+var pluginPathKeys = map[string]bool{
+	"path": true, "paths": true, "files": true, "envs": true, "env": true,
+	"targetFilePath": true, "argsFromFile": true,
+}
+
+// pluginConfigs checks every plugin configuration document in data.
+func (c *kustScan) pluginConfigs(where string, data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %s", where, yamlMessage(err))
+		}
+		var obj struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+			Metadata   struct {
+				Name        string            `yaml:"name"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"metadata"`
+		}
+		if err := n.Decode(&obj); err != nil {
+			return fmt.Errorf("%s: plugin configuration: %s", where, yamlMessage(err))
+		}
+		id := fmt.Sprintf("%s %s/%s", obj.APIVersion, obj.Kind, obj.Metadata.Name)
+		if fn := functionSpec(obj.Metadata.Annotations); fn != "" {
+			return fmt.Errorf("%s: %w: %s runs a %s KRM function", where, ErrPluginRefused, id, fn)
+		}
+		if obj.Kind == "HelmChartInflationGenerator" {
+			return fmt.Errorf("%s: %w", where, ErrHelmRefused)
+		}
+		if obj.APIVersion != konfig.BuiltinPluginApiVersion || !builtinPlugins[obj.Kind] {
+			return fmt.Errorf("%s: %w: %s is not a kustomize builtin (apiVersion: builtin); exec, container and Go plugins are refused", where, ErrPluginRefused, id)
+		}
+		var remote string
+		walkPathValues(&n, func(v string) {
+			if remote == "" && isRemote(v) {
+				remote = v
+			}
+		})
+		if remote != "" {
+			if remoteAllowed(remote, c.allowed) {
+				return fmt.Errorf("%s: %s: %w: %s; vendor it into the repository", where, id, ErrRemoteUnsupported, remote)
+			}
+			return fmt.Errorf("%s: %s: %w: %s is not under an allowed prefix (AllowedRemotePrefixes)", where, id, ErrRemoteRefused, remote)
+		}
+	}
+}
+
+// functionSpec names the runtime of a KRM function annotation ("exec",
+// "container", "starlark"), or "" when the object declares none.
+func functionSpec(ann map[string]string) string {
+	spec := ann["config.kubernetes.io/function"]
+	if spec == "" {
+		spec = ann["config.k8s.io/function"]
+	}
+	if spec == "" {
+		return ""
+	}
+	for _, rt := range []string{"exec", "container", "starlark"} {
+		if strings.Contains(spec, rt+":") {
+			return rt
+		}
+	}
+	return "declared"
+}
+
+// walkPathValues calls fn with every scalar under a pluginPathKeys key, at
+// any depth ("files" values may be "key=path").
+func walkPathValues(n *yaml.Node, fn func(string)) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			walkPathValues(c, fn)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if pluginPathKeys[k.Value] {
+				scalars(v, func(s string) {
+					if _, after, ok := strings.Cut(s, "="); ok && !isRemote(s) {
+						s = after
+					}
+					fn(s)
+				})
+			}
+			walkPathValues(v, fn)
+		}
+	}
+}
+
+func scalars(n *yaml.Node, fn func(string)) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		fn(n.Value)
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			scalars(c, fn)
+		}
+	}
+}
+
+// yamlLine matches go-yaml's "yaml: line N: message".
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlMessage strips go-yaml's "yaml: " prefix.
+func yamlMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+func joinTree(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
