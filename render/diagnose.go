@@ -10,8 +10,8 @@ import (
 // Kustomize's error texts that diagnose recognises. They are not a stable
 // API; when one changes, diagnose falls back to Kustomize's own message.
 var (
-	reDuplicateID  = regexp.MustCompile(`already registered id: (\S+)`)
-	rePatchTarget  = regexp.MustCompile(`(?:strategic merge patch "|target for patch |no matches for Id )([^\s"]+)`)
+	reDuplicateID  = regexp.MustCompile(`already registered id: ([^\s"';,]+)`)
+	rePatchTarget  = regexp.MustCompile(`(?:strategic merge patch "|target for patch |no matches for Id )([^\s"';,]+)`)
 	reJSONPointer  = regexp.MustCompile(`(?:path|key)[: ]+"?(/[^"\s:]*)`)
 	reJSONPatchErr = regexp.MustCompile(`operation does not apply|Unable to remove nonexistent key|error in (?:add|remove|replace|move|copy|test)`)
 )

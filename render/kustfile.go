@@ -45,7 +45,13 @@ func firstDocument(data []byte) (*yaml.Node, error) {
 // yamlError turns a go-yaml error into "file:line: message".
 func yamlError(file string, err error) error {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		return fmt.Errorf("%s:%s: yaml syntax error: %s", file, m[1], m[2])
+		line, _ := strconv.Atoi(m[1])
+		if isParserProblem(m[2]) {
+			// go-yaml prints parser errors with a zero-based line (the line
+			// of the construct being parsed), scanner errors one-based.
+			line++
+		}
+		return fmt.Errorf("%s:%d: yaml syntax error: %s", file, line, m[2])
 	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
@@ -57,10 +63,22 @@ func yamlError(file string, err error) error {
 	return fmt.Errorf("%s: yaml syntax error: %s", file, yamlMessage(err))
 }
 
+// isParserProblem reports whether a go-yaml message comes from its parser
+// (rather than its scanner): those are the "did not find expected ..." and
+// directive problems.
+func isParserProblem(msg string) bool {
+	for _, p := range []string{"did not find expected", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 var (
 	typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
-	badFieldType = regexp.MustCompile(`cannot unmarshal (.+) into Go struct field Kustomization\.([A-Za-z0-9_.]+) of type (\S+)`)
+	unknownField  = regexp.MustCompile(`unknown field "([^"]+)"`)
+	badFieldType  = regexp.MustCompile(`cannot unmarshal (.+) into Go struct field Kustomization\.([A-Za-z0-9_.]+) of type (\S+)`)
 )
 
 // fieldError rewrites Kustomize's decoding errors to name the file, the line

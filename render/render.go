@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 )
 
@@ -182,8 +183,7 @@ func (r *Renderer) buildUncached(snap fs.FS, dir string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	k := krusty.MakeKustomizer(kustomizeOptions())
-	rm, err := k.Run(fsys, osPath(dir))
+	rm, err := runKustomize(fsys, dir)
 	if err != nil {
 		return Result{}, diagnose(err, g)
 	}
@@ -197,6 +197,17 @@ func (r *Renderer) buildUncached(snap fs.FS, dir string) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Objects: objs, Digest: digestOf(y), yaml: y}, nil
+}
+
+// runKustomize builds dir. A panic inside Kustomize (malformed input has
+// caused some) becomes an error: one bad commit must not stop the agent.
+func runKustomize(fsys *snapshotFS, dir string) (rm resmap.ResMap, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rm, err = nil, fmt.Errorf("kustomize panicked: %v", p)
+		}
+	}()
+	return krusty.MakeKustomizer(kustomizeOptions()).Run(fsys, osPath(dir))
 }
 
 // kustomizeOptions are the safe-by-default build options: files load only

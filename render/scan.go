@@ -211,7 +211,7 @@ func (c *kustScan) local(key string, idx int, e string) (string, error) {
 		if remoteAllowed(e, c.allowed) {
 			return "", fmt.Errorf("%s: %w; vendor it into the repository", c.entry(key, idx, e), ErrRemoteUnsupported)
 		}
-		return "", fmt.Errorf("%s: %w: %s is not under an allowed prefix (AllowedRemotePrefixes)", c.entry(key, idx, e), ErrRemoteRefused, e)
+		return "", fmt.Errorf("%s: %w: not under an allowed prefix (AllowedRemotePrefixes)", c.entry(key, idx, e), ErrRemoteRefused)
 	}
 	if strings.HasPrefix(e, "/") {
 		return "", fmt.Errorf("%s: %w: absolute paths are refused", c.entry(key, idx, e), ErrPathEscape)
@@ -427,7 +427,7 @@ func (c *kustScan) pluginConfigs(where string, data []byte) error {
 		}
 		id := fmt.Sprintf("%s %s/%s", obj.APIVersion, obj.Kind, obj.Metadata.Name)
 		if fn := functionSpec(obj.Metadata.Annotations); fn != "" {
-			return fmt.Errorf("%s: %w: %s runs a %s KRM function", where, ErrPluginRefused, id, fn)
+			return fmt.Errorf("%s: %w: %s declares a KRM function (runtime: %s)", where, ErrPluginRefused, id, fn)
 		}
 		if obj.Kind == "HelmChartInflationGenerator" {
 			return fmt.Errorf("%s: %w", where, ErrHelmRefused)
