@@ -72,7 +72,7 @@ func TestCacheIsBoundedLRU(t *testing.T) {
 
 	render("overlays/dev")
 	render("overlays/staging")
-	render("overlays/dev") // dev is now the most recently used
+	render("overlays/dev")  // dev is now the most recently used
 	render("overlays/prod") // evicts staging
 	assert.EqualValues(t, 3, r.builds.Load())
 	assert.Equal(t, 2, r.cache.len())
