@@ -1,0 +1,198 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// processItem brings one object to its desired state (or, in a dry run,
+// says what that would take). The steps, each skipped when not needed:
+//
+//  1. read the live object, from the watch cache when it can answer;
+//  2. adopt fields that kubectl's client-side apply owns;
+//  3. stop if the live object is provably up to date (no round trip);
+//  4. server-side apply (a dry run for Diff and for drift in detect-only
+//     mode), recreating the object if an immutable field changed and the
+//     object allows it;
+//  5. classify the outcome and diff live against the answer;
+//  6. wait for CRDs to be Established and Namespaces to be Active.
+func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
+	start := time.Now()
+	out.Ref = it.ref
+	defer func() { out.Duration = time.Since(start) }()
+	fail := func(op string, err error) outcome {
+		out.Action, out.Err = ActionFailed, objectError(op, it.ref, err)
+		return out
+	}
+
+	if p.dryRun && (!it.mapped || (it.namespaced && p.isNewNamespace(it.ref.Namespace))) {
+		// Its CRD or Namespace would be created by this pass: the server
+		// cannot dry-run it yet, so show the payload.
+		out.Action, out.offline = ActionCreated, true
+		out.Diff, _ = objectDiff(it.ref, nil, it.payload)
+		return out
+	}
+
+	live, fromCache, err := p.live(ctx, it)
+	if err != nil {
+		return fail("read", err)
+	}
+	if live != nil && needsAdoption(live) {
+		if p.dryRun {
+			out.Message = adoptMessage(true)
+		} else {
+			if live, err = p.adopt(ctx, it, live, fromCache); err != nil {
+				return fail("adopt", err)
+			}
+			out.Message = adoptMessage(false)
+		}
+	}
+
+	// Drift: the object is gone although the last pass applied it, or it
+	// carries the hash of exactly this desired content and still differs.
+	drift := (live == nil && it.inInventory) || (live != nil && live.GetAnnotations()[AnnotationDesiredHash] == it.hash)
+	if upToDate(live, it.payload.Object, it.hash) {
+		out.Action = ActionUnchanged
+		return p.settle(ctx, it, live, out, fail)
+	}
+	detectOnly := drift && p.req.Drift == DriftDetectOnly
+	dryRun := p.dryRun || detectOnly
+
+	after, created, err := p.r.client.apply(ctx, it.gvr, it.payload, dryRun)
+	recreated := false
+	if imm := asImmutable(err); imm != nil {
+		if !it.recreate {
+			return fail("apply", imm)
+		}
+		if dryRun {
+			// The server cannot dry-run a delete-and-create: show the
+			// desired object against the live one.
+			out.Action = ActionRecreated
+			if detectOnly {
+				out.Action = ActionDrifted
+			}
+			out.drifted = drift
+			out.Diff, _ = objectDiff(it.ref, live, it.payload)
+			return out
+		}
+		after, err = p.recreate(ctx, it, live)
+		recreated, created = err == nil, false
+	}
+	if err != nil {
+		if p.dryRun && isNamespaceNotFound(err) {
+			out.Action, out.offline = ActionCreated, true
+			out.Diff, _ = objectDiff(it.ref, nil, it.payload)
+			return out
+		}
+		return fail("apply", err)
+	}
+
+	if live == nil && !created && !recreated && !dryRun {
+		// The object existed without baton's label, so the cache could not
+		// see it: it was just taken over. If kubectl made it, adopt its
+		// fields and apply again so that fields git no longer has go away.
+		out.Message = "took over an existing object"
+		if needsAdoption(after) {
+			if after, err = p.adopt(ctx, it, after, false); err != nil {
+				return fail("adopt", err)
+			}
+			if after, _, err = p.r.client.apply(ctx, it.gvr, it.payload, false); err != nil {
+				return fail("apply", err)
+			}
+			out.Message = adoptMessage(false)
+		}
+	}
+
+	switch {
+	case recreated:
+		out.Action = ActionRecreated
+	case created:
+		out.Action = ActionCreated
+	case live != nil && sameObject(live, after):
+		out.Action = ActionUnchanged
+	default:
+		out.Action = ActionConfigured
+	}
+	if out.Action != ActionUnchanged {
+		out.drifted = drift
+		if live != nil || created || recreated {
+			if out.Diff, err = objectDiff(it.ref, live, after); err != nil {
+				return fail("diff", err)
+			}
+		}
+	}
+	if detectOnly && out.Action != ActionUnchanged {
+		out.Action = ActionDrifted
+	}
+	if dryRun {
+		if it.stage == stageNamespaces && created {
+			p.noteNewNamespace(it.ref.Name)
+		}
+		return out
+	}
+	if p.r.cache != nil {
+		p.r.cache.remember(p.req.Environment, it.gvr, after)
+	}
+	return p.settle(ctx, it, after, out, fail)
+}
+
+// settle waits until a CRD serves its kind and a Namespace accepts objects,
+// so that the next stage can use them. Other kinds return at once.
+func (p *pass) settle(ctx context.Context, it *item, obj *unstructured.Unstructured, out outcome, fail func(string, error) outcome) outcome {
+	if p.dryRun || obj == nil {
+		return out
+	}
+	switch it.stage {
+	case stageCRDs:
+		if !hasCondition(obj, "Established", "True") {
+			if err := p.waitEstablished(ctx, it.ref.Name); err != nil {
+				return fail("apply", err)
+			}
+		}
+	case stageNamespaces:
+		if err := p.waitActive(ctx, obj); err != nil {
+			return fail("apply", err)
+		}
+	}
+	return out
+}
+
+// live reads the live object: from the watch cache when it can answer, else
+// with a GET. A cache miss is trusted only for an object the last pass did
+// not apply (a new object) and only when applying: a miss for an inventory
+// object may be a lagging watch, and a dry run must show a true diff.
+func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructured, fromCache bool, err error) {
+	if c := p.r.cache; c != nil {
+		obj, ok := c.lookup(ctx, p.req.Environment, it.gvr, it.ref.Namespace, it.ref.Name)
+		if ok && (obj != nil || (!it.inInventory && !p.dryRun)) {
+			return obj, true, nil
+		}
+	}
+	obj, err = p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)
+	return obj, false, err
+}
+
+// recreate deletes the live object, waits until it is gone and applies the
+// payload again: the way through an immutable field that git changed.
+func (p *pass) recreate(ctx context.Context, it *item, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if live == nil {
+		var err error
+		if live, err = p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name); err != nil {
+			return nil, err
+		}
+		if live == nil {
+			return nil, errors.New("object vanished while recreating it")
+		}
+	}
+	if err := p.r.client.delete(ctx, it.gvr, it.ref.Namespace, it.ref.Name, live.GetUID()); err != nil {
+		return nil, err
+	}
+	if err := p.waitGone(ctx, it, live.GetUID()); err != nil {
+		return nil, err
+	}
+	after, _, err := p.r.client.apply(ctx, it.gvr, it.payload, false)
+	return after, err
+}
