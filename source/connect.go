@@ -133,7 +133,14 @@ func (r *Repository) connectSSH() (remote, redactor, error) {
 		// it may present another type and fail the check.
 		auth.HostKeyAlgorithms = db.HostKeyAlgorithms(sshHostPort(r.endpoint.ep))
 	}
-	tr := gitssh.NewClient(&ssh.ClientConfig{Timeout: s.Timeout.Duration})
+	// go-git copies every field of a client config over the one the auth
+	// method makes, zero fields included: start from the auth's own.
+	cfg, err := auth.ClientConfig()
+	if err != nil {
+		return nil, red, fmt.Errorf("%w: %w", ErrAuthFailed, err)
+	}
+	cfg.Timeout = s.Timeout.Duration
+	tr := gitssh.NewClient(cfg)
 	return &wireRemote{tr: tr, ep: r.endpoint.ep, auth: auth, hostKeyBad: failed}, red, nil
 }
 

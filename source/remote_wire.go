@@ -25,9 +25,9 @@ import (
 // exactly two over HTTP), and the fetch asks only for the changed heads with
 // the store's heads as haves, at depth 1.
 type wireRemote struct {
-	tr        transport.Transport
-	ep        *transport.Endpoint
-	auth      transport.AuthMethod
+	tr         transport.Transport
+	ep         *transport.Endpoint
+	auth       transport.AuthMethod
 	hostKeyBad *atomic.Bool // set by the SSH host key callback
 
 	// The session that answered list, kept for the next fetch.

@@ -55,8 +55,11 @@ type objectStore struct {
 const maxOpenPacks = 16
 
 func openObjectStore(dir string) (*objectStore, error) {
+	// Not ExclusiveAccess: with it, go-git v5.19's HasEncodedObject answers
+	// "not found" for every packed object (the loose-object list it caches
+	// short-circuits the pack lookup).
 	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(16*cache.MiByte),
-		filesystem.Options{ExclusiveAccess: true, MaxOpenDescriptors: maxOpenPacks})
+		filesystem.Options{MaxOpenDescriptors: maxOpenPacks})
 	if err := st.Init(); err != nil {
 		return nil, fmt.Errorf("object store %s: %w", dir, err)
 	}
