@@ -1,3 +1,37 @@
 // Package reconciler makes the live cluster match the rendered objects of one
 // environment: diff, server-side apply, prune, drift, inventory.
+//
+// One pass (Reconciler.Sync) takes the complete desired set of an environment
+// at one revision and:
+//
+//  1. plans it: every object is validated and mapped through discovery;
+//     namespaced objects without a namespace get the environment's default;
+//     baton's labels (app.kubernetes.io/managed-by, baton.dev/environment)
+//     and a hash of the object's own desired content are added; fields named
+//     by ignore rules are removed. Any invalid object refuses the whole pass
+//     before anything is applied.
+//  2. applies it in stages — CRDs (waited on until Established), Namespaces
+//     (until Active), other cluster-scoped objects, namespaced objects,
+//     admission webhooks and policies last — with server-side apply, field
+//     manager "baton", conflicts forced. Within a stage a bounded pool of
+//     workers applies objects in parallel. Objects first made by
+//     `kubectl apply` are adopted: kubectl's fields are handed to baton so
+//     that fields git no longer has are removed.
+//  3. prunes, only if every object applied: objects of the previous inventory
+//     that left git are deleted, within the safety rules (see Request.Prune).
+//  4. records the new inventory in a ConfigMap, so that a later pass — in
+//     this or a new process — knows what to prune.
+//
+// Drift (an object edited or deleted by hand) is found on every pass, even at
+// the same revision, and corrected or, in detect-only mode, only reported.
+// Unchanged objects cost no request: a watch cache of the environment's
+// objects (label-selected informers) answers, and the desired-content hash
+// tells a change in git from drift without a per-revision annotation.
+//
+// Reconciler.Diff runs the same pass as server-side dry runs and returns what
+// Sync would do, with unified YAML diffs (Secret values masked).
+//
+// Results are data (Result, Change): callers log them, record metrics and
+// emit events. Every error about an object names it as Kind/namespace/name
+// (ObjectError); RBAC denials name the verb, resource and namespace.
 package reconciler

@@ -1,0 +1,45 @@
+package reconciler
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func TestSyncRestrictedServiceAccountNamesVerbResourceNamespace(t *testing.T) {
+	ns := env.Namespace(t)
+	// The agent may do anything with ConfigMaps (its inventory too) but only
+	// read Deployments.
+	cfg := env.RestrictedConfig(t, ns,
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"*"}},
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
+	)
+	r := newReconciler(t, cfg, ns, Options{})
+	deployment := obj(t, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1}]}
+`)
+	name := envName(t)
+	res, err := r.Sync(t.Context(), Request{Environment: name, DefaultNamespace: ns, Prune: true,
+		Objects: []*unstructured.Unstructured{deployment, configMap("", "settings", nil)}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "apply Deployment/"+ns+"/web")
+	assert.Contains(t, err.Error(), `permission denied: cannot patch deployments.apps in namespace "`+ns+`"`)
+	var oe *ObjectError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "Deployment", oe.Ref.Kind)
+	assert.Equal(t, ActionCreated, changeFor(t, res, "ConfigMap", "settings").Action)
+	assert.Equal(t, ActionFailed, changeFor(t, res, "Deployment", "web").Action)
+	inv, err := r.Inventory(t.Context(), name)
+	require.NoError(t, err)
+	assert.Empty(t, inv.Entries, "no inventory after a failed apply")
+}
