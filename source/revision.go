@@ -101,8 +101,8 @@ func (r *Revision) rebase(store *objectStore) *Revision {
 
 // ParseTrailers returns the trailers of a commit message: the lines of its
 // last paragraph when every line there is "Key: value" (keys are letters,
-// digits and dashes) or an indented continuation of the previous value. The
-// subject paragraph never holds trailers.
+// digits and dashes; a space follows the colon) or an indented continuation
+// of the previous value. The subject paragraph never holds trailers.
 func ParseTrailers(msg string) []Trailer {
 	msg = strings.TrimRight(strings.ReplaceAll(msg, "\r\n", "\n"), " \t\n")
 	i := strings.LastIndex(msg, "\n\n")
@@ -119,7 +119,9 @@ func ParseTrailers(msg string) []Trailer {
 			continue
 		}
 		key, value, ok := strings.Cut(line, ":")
-		if !ok || !isTrailerKey(key) {
+		// "Key: value" or "Key:"; a colon followed by text ("https://...")
+		// is not a trailer.
+		if !ok || !isTrailerKey(key) || (value != "" && value[0] != ' ' && value[0] != '\t') {
 			return nil
 		}
 		out = append(out, Trailer{Key: key, Value: strings.TrimSpace(value)})
