@@ -1,0 +1,131 @@
+package agent
+
+import "time"
+
+// Recorder receives the agent's measurements. It is declared here, where it
+// is used, so that the agent does not depend on Prometheus: the metrics
+// package implements it. Every argument is plain data.
+//
+// Methods are called from the environments' loops, concurrently for
+// different environments, and must not block: a slow recorder delays syncs.
+type Recorder interface {
+	// SyncDone records one sync pass of an environment: render, apply and
+	// prune, whatever its outcome.
+	SyncDone(SyncRecord)
+	// HealthChanged records an environment's health verdict each time it
+	// changes: after the wait that follows a sync, and whenever the monitor
+	// that runs afterwards sees it change.
+	HealthChanged(HealthRecord)
+	// PromotionDone records one promotion attempt along a pipeline edge.
+	PromotionDone(PromotionRecord)
+	// LeaderChanged records whether this replica now leads (and so applies
+	// and promotes) or stands by.
+	LeaderChanged(leading bool)
+}
+
+// Outcomes of a sync pass (SyncRecord.Result).
+const (
+	SyncSucceeded = "success"
+	SyncFailed    = "failure"
+	// SyncSuspended: the environment is suspended; nothing was applied.
+	SyncSuspended = "suspended"
+)
+
+// Stages of a failed sync pass (SyncRecord.FailedStage), for an error-kind
+// label.
+const (
+	StageSource = "source" // the branch has no good revision (fetch, signature)
+	StageRender = "render" // Kustomize refused or failed
+	StageApply  = "apply"  // the reconciler failed (apply, prune, inventory)
+)
+
+// SyncRecord is one sync pass.
+type SyncRecord struct {
+	// Environment is the environment's name.
+	Environment string
+	// Revision is the commit synced (or attempted); empty when the branch
+	// had no good revision yet.
+	Revision string
+	// CommitTime is the revision's committer time: now minus it is how long
+	// a change took to reach the cluster. Zero when Revision is empty.
+	CommitTime time.Time
+	// Result is SyncSucceeded, SyncFailed or SyncSuspended.
+	Result string
+	// FailedStage is StageSource, StageRender or StageApply for a failure,
+	// empty otherwise.
+	FailedStage string
+	// Duration is the whole pass; RenderDuration and ApplyDuration its parts.
+	Duration, RenderDuration, ApplyDuration time.Duration
+	// Objects is the number of rendered objects.
+	Objects int
+	// Counts counts the objects by what the pass did to them: "created",
+	// "configured", "unchanged", "deleted", "recreated", "skipped",
+	// "drifted", "failed" (see reconciler.Action).
+	Counts map[string]int
+	// Drifted is the number of objects found drifted (edited or deleted by
+	// hand), corrected unless the environment is detect-only.
+	Drifted int
+	// Pruned is the number of objects deleted because they left git.
+	Pruned int
+}
+
+// HealthRecord is an environment's health verdict.
+type HealthRecord struct {
+	Environment string
+	// Revision is the synced revision the verdict is about.
+	Revision string
+	// Status is "Healthy", "Progressing", "Degraded", "Cancelled" or
+	// "Unknown" (see health.Overall).
+	Status string
+	// Cause names why it is not healthy ("crashloop", "oomkilled",
+	// "imagepull", ..., see health.Cause); empty when none was found.
+	Cause string
+	// WaitDuration is how long the wait after the sync took to reach this
+	// verdict; zero for a change seen later by the monitor.
+	WaitDuration time.Duration
+}
+
+// Outcomes of a promotion attempt (PromotionRecord.Outcome).
+const (
+	// PromotionPushed: the promotion commit was pushed to the target branch.
+	PromotionPushed = "pushed"
+	// PromotionPullRequest: a pull request was opened (or updated) for it.
+	PromotionPullRequest = "pull-request"
+	// PromotionUpToDate: the target already had the revision's content.
+	PromotionUpToDate = "up-to-date"
+	// PromotionBlocked: a gate, a hold or a freeze stopped it; Reason says
+	// which.
+	PromotionBlocked = "blocked"
+	// PromotionFailed: an error stopped it (git, forge, Prometheus).
+	PromotionFailed = "failure"
+)
+
+// PromotionRecord is one promotion attempt.
+type PromotionRecord struct {
+	// From and To are the environments of the pipeline edge.
+	From, To string
+	// Revision is the source environment's commit being promoted.
+	Revision string
+	// Outcome is one of the Promotion* constants.
+	Outcome string
+	// Reason names the gate, hold or freeze that blocked, or the error kind
+	// of a failure; empty otherwise.
+	Reason string
+	// Duration is the time the attempt took (gates, commit, push, forge).
+	Duration time.Duration
+}
+
+// NopRecorder records nothing. It is the Recorder used when none is given.
+type NopRecorder struct{}
+
+// SyncDone does nothing.
+func (NopRecorder) SyncDone(SyncRecord) {}
+
+// HealthChanged does nothing.
+func (NopRecorder) HealthChanged(HealthRecord) {}
+
+// PromotionDone does nothing.
+func (NopRecorder) PromotionDone(PromotionRecord) {}
+
+// LeaderChanged does nothing.
+func (NopRecorder) LeaderChanged(bool) {}
