@@ -1,0 +1,255 @@
+// Package config reads baton.yaml: the repositories Baton follows, the
+// environments it renders and applies, which of them this agent syncs, the
+// promotion pipeline between them, the forge that holds pull requests, and
+// the agent's own settings.
+//
+// Loading is strict: an unknown field, a value of the wrong type, a missing
+// required value or a reference to an environment or repository that does
+// not exist is an error naming the field path, e.g.
+// "environments[2].branch: required". Defaults are listed in one place,
+// defaults.go.
+package config
+
+import (
+	"github.com/baton-gitops/baton/source"
+)
+
+// Config is the whole of baton.yaml. Field tags are JSON because the file is
+// read with sigs.k8s.io/yaml, which converts YAML to JSON first.
+type Config struct {
+	// Repositories are the git repositories environments come from.
+	Repositories []Repository `json:"repositories"`
+	// Environments are the deployment targets, each an overlay on a branch.
+	Environments []Environment `json:"environments"`
+	// Sync names the environments this agent applies: those that live in
+	// its cluster. Other environments may still appear in the pipeline.
+	Sync []string `json:"sync,omitempty"`
+	// Pipeline is how releases move from one environment to the next.
+	Pipeline Pipeline `json:"pipeline,omitempty"`
+	// Forge is where promotion pull requests are opened.
+	Forge Forge `json:"forge,omitempty"`
+	// Webhook configures the push webhook receiver.
+	Webhook Webhook `json:"webhook,omitempty"`
+	// Listen holds the agent's listen addresses.
+	Listen Listen `json:"listen,omitempty"`
+	// Agent holds the in-cluster agent's own settings.
+	Agent Agent `json:"agent,omitempty"`
+}
+
+// Repository is one git repository. Its settings are the source package's
+// (url, auth, interval, timeout, caBundleFile, insecureSkipHostKeyCheck,
+// signatures), with a name for environments to refer to.
+//
+// Signed commits are configured here, per repository, because one object
+// store and one keyring verify all of a repository's branches:
+// signatures.branches lists the environment branches that require a trusted
+// signature (empty means all of them).
+type Repository struct {
+	// Name is how environments refer to the repository. Required.
+	Name string `json:"name"`
+	source.RepositorySettings
+}
+
+// Environment is one deployment target: an overlay folder on a branch,
+// applied to one cluster.
+type Environment struct {
+	// Name identifies the environment; a DNS label (it names the inventory
+	// and labels every applied object). Required.
+	Name string `json:"name"`
+	// Repository names an entry of repositories. Optional when there is
+	// exactly one repository.
+	Repository string `json:"repository,omitempty"`
+	// Branch is the environment's branch, e.g. env/dev. Required.
+	Branch string `json:"branch"`
+	// Path is the overlay folder within the branch.
+	Path string `json:"path,omitempty"`
+	// Namespace is given to namespaced objects that name none. Empty makes
+	// such objects an error.
+	Namespace string `json:"namespace,omitempty"`
+	// Timeout bounds one sync pass (render, apply, prune).
+	Timeout source.Duration `json:"timeout,omitempty"`
+	// Drift is "correct" (re-apply objects edited by hand) or "detect-only"
+	// (report them, change nothing).
+	Drift string `json:"drift,omitempty"`
+	// Suspend stops applying and promoting; the environment is still polled
+	// and reported.
+	Suspend bool `json:"suspend,omitempty"`
+	// Prune deletes objects that left git. An object's baton.dev/prune
+	// annotation overrides it.
+	Prune *bool `json:"prune,omitempty"`
+	// AllowEmpty lets an empty render prune everything; without it an empty
+	// render (usually a broken overlay) is refused.
+	AllowEmpty bool `json:"allowEmpty,omitempty"`
+	// Ignore names fields that other actors own (an autoscaler's replicas),
+	// which Baton neither sets nor compares.
+	Ignore []IgnoreRule `json:"ignore,omitempty"`
+	// Health tunes the wait after a sync and the soak before promotion.
+	Health Health `json:"health,omitempty"`
+}
+
+// IgnoreRule selects objects and names fields in them; empty selectors match
+// everything. It maps onto reconciler.IgnoreRule.
+type IgnoreRule struct {
+	// Group is the API group, exactly ("" for core objects and for any).
+	Group string `json:"group,omitempty"`
+	// Kind is the kind, exactly.
+	Kind string `json:"kind,omitempty"`
+	// Namespace and Name are path.Match globs.
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	// Paths are JSON pointers (RFC 6901) such as /spec/replicas. At least one.
+	Paths []string `json:"paths"`
+}
+
+// Health tunes health checking after a sync.
+type Health struct {
+	// Timeout bounds the wait for the applied objects to become ready; past
+	// it the environment is Degraded.
+	Timeout source.Duration `json:"timeout,omitempty"`
+	// Soak is how long the environment must stay healthy before its revision
+	// may be promoted.
+	Soak source.Duration `json:"soak,omitempty"`
+}
+
+// Pipeline is the promotion path between environments.
+type Pipeline struct {
+	// Order lists environments from first to last (dev, staging, prod).
+	Order []string `json:"order,omitempty"`
+	// Edges are the allowed promotions. When empty, every consecutive pair
+	// of Order is an edge with the default policy.
+	Edges []Edge `json:"edges,omitempty"`
+	// Paths selects the files a promotion copies from one branch to the next.
+	Paths Paths `json:"paths,omitempty"`
+	// Author signs promotion and set-image commits.
+	Author Author `json:"author,omitempty"`
+	// Prometheus is queried by metric gates.
+	Prometheus Prometheus `json:"prometheus,omitempty"`
+
+	// edgesFromOrder is set when Edges were derived from Order, so that
+	// errors about them point at the field the user wrote.
+	edgesFromOrder bool
+}
+
+// Promotion policies (Edge.Policy).
+const (
+	// PolicyAuto pushes the promotion commit to the target branch.
+	PolicyAuto = "auto"
+	// PolicyPullRequest opens a pull request for a person to merge.
+	PolicyPullRequest = "pull-request"
+)
+
+// Edge is one allowed promotion.
+type Edge struct {
+	// From and To are environment names. Required.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Policy is "auto" or "pull-request".
+	Policy string `json:"policy,omitempty"`
+	// Gates must all pass before the promotion happens.
+	Gates Gates `json:"gates,omitempty"`
+}
+
+// Gates are the conditions of a promotion beyond the source environment
+// being healthy for its soak time, which always applies.
+type Gates struct {
+	// Metrics are PromQL queries whose value must satisfy a comparison.
+	Metrics []MetricGate `json:"metrics,omitempty"`
+}
+
+// MetricGate passes when the PromQL query returns a single value v with
+// "v Op Threshold" true.
+type MetricGate struct {
+	// Name labels the gate in status, commits and metrics. Required.
+	Name string `json:"name"`
+	// Query is the PromQL expression. Required.
+	Query string `json:"query"`
+	// Op is one of <, <=, >, >=, ==, !=. Required.
+	Op string `json:"op"`
+	// Threshold is the right-hand side of the comparison.
+	Threshold float64 `json:"threshold"`
+}
+
+// Paths selects files by slash-separated glob patterns relative to the
+// repository root ("apps/**", "envs/*/images.yaml").
+type Paths struct {
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// Author is a commit author.
+type Author struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+// Prometheus is the server metric gates query.
+type Prometheus struct {
+	// URL is the server's base URL. Required when any gate has metrics.
+	URL string `json:"url,omitempty"`
+	// BearerTokenFile holds a token sent with every query, if set.
+	BearerTokenFile string `json:"bearerTokenFile,omitempty"`
+}
+
+// Forge kinds (Forge.Kind).
+const (
+	ForgeNone   = "none"
+	ForgeGitea  = "gitea"
+	ForgeGitHub = "github"
+)
+
+// Forge is where pull requests are opened.
+type Forge struct {
+	// Kind is "none", "gitea" or "github". With "none", pull-request edges
+	// are an error.
+	Kind string `json:"kind,omitempty"`
+	// URL is the API base URL (GitHub: https://api.github.com; Gitea: the
+	// server's root URL).
+	URL string `json:"url,omitempty"`
+	// TokenFile holds an access token allowed to open pull requests.
+	TokenFile string `json:"tokenFile,omitempty"`
+	// Repository is "owner/name" on the forge.
+	Repository string `json:"repository,omitempty"`
+}
+
+// Webhook configures the push webhook receiver.
+type Webhook struct {
+	// SecretFile holds the shared secret webhooks are signed with. Empty
+	// turns the receiver off: unsigned webhooks are never accepted.
+	SecretFile string `json:"secretFile,omitempty"`
+}
+
+// Listen holds listen addresses.
+type Listen struct {
+	// HTTP serves /healthz, /readyz, /metrics, /api/status and the webhook.
+	HTTP string `json:"http,omitempty"`
+}
+
+// Agent holds the in-cluster agent's settings.
+type Agent struct {
+	// Namespace holds the inventories and the leader-election Lease: the
+	// agent's own namespace.
+	Namespace string `json:"namespace,omitempty"`
+	// CacheDir holds the git object stores (an emptyDir in the cluster).
+	// Empty means the user cache folder (os.UserCacheDir) plus "baton".
+	CacheDir string `json:"cacheDir,omitempty"`
+	// LeaderElection keeps two replicas from applying at once.
+	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
+}
+
+// LeaderElection configures the Lease the replicas compete for. Durations
+// follow client-go's leaderelection: LeaseDuration > RenewDeadline >
+// RetryPeriod.
+type LeaderElection struct {
+	// Enabled turns election on. Turn it off only with a single replica.
+	Enabled *bool `json:"enabled,omitempty"`
+	// LeaseName names the Lease in Agent.Namespace.
+	LeaseName string `json:"leaseName,omitempty"`
+	// LeaseDuration is how long standbys wait after the last renewal before
+	// taking over: the longest pause when a leader dies.
+	LeaseDuration source.Duration `json:"leaseDuration,omitempty"`
+	// RenewDeadline is how long the leader keeps trying to renew before it
+	// stops applying.
+	RenewDeadline source.Duration `json:"renewDeadline,omitempty"`
+	// RetryPeriod is the pause between attempts to acquire or renew.
+	RetryPeriod source.Duration `json:"retryPeriod,omitempty"`
+}

@@ -1,0 +1,221 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadExample(t *testing.T) {
+	cfg, err := Load("testdata/baton.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := cfg.Repository("deploy")
+	if repo == nil {
+		t.Fatal("repository deploy missing")
+	}
+	if got, want := strings.Join(repo.Branches, ","), "env/dev,env/staging,env/prod"; got != want {
+		t.Errorf("branches = %s, want %s (derived from the environments)", got, want)
+	}
+	if repo.Auth.TokenFile != "/etc/baton/git/token" || repo.Signatures == nil || repo.Signatures.Branches[0] != "env/prod" {
+		t.Errorf("repository settings not read: %+v", repo.RepositorySettings)
+	}
+	staging := cfg.Environment("staging")
+	if staging == nil || staging.Repository != "deploy" || staging.Path != "overlays/staging" {
+		t.Fatalf("staging = %+v", staging)
+	}
+	// Defaults filled in, explicit values kept.
+	if staging.Timeout.Duration != DefaultSyncTimeout || staging.Drift != "correct" || !staging.PruneEnabled() ||
+		staging.Health.Timeout.Duration != DefaultHealthTimeout || staging.Health.Soak.Duration != 10*time.Minute {
+		t.Errorf("staging defaults = %+v", staging)
+	}
+	prod := cfg.Environment("prod")
+	if prod.Drift != "detect-only" || prod.Health.Soak.Duration != 30*time.Minute {
+		t.Errorf("prod = %+v", prod)
+	}
+	dev := cfg.Environment("dev")
+	if len(dev.Ignore) != 1 || dev.Ignore[0].Paths[0] != "/spec/replicas" || dev.Ignore[0].Kind != "Deployment" {
+		t.Errorf("dev ignore = %+v", dev.Ignore)
+	}
+	if got := strings.Join(cfg.Sync, ","); got != "dev,staging" {
+		t.Errorf("sync = %s", got)
+	}
+	edge := cfg.Edge("staging", "prod")
+	if edge == nil || edge.Policy != PolicyPullRequest || len(edge.Gates.Metrics) != 1 ||
+		edge.Gates.Metrics[0].Op != "<" || edge.Gates.Metrics[0].Threshold != 0.5 {
+		t.Errorf("staging->prod = %+v", edge)
+	}
+	if e := cfg.EdgesFrom("dev"); len(e) != 1 || e[0].To != "staging" || e[0].Policy != PolicyAuto {
+		t.Errorf("edges from dev = %+v", e)
+	}
+	if cfg.Forge.Kind != ForgeGitea || cfg.Forge.Repository != "acme/deploy" {
+		t.Errorf("forge = %+v", cfg.Forge)
+	}
+	le := cfg.Agent.LeaderElection
+	if !le.IsEnabled() || le.LeaseDuration.Duration != 15*time.Second || le.RetryPeriod.Duration != 2*time.Second {
+		t.Errorf("leader election = %+v", le)
+	}
+	if cfg.Webhook.SecretFile == "" || cfg.Listen.HTTP != ":8080" || cfg.Agent.CacheDir != "/var/cache/baton" {
+		t.Errorf("webhook/listen/agent = %+v %+v %+v", cfg.Webhook, cfg.Listen, cfg.Agent)
+	}
+}
+
+// minimal is the smallest valid configuration; the defaults fill the rest.
+const minimal = `
+repositories:
+  - name: deploy
+    url: https://git.example.com/acme/deploy.git
+environments:
+  - name: dev
+    branch: env/dev
+  - name: prod
+    branch: env/prod
+`
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := cfg.Environment("dev")
+	if dev.Repository != "deploy" || dev.Path != "." || dev.Namespace != "" || dev.Drift != DefaultDrift ||
+		!dev.PruneEnabled() || dev.Timeout.Duration != DefaultSyncTimeout ||
+		dev.Health.Timeout.Duration != DefaultHealthTimeout || dev.Health.Soak.Duration != DefaultSoak {
+		t.Errorf("dev = %+v", dev)
+	}
+	r := cfg.Repositories[0]
+	if r.Interval.Duration != time.Minute || r.Timeout.Duration != time.Minute || r.Auth.Username != "git" {
+		t.Errorf("repository defaults = %+v", r.RepositorySettings)
+	}
+	if len(cfg.Sync) != 0 || len(cfg.Pipeline.Edges) != 0 || cfg.Forge.Kind != ForgeNone ||
+		cfg.Pipeline.Author.Name != DefaultAuthorName || cfg.Pipeline.Author.Email != DefaultAuthorEmail {
+		t.Errorf("top-level defaults = %+v", cfg)
+	}
+	a := cfg.Agent
+	if a.Namespace != DefaultNamespace || a.CacheDir != "" || !a.LeaderElection.IsEnabled() ||
+		a.LeaderElection.LeaseName != DefaultLeaseName || a.LeaderElection.RenewDeadline.Duration != DefaultRenewDeadline ||
+		cfg.Listen.HTTP != DefaultHTTPAddress {
+		t.Errorf("agent defaults = %+v", a)
+	}
+}
+
+func TestEdgesFromOrder(t *testing.T) {
+	cfg, err := Parse([]byte(minimal + `
+pipeline:
+  order: [dev, prod]
+forge: {kind: github, tokenFile: /t, repository: acme/deploy}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := cfg.Pipeline.Edges; len(e) != 1 || e[0].From != "dev" || e[0].To != "prod" || e[0].Policy != PolicyPullRequest {
+		t.Errorf("edges = %+v", e)
+	}
+	if cfg.Forge.URL != DefaultGitHubAPIURL {
+		t.Errorf("github url = %q", cfg.Forge.URL)
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "baton.yaml")
+	if err := os.WriteFile(path, []byte(minimal+"sync: [qa]\nlisten: {htp: x}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	want := path + ": listen.htp: unknown field"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant  %s", err, want)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Path != "listen.htp" {
+		t.Errorf("errors.As FieldError = %+v", fe)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	repo := "repositories:\n  - name: deploy\n    url: https://git.example.com/acme/deploy.git\n"
+	env := "environments:\n  - name: dev\n    branch: env/dev\n"
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"yaml syntax", "repositories: [", "(document): yaml: line 1: did not find expected node content"},
+		{"duplicate key", repo + env + "sync: [dev]\nsync: [dev]\n", `(document): yaml: unmarshal errors: line 8: key "sync" already set in map`},
+		{"not a mapping", "- a\n- b\n", "(document): must be an object, got a list"},
+		{"empty", "", "repositories: at least one repository is required\nenvironments: at least one environment is required"},
+		{"unknown top-level field", repo + env + "syncs: [dev]\n", "syncs: unknown field"},
+		{"unknown nested field", repo + env + "    health: {soak: 1m, wait: 2m}\n", "environments[0].health.wait: unknown field"},
+		{"wrong case", repo + env + "    Branch: env/x\n", `environments[0].Branch: unknown field (did you mean "branch"?)`},
+		{"unknown field in repository settings", repo + "    auth: {token: x}\n" + env, "repositories[0].auth.token: unknown field"},
+		{"wrong type string", repo + "environments:\n  - name: dev\n    branch: 12\n", "environments[0].branch: must be a string, got the number 12"},
+		{"wrong type bool", repo + env + "    prune: sometimes\n", `environments[0].prune: must be true or false, got the string "sometimes"`},
+		{"wrong type list", repo + env + "sync: dev\n", `sync: must be a list, got the string "dev"`},
+		{"wrong type object", repo + env + "    health: 5m\n", `environments[0].health: must be an object, got the string "5m"`},
+		{"wrong type number", repo + env + "pipeline:\n  edges:\n    - {from: dev, to: dev, gates: {metrics: [{name: a, query: up, op: '<', threshold: low}]}}\n",
+			`pipeline.edges[0].gates.metrics[0].threshold: must be a number, got the string "low"`},
+		{"duration not a string", repo + env + "    timeout: 30\n", `environments[0].timeout: must be a duration such as "30s" or "5m", got the number 30`},
+		{"bad duration", repo + env + "    health: {soak: soon}\n", `environments[0].health.soak: "soon" is not a duration such as "30s" or "5m"`},
+		{"missing branch", repo + "environments:\n  - name: dev\n  - name: qa\n    branch: env/qa\n  - name: prod\n", "environments[0].branch: required\nenvironments[2].branch: required"},
+		{"missing name", repo + "environments:\n  - branch: env/dev\n", "environments[0].name: required"},
+		{"bad environment name", repo + "environments:\n  - name: Dev_1\n    branch: env/dev\n", `environments[0].name: "Dev_1" is not a DNS label: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
+		{"duplicate environment", repo + env + "  - name: dev\n    branch: env/dev2\n", `environments[1].name: "dev" is used by another environment`},
+		{"unknown repository", repo + "environments:\n  - name: dev\n    repository: infra\n    branch: env/dev\n", `environments[0].repository: no repository is named "infra"`},
+		{"repository required with two", repo + "  - name: infra\n    url: https://git.example.com/acme/infra.git\n" +
+			"environments:\n  - name: dev\n    branch: env/dev\n  - name: ops\n    repository: infra\n    branch: main\n",
+			"environments[0].repository: required when there is more than one repository"},
+		{"unused repository", repo + "  - name: infra\n    url: https://git.example.com/acme/infra.git\n" +
+			"environments:\n  - name: dev\n    repository: deploy\n    branch: env/dev\n",
+			`repositories[1]: no environment uses repository "infra"`},
+		{"repository settings", "repositories:\n  - name: deploy\n    url: ssh://git@git.example.com/acme/deploy.git\n" + env,
+			"repositories[0].auth.sshKeyFile: required for ssh URLs\nrepositories[0].auth.knownHostsFile: required for ssh URLs (or set insecureSkipHostKeyCheck)"},
+		{"signature branch not followed", repo + "    signatures: {keyringFile: /k, branches: [env/prod]}\n" + env,
+			`repositories[0].signatures.branches[0]: "env/prod" is not a followed branch`},
+		{"path escapes", repo + env + "    path: ../other\n", `environments[0].path: "../other" must be a folder inside the repository`},
+		{"bad drift", repo + env + "    drift: fix\n", `environments[0].drift: must be "correct" or "detect-only", not "fix"`},
+		{"negative soak", repo + env + "    health: {soak: -1m}\n", "environments[0].health.soak: must not be negative"},
+		{"ignore without paths", repo + env + "    ignore: [{kind: Deployment}]\n", "environments[0].ignore[0].paths: at least one JSON pointer such as /spec/replicas is required"},
+		{"ignore bad pointer", repo + env + "    ignore: [{paths: [spec.replicas]}]\n", `environments[0].ignore[0].paths[0]: "spec.replicas" is not a JSON pointer: it must start with /`},
+		{"sync unknown environment", repo + env + "sync: [dev, qa]\n", `sync[1]: no environment is named "qa"`},
+		{"sync twice", repo + env + "sync: [dev, dev]\n", `sync[1]: "dev" is listed twice`},
+		{"order unknown environment", repo + env + "pipeline: {order: [dev, prod]}\n", `pipeline.order[1]: no environment is named "prod"`},
+		{"edge unknown environment", repo + env + "pipeline:\n  edges: [{from: dev, to: prod, policy: auto}]\n", `pipeline.edges[0].to: no environment is named "prod"`},
+		{"edge against order", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: prod, to: dev, policy: auto}]\n",
+			"pipeline.edges[0]: prod -> dev goes against pipeline.order"},
+		{"edge to itself", repo + env + "pipeline:\n  edges: [{from: dev, to: dev, policy: auto}]\n", `pipeline.edges[0]: promotes "dev" to itself`},
+		{"bad policy", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  edges: [{from: dev, to: prod, policy: manual}]\n",
+			`pipeline.edges[0].policy: must be "auto" or "pull-request", not "manual"`},
+		{"pull request without forge", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  edges: [{from: dev, to: prod, policy: pull-request}]\n",
+			`pipeline.edges[0].policy: "pull-request" needs a forge, and forge.kind is "none"`},
+		{"derived edge without forge", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n",
+			`pipeline.order: dev -> prod would open a pull request (the default policy) but forge.kind is "none": configure a forge, or list pipeline.edges with policy "auto"`},
+		{"metric gate", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  edges:\n    - from: dev\n      to: prod\n      policy: auto\n      gates:\n        metrics:\n          - {name: errors, query: ' ', op: '=<', threshold: 1}\n",
+			"pipeline.edges[0].gates.metrics[0].query: required\npipeline.edges[0].gates.metrics[0].op: must be one of <, <=, >, >=, ==, !=, not \"=<\"\npipeline.prometheus.url: required when a gate has metrics"},
+		{"bad promotable path", repo + env + "pipeline:\n  paths: {include: [/apps], exclude: ['[']}\n",
+			"pipeline.paths.include[0]: \"/apps\" must be relative to the repository root\npipeline.paths.exclude[0]: \"[\" is not a valid pattern"},
+		{"bad author", repo + env + "pipeline:\n  author: {email: baton}\n", `pipeline.author.email: "baton" is not an email address`},
+		{"bad forge kind", repo + env + "forge: {kind: gitlab}\n", `forge.kind: must be "none", "gitea" or "github", not "gitlab"`},
+		{"incomplete forge", repo + env + "forge: {kind: gitea, repository: deploy}\n",
+			"forge.url: required for a gitea forge\nforge.tokenFile: required for a gitea forge\nforge.repository: must be \"owner/name\", not \"deploy\""},
+		{"bad listen address", repo + env + "listen: {http: '8080'}\n", `listen.http: "8080" is not a listen address such as ":8080"`},
+		{"bad lease durations", repo + env + "agent:\n  leaderElection: {leaseDuration: 5s, renewDeadline: 5s, retryPeriod: 5s}\n",
+			"agent.leaderElection.leaseDuration: 5s must be longer than renewDeadline (5s)\nagent.leaderElection.renewDeadline: 5s must be longer than 1.2 × retryPeriod (5s)"},
+		{"bad agent namespace", repo + env + "agent: {namespace: Baton}\n", `agent.namespace: "Baton" is not a namespace name: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("no error; want\n%s", tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error:\n%s\nwant:\n%s", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"time"
+
+	"github.com/baton-gitops/baton/source"
+)
+
+// Defaults, the one place they are written down. A field left out of
+// baton.yaml (or set to its zero value) takes the value below.
+//
+//	field                                   default
+//	repositories[].branches                 the branches of the environments that use the repository
+//	repositories[].interval                 1m    (source.DefaultInterval)
+//	repositories[].timeout                  1m    (source.DefaultTimeout)
+//	repositories[].auth.username            git   (source.DefaultUsername)
+//	environments[].repository               the only repository, when there is exactly one
+//	environments[].path                     .     (the branch's root folder)
+//	environments[].namespace                none: namespaced objects must name one
+//	environments[].timeout                  5m
+//	environments[].drift                    correct
+//	environments[].prune                    true
+//	environments[].health.timeout           5m
+//	environments[].health.soak              2m
+//	sync                                    none: an agent syncs nothing until told
+//	pipeline.edges                          every consecutive pair of pipeline.order
+//	pipeline.edges[].policy                 pull-request
+//	pipeline.paths.include                  everything (exclude still applies)
+//	pipeline.author.name                    Baton
+//	pipeline.author.email                   baton@localhost
+//	forge.kind                              none
+//	forge.url                               https://api.github.com when kind is github
+//	webhook.secretFile                      none: the webhook receiver is off
+//	listen.http                             :8080
+//	agent.namespace                         baton-system
+//	agent.cacheDir                          the user cache folder + /baton, resolved when the agent starts
+//	agent.leaderElection.enabled            true
+//	agent.leaderElection.leaseName          baton-agent
+//	agent.leaderElection.leaseDuration      15s
+//	agent.leaderElection.renewDeadline      10s
+//	agent.leaderElection.retryPeriod        2s
+const (
+	DefaultPath           = "."
+	DefaultSyncTimeout    = 5 * time.Minute
+	DefaultDrift          = "correct"
+	DefaultHealthTimeout  = 5 * time.Minute
+	DefaultSoak           = 2 * time.Minute
+	DefaultPolicy         = PolicyPullRequest
+	DefaultAuthorName     = "Baton"
+	DefaultAuthorEmail    = "baton@localhost"
+	DefaultForgeKind      = ForgeNone
+	DefaultGitHubAPIURL   = "https://api.github.com"
+	DefaultHTTPAddress    = ":8080"
+	DefaultNamespace      = "baton-system"
+	DefaultLeaseName      = "baton-agent"
+	DefaultLeaseDuration  = 15 * time.Second
+	DefaultRenewDeadline  = 10 * time.Second
+	DefaultRetryPeriod    = 2 * time.Second
+	DefaultLeaderElection = true
+)
+
+// applyDefaults fills every zero value that has a default (see the table
+// above). Values that need validating first (references) are filled only
+// when unambiguous; validate reports the rest.
+func applyDefaults(c *Config) {
+	if len(c.Repositories) == 1 {
+		for i := range c.Environments {
+			if c.Environments[i].Repository == "" {
+				c.Environments[i].Repository = c.Repositories[0].Name
+			}
+		}
+	}
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		for _, e := range c.Environments {
+			if e.Repository == r.Name && e.Branch != "" && !contains(r.Branches, e.Branch) {
+				r.Branches = append(r.Branches, e.Branch)
+			}
+		}
+		setDuration(&r.Interval, source.DefaultInterval)
+		setDuration(&r.Timeout, source.DefaultTimeout)
+		if r.Auth.Username == "" {
+			r.Auth.Username = source.DefaultUsername
+		}
+	}
+	for i := range c.Environments {
+		e := &c.Environments[i]
+		setString(&e.Path, DefaultPath)
+		setDuration(&e.Timeout, DefaultSyncTimeout)
+		setString(&e.Drift, DefaultDrift)
+		if e.Prune == nil {
+			e.Prune = ptr(true)
+		}
+		setDuration(&e.Health.Timeout, DefaultHealthTimeout)
+		setDuration(&e.Health.Soak, DefaultSoak)
+	}
+	p := &c.Pipeline
+	if len(p.Edges) == 0 {
+		for i := 1; i < len(p.Order); i++ {
+			p.Edges = append(p.Edges, Edge{From: p.Order[i-1], To: p.Order[i]})
+			p.edgesFromOrder = true
+		}
+	}
+	for i := range p.Edges {
+		setString(&p.Edges[i].Policy, DefaultPolicy)
+	}
+	setString(&p.Author.Name, DefaultAuthorName)
+	setString(&p.Author.Email, DefaultAuthorEmail)
+	setString(&c.Forge.Kind, DefaultForgeKind)
+	if c.Forge.Kind == ForgeGitHub {
+		setString(&c.Forge.URL, DefaultGitHubAPIURL)
+	}
+	setString(&c.Listen.HTTP, DefaultHTTPAddress)
+	a := &c.Agent
+	setString(&a.Namespace, DefaultNamespace)
+	le := &a.LeaderElection
+	if le.Enabled == nil {
+		le.Enabled = ptr(DefaultLeaderElection)
+	}
+	setString(&le.LeaseName, DefaultLeaseName)
+	setDuration(&le.LeaseDuration, DefaultLeaseDuration)
+	setDuration(&le.RenewDeadline, DefaultRenewDeadline)
+	setDuration(&le.RetryPeriod, DefaultRetryPeriod)
+}
+
+func setString(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+func setDuration(d *source.Duration, def time.Duration) {
+	if d.Duration == 0 {
+		d.Duration = def
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

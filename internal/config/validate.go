@@ -1,0 +1,311 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// problems collects validation errors in document order.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, fieldErr(path, format, args...))
+}
+
+// validate checks a defaulted configuration and returns every problem.
+func validate(c *Config) []error {
+	var p problems
+	repos := validateRepositories(c, &p)
+	envs := validateEnvironments(c, repos, &p)
+	validateNames(&p, "sync", c.Sync, envs)
+	validatePipeline(c, envs, &p)
+	validateForge(c.Forge, &p)
+	if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
+		p.add("listen.http", "%q is not a listen address such as \":8080\"", c.Listen.HTTP)
+	}
+	validateAgent(c.Agent, &p)
+	return p
+}
+
+func validateRepositories(c *Config, p *problems) map[string]bool {
+	names := map[string]bool{}
+	if len(c.Repositories) == 0 {
+		p.add("repositories", "at least one repository is required")
+	}
+	for i, r := range c.Repositories {
+		at := fmt.Sprintf("repositories[%d]", i)
+		switch {
+		case r.Name == "":
+			p.add(at+".name", "required")
+		case names[r.Name]:
+			p.add(at+".name", "%q is used by another repository", r.Name)
+		}
+		names[r.Name] = true
+		if len(r.Branches) == 0 {
+			// Worth saying only when no environment's reference is broken:
+			// that error names the cause already.
+			if allReferenceKnownRepositories(c) {
+				p.add(at, "no environment uses repository %q", r.Name)
+			}
+			continue
+		}
+		if err := r.Validate(); err != nil {
+			// The source package names fields relative to the repository;
+			// give them the full path.
+			var joined interface{ Unwrap() []error }
+			if errors.As(err, &joined) {
+				for _, e := range joined.Unwrap() {
+					if field, msg, ok := strings.Cut(e.Error(), ": "); ok {
+						p.add(at+"."+field, "%s", msg)
+					} else {
+						p.add(at, "%v", e)
+					}
+				}
+			} else {
+				p.add(at, "%v", err)
+			}
+		}
+	}
+	return names
+}
+
+func validateEnvironments(c *Config, repos map[string]bool, p *problems) map[string]bool {
+	names := map[string]bool{}
+	if len(c.Environments) == 0 {
+		p.add("environments", "at least one environment is required")
+	}
+	for i, e := range c.Environments {
+		at := fmt.Sprintf("environments[%d]", i)
+		switch {
+		case e.Name == "":
+			p.add(at+".name", "required")
+		case names[e.Name]:
+			p.add(at+".name", "%q is used by another environment", e.Name)
+		default:
+			if errs := validation.IsDNS1123Label(e.Name); len(errs) > 0 {
+				p.add(at+".name", "%q is not a DNS label: %s", e.Name, errs[0])
+			}
+		}
+		names[e.Name] = true
+		switch {
+		case e.Repository == "":
+			p.add(at+".repository", "required when there is more than one repository")
+		case !repos[e.Repository]:
+			p.add(at+".repository", "no repository is named %q", e.Repository)
+		}
+		if e.Branch == "" {
+			p.add(at+".branch", "required")
+		}
+		if clean := path.Clean(e.Path); path.IsAbs(e.Path) || clean == ".." || strings.HasPrefix(clean, "../") {
+			p.add(at+".path", "%q must be a folder inside the repository", e.Path)
+		}
+		if e.Namespace != "" {
+			if errs := validation.IsDNS1123Label(e.Namespace); len(errs) > 0 {
+				p.add(at+".namespace", "%q is not a namespace name: %s", e.Namespace, errs[0])
+			}
+		}
+		if e.Timeout.Duration < 0 {
+			p.add(at+".timeout", "must not be negative")
+		}
+		if e.Drift != "correct" && e.Drift != "detect-only" {
+			p.add(at+".drift", "must be \"correct\" or \"detect-only\", not %q", e.Drift)
+		}
+		for j, r := range e.Ignore {
+			rat := fmt.Sprintf("%s.ignore[%d]", at, j)
+			if len(r.Paths) == 0 {
+				p.add(rat+".paths", "at least one JSON pointer such as /spec/replicas is required")
+			}
+			for k, ptr := range r.Paths {
+				if !strings.HasPrefix(ptr, "/") {
+					p.add(fmt.Sprintf("%s.paths[%d]", rat, k), "%q is not a JSON pointer: it must start with /", ptr)
+				}
+			}
+			for _, glob := range []struct{ field, value string }{{"namespace", r.Namespace}, {"name", r.Name}} {
+				if _, err := path.Match(glob.value, ""); err != nil {
+					p.add(rat+"."+glob.field, "%q is not a valid pattern", glob.value)
+				}
+			}
+		}
+		if e.Health.Timeout.Duration < 0 {
+			p.add(at+".health.timeout", "must not be negative")
+		}
+		if e.Health.Soak.Duration < 0 {
+			p.add(at+".health.soak", "must not be negative")
+		}
+	}
+	return names
+}
+
+func allReferenceKnownRepositories(c *Config) bool {
+	for _, e := range c.Environments {
+		if c.Repository(e.Repository) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// validateNames checks a list of environment references: each known, none
+// twice.
+func validateNames(p *problems, field string, list []string, envs map[string]bool) {
+	seen := map[string]bool{}
+	for i, n := range list {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case !envs[n]:
+			p.add(at, "no environment is named %q", n)
+		case seen[n]:
+			p.add(at, "%q is listed twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+var validOps = map[string]bool{"<": true, "<=": true, ">": true, ">=": true, "==": true, "!=": true}
+
+func validatePipeline(c *Config, envs map[string]bool, p *problems) {
+	pl := c.Pipeline
+	validateNames(p, "pipeline.order", pl.Order, envs)
+	position := map[string]int{}
+	for i, n := range pl.Order {
+		position[n] = i
+	}
+	edges := map[[2]string]bool{}
+	needsPrometheus := false
+	for i, e := range pl.Edges {
+		at := fmt.Sprintf("pipeline.edges[%d]", i)
+		if pl.edgesFromOrder {
+			// Derived from order, already checked: only the policy's need
+			// for a forge remains to be said.
+			if envs[e.From] && envs[e.To] && c.Forge.Kind == ForgeNone {
+				p.add("pipeline.order", "%s -> %s would open a pull request (the default policy) but forge.kind is \"none\": configure a forge, or list pipeline.edges with policy \"auto\"", e.From, e.To)
+			}
+			continue
+		}
+		for _, end := range []struct{ field, name string }{{"from", e.From}, {"to", e.To}} {
+			switch {
+			case end.name == "":
+				p.add(at+"."+end.field, "required")
+			case !envs[end.name]:
+				p.add(at+"."+end.field, "no environment is named %q", end.name)
+			case len(pl.Order) > 0:
+				if _, ok := position[end.name]; !ok {
+					p.add(at+"."+end.field, "%q is not in pipeline.order", end.name)
+				}
+			}
+		}
+		switch {
+		case e.From != "" && e.From == e.To:
+			p.add(at, "promotes %q to itself", e.From)
+		case edges[[2]string{e.From, e.To}]:
+			p.add(at, "the edge %s -> %s is listed twice", e.From, e.To)
+		case len(pl.Order) > 0:
+			if f, ok := position[e.From]; ok {
+				if t, ok := position[e.To]; ok && t < f {
+					p.add(at, "%s -> %s goes against pipeline.order", e.From, e.To)
+				}
+			}
+		}
+		edges[[2]string{e.From, e.To}] = true
+		switch e.Policy {
+		case PolicyAuto:
+		case PolicyPullRequest:
+			if c.Forge.Kind == ForgeNone {
+				p.add(at+".policy", "\"pull-request\" needs a forge, and forge.kind is \"none\"")
+			}
+		default:
+			p.add(at+".policy", "must be \"auto\" or \"pull-request\", not %q", e.Policy)
+		}
+		gates := map[string]bool{}
+		for j, g := range e.Gates.Metrics {
+			gat := fmt.Sprintf("%s.gates.metrics[%d]", at, j)
+			needsPrometheus = true
+			switch {
+			case g.Name == "":
+				p.add(gat+".name", "required")
+			case gates[g.Name]:
+				p.add(gat+".name", "%q is used by another gate of this edge", g.Name)
+			}
+			gates[g.Name] = true
+			if strings.TrimSpace(g.Query) == "" {
+				p.add(gat+".query", "required")
+			}
+			if !validOps[g.Op] {
+				p.add(gat+".op", "must be one of <, <=, >, >=, ==, !=, not %q", g.Op)
+			}
+		}
+	}
+	if needsPrometheus && pl.Prometheus.URL == "" {
+		p.add("pipeline.prometheus.url", "required when a gate has metrics")
+	}
+	for _, list := range []struct {
+		field    string
+		patterns []string
+	}{{"pipeline.paths.include", pl.Paths.Include}, {"pipeline.paths.exclude", pl.Paths.Exclude}} {
+		for i, pat := range list.patterns {
+			at := fmt.Sprintf("%s[%d]", list.field, i)
+			clean := path.Clean(pat)
+			switch {
+			case pat == "":
+				p.add(at, "must not be empty")
+			case path.IsAbs(pat) || clean == ".." || strings.HasPrefix(clean, "../"):
+				p.add(at, "%q must be relative to the repository root", pat)
+			default:
+				if _, err := path.Match(strings.ReplaceAll(pat, "**", "*"), ""); err != nil {
+					p.add(at, "%q is not a valid pattern", pat)
+				}
+			}
+		}
+	}
+	if !strings.Contains(pl.Author.Email, "@") {
+		p.add("pipeline.author.email", "%q is not an email address", pl.Author.Email)
+	}
+}
+
+func validateForge(f Forge, p *problems) {
+	switch f.Kind {
+	case ForgeNone:
+		return
+	case ForgeGitea, ForgeGitHub:
+	default:
+		p.add("forge.kind", "must be \"none\", \"gitea\" or \"github\", not %q", f.Kind)
+		return
+	}
+	if f.URL == "" {
+		p.add("forge.url", "required for a %s forge", f.Kind)
+	} else if !strings.HasPrefix(f.URL, "https://") && !strings.HasPrefix(f.URL, "http://") {
+		p.add("forge.url", "%q must start with https:// or http://", f.URL)
+	}
+	if f.TokenFile == "" {
+		p.add("forge.tokenFile", "required for a %s forge", f.Kind)
+	}
+	if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		p.add("forge.repository", "must be \"owner/name\", not %q", f.Repository)
+	}
+}
+
+func validateAgent(a Agent, p *problems) {
+	if errs := validation.IsDNS1123Label(a.Namespace); len(errs) > 0 {
+		p.add("agent.namespace", "%q is not a namespace name: %s", a.Namespace, errs[0])
+	}
+	le := a.LeaderElection
+	if errs := validation.IsDNS1123Subdomain(le.LeaseName); len(errs) > 0 {
+		p.add("agent.leaderElection.leaseName", "%q is not a valid name: %s", le.LeaseName, errs[0])
+	}
+	// client-go refuses these combinations at start-up; say so here, where
+	// the fields are named.
+	if le.LeaseDuration.Duration <= le.RenewDeadline.Duration {
+		p.add("agent.leaderElection.leaseDuration", "%s must be longer than renewDeadline (%s)", le.LeaseDuration.Duration, le.RenewDeadline.Duration)
+	}
+	if float64(le.RenewDeadline.Duration) <= 1.2*float64(le.RetryPeriod.Duration) {
+		p.add("agent.leaderElection.renewDeadline", "%s must be longer than 1.2 × retryPeriod (%s)", le.RenewDeadline.Duration, le.RetryPeriod.Duration)
+	}
+	if le.RetryPeriod.Duration < 0 {
+		p.add("agent.leaderElection.retryPeriod", "must not be negative")
+	}
+}
