@@ -1,0 +1,283 @@
+package source
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Webhook defaults.
+const (
+	// DefaultGenericHeader carries the generic webhook's signature:
+	// "sha256=" followed by the hex HMAC-SHA256 of the body.
+	DefaultGenericHeader = "X-Baton-Signature"
+	// DefaultMaxBodyBytes bounds a webhook body; push payloads are a few
+	// tens of kilobytes.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultRatePerSecond and DefaultBurst bound the requests the handler
+	// reads, signed or not.
+	DefaultRatePerSecond = 10
+	DefaultBurst         = 20
+)
+
+// WebhookTarget is what a verified push triggers: a Poller satisfies it.
+type WebhookTarget interface {
+	// Follows reports whether a push to branch of the repository known by
+	// urls concerns the target.
+	Follows(urls []string, branch string) bool
+	// Trigger asks for a poll now; it must not block.
+	Trigger()
+}
+
+// WebhookOptions configures the webhook handler. A provider whose secret is
+// empty is refused (401): no request is accepted unsigned.
+type WebhookOptions struct {
+	// GitHubSecret verifies X-Hub-Signature-256.
+	GitHubSecret []byte
+	// GitLabToken is compared with X-Gitlab-Token.
+	GitLabToken []byte
+	// GiteaSecret verifies X-Gitea-Signature.
+	GiteaSecret []byte
+	// GenericSecret verifies GenericHeader for payloads in Baton's own
+	// format: {"repository": "<clone URL>", "ref": "refs/heads/<branch>"}.
+	GenericSecret []byte
+	// GenericHeader names the generic signature header; empty means
+	// DefaultGenericHeader.
+	GenericHeader string
+	// MaxBodyBytes bounds the body; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// RatePerSecond and Burst bound the requests handled; zero means the
+	// defaults. Requests over the limit get 429.
+	RatePerSecond float64
+	Burst         int
+	// Targets are asked whether they follow a pushed branch and triggered.
+	Targets []WebhookTarget
+	// Logger records refused requests (never their bodies). Nil discards.
+	Logger *slog.Logger
+	// Clock drives the rate limit; nil means the system clock.
+	Clock Clock
+}
+
+// WebhookHandler receives push events from GitHub, GitLab, Gitea and a
+// generic HMAC-signed sender and triggers an immediate poll of the followed
+// repositories they concern.
+//
+// Answers: 200 when a verified push triggered a poll; 202 for verified
+// events that need nothing (other events, other branches, tags); 401 for a
+// missing or bad signature or token; 400 for an unreadable push payload;
+// 405 for methods other than POST; 413 for an oversized body; 429 over the
+// rate limit.
+type WebhookHandler struct {
+	opts    WebhookOptions
+	log     *slog.Logger
+	limiter *tokenBucket
+}
+
+// NewWebhookHandler checks the options and returns the handler.
+func NewWebhookHandler(opts WebhookOptions) (*WebhookHandler, error) {
+	if len(opts.GitHubSecret)+len(opts.GitLabToken)+len(opts.GiteaSecret)+len(opts.GenericSecret) == 0 {
+		return nil, errors.New("webhook: no secret configured; every request would be refused")
+	}
+	if opts.GenericHeader == "" {
+		opts.GenericHeader = DefaultGenericHeader
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.RatePerSecond <= 0 {
+		opts.RatePerSecond = DefaultRatePerSecond
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = DefaultBurst
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	h := &WebhookHandler{opts: opts, log: opts.Logger, limiter: newTokenBucket(opts.RatePerSecond, opts.Burst, opts.Clock)}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	return h, nil
+}
+
+// provider knows how one sender signs and shapes its requests.
+type provider struct {
+	name   string
+	secret []byte
+	// verify checks the signature or token of body.
+	verify func(r *http.Request, body, secret []byte) error
+	// isPush tells push events from others.
+	isPush func(r *http.Request) bool
+	parse  func(body []byte) (PushEvent, error)
+}
+
+// detect picks the provider from the request's headers. Gitea also sends
+// GitHub's headers, so it is recognised first.
+func (h *WebhookHandler) detect(r *http.Request) (provider, bool) {
+	hdr := r.Header
+	switch {
+	case hdr.Get("X-Gitea-Event") != "":
+		return provider{"gitea", h.opts.GiteaSecret, verifyHMAC("X-Gitea-Signature", ""),
+			eventIs("X-Gitea-Event", "push"), parseGitHubPush}, true
+	case hdr.Get("X-Gitlab-Event") != "":
+		return provider{"gitlab", h.opts.GitLabToken, verifyToken("X-Gitlab-Token"),
+			eventIs("X-Gitlab-Event", "Push Hook"), parseGitLabPush}, true
+	case hdr.Get("X-GitHub-Event") != "":
+		return provider{"github", h.opts.GitHubSecret, verifyHMAC("X-Hub-Signature-256", "sha256="),
+			eventIs("X-GitHub-Event", "push"), parseGitHubPush}, true
+	case hdr.Get(h.opts.GenericHeader) != "":
+		return provider{"generic", h.opts.GenericSecret, verifyHMAC(h.opts.GenericHeader, "sha256="),
+			func(*http.Request) bool { return true }, parseGenericPush}, true
+	}
+	return provider{}, false
+}
+
+func eventIs(header, want string) func(*http.Request) bool {
+	return func(r *http.Request) bool { return r.Header.Get(header) == want }
+}
+
+// verifyHMAC checks header = prefix + hex(HMAC-SHA256(secret, body)). The
+// prefix is optional for the generic header.
+func verifyHMAC(header, prefix string) func(*http.Request, []byte, []byte) error {
+	return func(r *http.Request, body, secret []byte) error {
+		got := r.Header.Get(header)
+		if got == "" {
+			return fmt.Errorf("missing %s", header)
+		}
+		got = strings.TrimPrefix(got, prefix)
+		sig, err := hex.DecodeString(got)
+		if err != nil {
+			return fmt.Errorf("%s is not hex", header)
+		}
+		mac := hmac.New(sha256.New, secret)
+		mac.Write(body)
+		if !hmac.Equal(sig, mac.Sum(nil)) {
+			return fmt.Errorf("%s does not match the body", header)
+		}
+		return nil
+	}
+}
+
+// verifyToken compares a shared token header in constant time.
+func verifyToken(header string) func(*http.Request, []byte, []byte) error {
+	return func(r *http.Request, _, secret []byte) error {
+		got := r.Header.Get(header)
+		if got == "" {
+			return fmt.Errorf("missing %s", header)
+		}
+		if subtle.ConstantTimeCompare([]byte(got), secret) != 1 {
+			return fmt.Errorf("%s does not match", header)
+		}
+		return nil
+	}
+}
+
+func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	if !h.limiter.allow() {
+		h.log.Warn("webhook refused: rate limit", "remote", r.RemoteAddr)
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
+		return
+	}
+	p, ok := h.detect(r)
+	if !ok {
+		h.refuse(w, r, "unknown", "no recognised event or signature header")
+		return
+	}
+	if len(p.secret) == 0 {
+		h.refuse(w, r, p.name, "no secret configured for this provider")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.log.Warn("webhook refused: body too large", "provider", p.name, "remote", r.RemoteAddr,
+				"limit", h.opts.MaxBodyBytes)
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "could not read body", http.StatusBadRequest)
+		return
+	}
+	if err := p.verify(r, body, p.secret); err != nil {
+		h.refuse(w, r, p.name, err.Error())
+		return
+	}
+	if !p.isPush(r) {
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintln(w, "ignored: not a push event")
+		return
+	}
+	ev, err := p.parse(body)
+	if err != nil {
+		h.log.Warn("webhook push payload unreadable", "provider", p.name, "remote", r.RemoteAddr, "error", err)
+		http.Error(w, "unreadable push payload: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	triggered := 0
+	if ev.Branch != "" {
+		for _, t := range h.opts.Targets {
+			if t.Follows(ev.URLs, ev.Branch) {
+				t.Trigger()
+				triggered++
+			}
+		}
+	}
+	if triggered == 0 {
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintln(w, "ignored: no followed branch")
+		return
+	}
+	h.log.Debug("webhook triggered polls", "provider", p.name, "branch", ev.Branch, "polls", triggered)
+	fmt.Fprintf(w, "triggered %d poll(s)\n", triggered)
+}
+
+// refuse answers 401 and logs why, never the body.
+func (h *WebhookHandler) refuse(w http.ResponseWriter, r *http.Request, providerName, reason string) {
+	h.log.Warn("webhook refused", "provider", providerName, "reason", reason, "remote", r.RemoteAddr)
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+}
+
+// tokenBucket is a rate limiter: rate tokens per second, at most burst.
+type tokenBucket struct {
+	rate  float64
+	burst float64
+	clock Clock
+
+	mu     sync.Mutex // guards tokens and last
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(rate float64, burst int, clock Clock) *tokenBucket {
+	return &tokenBucket{rate: rate, burst: float64(burst), clock: clock, tokens: float64(burst), last: clock.Now()}
+}
+
+func (b *tokenBucket) allow() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.clock.Now()
+	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens = min(b.burst, b.tokens+elapsed*b.rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

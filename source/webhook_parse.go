@@ -1,0 +1,114 @@
+package source
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+)
+
+// PushEvent is what a push webhook tells: the repository (by the URLs the
+// forge knows it by) and the branch that moved.
+type PushEvent struct {
+	// URLs are the repository's clone and web URLs from the payload.
+	URLs []string
+	// Branch is the pushed branch, or empty when a tag or another kind of
+	// reference moved.
+	Branch string
+}
+
+// branchOf turns "refs/heads/env/dev" into "env/dev"; other references give
+// "".
+func branchOf(ref string) string {
+	b, ok := strings.CutPrefix(ref, "refs/heads/")
+	if !ok {
+		return ""
+	}
+	return b
+}
+
+func collectURLs(urls ...string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, u := range urls {
+		u = strings.TrimSpace(u)
+		if u != "" && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func finish(ref string, urls []string) (PushEvent, error) {
+	if ref == "" {
+		return PushEvent{}, errors.New("push payload has no ref")
+	}
+	if len(urls) == 0 {
+		return PushEvent{}, errors.New("push payload names no repository URL")
+	}
+	return PushEvent{URLs: urls, Branch: branchOf(ref)}, nil
+}
+
+// parseGitHubPush reads a GitHub push payload. Gitea sends the same shape.
+func parseGitHubPush(body []byte) (PushEvent, error) {
+	var p struct {
+		Ref        string `json:"ref"`
+		Repository struct {
+			CloneURL string `json:"clone_url"`
+			SSHURL   string `json:"ssh_url"`
+			HTMLURL  string `json:"html_url"`
+			GitURL   string `json:"git_url"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return PushEvent{}, err
+	}
+	r := p.Repository
+	return finish(p.Ref, collectURLs(r.CloneURL, r.SSHURL, r.HTMLURL, r.GitURL))
+}
+
+// parseGitLabPush reads a GitLab "Push Hook" payload.
+func parseGitLabPush(body []byte) (PushEvent, error) {
+	type urls struct {
+		GitHTTPURL string `json:"git_http_url"`
+		GitSSHURL  string `json:"git_ssh_url"`
+		WebURL     string `json:"web_url"`
+		HTTPURL    string `json:"http_url"`
+		SSHURL     string `json:"ssh_url"`
+		URL        string `json:"url"`
+		Homepage   string `json:"homepage"`
+	}
+	var p struct {
+		Ref        string `json:"ref"`
+		Project    urls   `json:"project"`
+		Repository urls   `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return PushEvent{}, err
+	}
+	a, b := p.Project, p.Repository
+	return finish(p.Ref, collectURLs(a.GitHTTPURL, a.GitSSHURL, a.WebURL, a.HTTPURL, a.SSHURL,
+		b.GitHTTPURL, b.GitSSHURL, b.URL, b.Homepage))
+}
+
+// parseGenericPush reads Baton's own payload for the generic webhook, for
+// CI systems and forges without a dedicated format:
+//
+//	{"repository": "https://git.example.com/acme/deploy.git", "ref": "refs/heads/env/dev"}
+//
+// "branch": "env/dev" may stand instead of "ref".
+func parseGenericPush(body []byte) (PushEvent, error) {
+	var p struct {
+		Repository string `json:"repository"`
+		Ref        string `json:"ref"`
+		Branch     string `json:"branch"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return PushEvent{}, err
+	}
+	ref := p.Ref
+	if ref == "" && p.Branch != "" {
+		ref = "refs/heads/" + p.Branch
+	}
+	return finish(ref, collectURLs(p.Repository))
+}

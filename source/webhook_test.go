@@ -1,0 +1,321 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/baton-gitops/baton/internal/testenv/gitserver"
+)
+
+// manualClock is a clock the test moves by hand.
+type manualClock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// After never fires: pollers under this clock poll only when triggered.
+func (c *manualClock) After(time.Duration) <-chan time.Time { return nil }
+
+const secretMarker = "body-marker-7f3a"
+
+func sign(secret []byte, body string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func githubBody(url, ref string) string {
+	return fmt.Sprintf(`{"ref":%q,"repository":{"clone_url":%q,"html_url":"https://forge.invalid/x"},"note":%q}`,
+		ref, url, secretMarker)
+}
+
+func gitlabBody(url, ref string) string {
+	return fmt.Sprintf(`{"object_kind":"push","ref":%q,"project":{"git_http_url":%q},"note":%q}`, ref, url, secretMarker)
+}
+
+func genericBody(url, ref string) string {
+	return fmt.Sprintf(`{"repository":%q,"ref":%q,"note":%q}`, url, ref, secretMarker)
+}
+
+type webhookKind struct {
+	name string
+	// request builds a push request for url and ref, with the event header
+	// and the signature (or token) sig; empty values leave a header out.
+	request func(url, ref, event, sig string) *http.Request
+	body    func(url, ref string) string
+	sign    func(body string) string
+	push    string // the provider's push event name
+}
+
+var (
+	ghSecret      = []byte("github-secret")
+	giteaSecret   = []byte("gitea-secret")
+	gitlabToken   = []byte("gitlab-token")
+	genericSecret = []byte("generic-secret")
+)
+
+func webhookKinds() []webhookKind {
+	post := func(body string, headers map[string]string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/hooks/git", strings.NewReader(body))
+		for k, v := range headers {
+			if v != "" {
+				r.Header.Set(k, v)
+			}
+		}
+		return r
+	}
+	return []webhookKind{
+		{name: "github", push: "push", body: githubBody,
+			sign: func(b string) string { return "sha256=" + sign(ghSecret, b) },
+			request: func(url, ref, event, sig string) *http.Request {
+				return post(githubBody(url, ref), map[string]string{"X-GitHub-Event": event, "X-Hub-Signature-256": sig})
+			}},
+		{name: "gitea", push: "push", body: githubBody,
+			sign: func(b string) string { return sign(giteaSecret, b) },
+			request: func(url, ref, event, sig string) *http.Request {
+				// Gitea sends GitHub's event header as well.
+				return post(githubBody(url, ref), map[string]string{"X-Gitea-Event": event, "X-GitHub-Event": event,
+					"X-Gitea-Signature": sig})
+			}},
+		{name: "gitlab", push: "Push Hook", body: gitlabBody,
+			sign: func(string) string { return string(gitlabToken) },
+			request: func(url, ref, event, sig string) *http.Request {
+				return post(gitlabBody(url, ref), map[string]string{"X-Gitlab-Event": event, "X-Gitlab-Token": sig})
+			}},
+		{name: "generic", push: "", body: genericBody,
+			sign: func(b string) string { return "sha256=" + sign(genericSecret, b) },
+			request: func(url, ref, event, sig string) *http.Request {
+				return post(genericBody(url, ref), map[string]string{DefaultGenericHeader: sig})
+			}},
+	}
+}
+
+func pending(p *Poller) bool { return len(p.trigger) == 1 }
+
+func drain(p *Poller) {
+	select {
+	case <-p.trigger:
+	default:
+	}
+}
+
+func TestWebhookKinds(t *testing.T) {
+	srv := startServer(t)
+	srv.CreateRepo(t, "app", baseFiles)
+	repo := openRepo(t, httpsSettings(t, srv, "app", "env/dev"), Options{})
+	poller := NewPoller(repo, PollerOptions{Clock: &manualClock{}})
+	var logs bytes.Buffer
+	h, err := NewWebhookHandler(WebhookOptions{
+		GitHubSecret: ghSecret, GiteaSecret: giteaSecret, GitLabToken: gitlabToken, GenericSecret: genericSecret,
+		Targets: []WebhookTarget{poller}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		RatePerSecond: 1000, Burst: 1000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.HTTPURL("app")
+	for _, k := range webhookKinds() {
+		t.Run(k.name, func(t *testing.T) {
+			valid := k.sign(k.body(url, "refs/heads/env/dev"))
+			forged := k.sign(k.body(url, "refs/heads/env/other")) // signs another body
+			if k.name == "gitlab" {
+				forged = "not-the-token"
+			}
+			cases := []struct {
+				name      string
+				ref       string
+				event     string
+				sig       string
+				status    int
+				triggered bool
+			}{
+				{"valid push", "refs/heads/env/dev", k.push, valid, http.StatusOK, true},
+				{"forged signature", "refs/heads/env/dev", k.push, forged, http.StatusUnauthorized, false},
+				{"missing signature", "refs/heads/env/dev", k.push, "", http.StatusUnauthorized, false},
+				{"unfollowed branch", "refs/heads/main", k.push, k.sign(k.body(url, "refs/heads/main")), http.StatusAccepted, false},
+				{"tag", "refs/tags/v1", k.push, k.sign(k.body(url, "refs/tags/v1")), http.StatusAccepted, false},
+			}
+			if k.name != "generic" {
+				cases = append(cases, struct {
+					name      string
+					ref       string
+					event     string
+					sig       string
+					status    int
+					triggered bool
+				}{"other event", "refs/heads/env/dev", "ping", valid, http.StatusAccepted, false})
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					drain(poller)
+					logs.Reset()
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, k.request(url, c.ref, c.event, c.sig))
+					if rec.Code != c.status {
+						t.Fatalf("status %d (%s), want %d", rec.Code, strings.TrimSpace(rec.Body.String()), c.status)
+					}
+					if pending(poller) != c.triggered {
+						t.Fatalf("triggered = %v, want %v", pending(poller), c.triggered)
+					}
+					if c.status == http.StatusUnauthorized && !strings.Contains(logs.String(), "webhook refused") {
+						t.Errorf("refusal not logged: %q", logs.String())
+					}
+					if strings.Contains(logs.String(), secretMarker) {
+						t.Fatalf("the log shows the body: %s", logs.String())
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestWebhookMatchesTheSSHURLOfAnHTTPSFollower(t *testing.T) {
+	srv := startServer(t)
+	srv.CreateRepo(t, "app", baseFiles)
+	repo := openRepo(t, httpsSettings(t, srv, "app", "env/dev"), Options{})
+	poller := NewPoller(repo, PollerOptions{Clock: &manualClock{}})
+	h, _ := NewWebhookHandler(WebhookOptions{GitHubSecret: ghSecret, Targets: []WebhookTarget{poller}})
+	body := `{"ref":"refs/heads/env/dev","repository":{"ssh_url":"` + srv.SSHURL("app") + `"}}`
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	r.Header.Set("X-GitHub-Event", "push")
+	r.Header.Set("X-Hub-Signature-256", "sha256="+sign(ghSecret, body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK || !pending(poller) {
+		t.Fatalf("status %d triggered %v", rec.Code, pending(poller))
+	}
+}
+
+func TestWebhookRefusals(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	var logs bytes.Buffer
+	h, err := NewWebhookHandler(WebhookOptions{GitHubSecret: ghSecret, MaxBodyBytes: 64,
+		RatePerSecond: 1, Burst: 2, Clock: clock, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, body string, headers ...string) int {
+		r := httptest.NewRequest(method, "/", strings.NewReader(body))
+		for i := 0; i+1 < len(headers); i += 2 {
+			r.Header.Set(headers[i], headers[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	if got := do(http.MethodGet, ""); got != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d", got)
+	}
+	big := strings.Repeat("x", 200) + secretMarker
+	if got := do(http.MethodPost, big, "X-GitHub-Event", "push", "X-Hub-Signature-256", "sha256="+sign(ghSecret, big)); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d", got)
+	}
+	// GitLab is not configured: refused however it is signed.
+	clock.advance(10 * time.Second)
+	if got := do(http.MethodPost, "{}", "X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", ""); got != http.StatusUnauthorized {
+		t.Errorf("unconfigured provider: %d", got)
+	}
+	if got := do(http.MethodPost, "{}"); got != http.StatusUnauthorized {
+		t.Errorf("no headers: %d", got)
+	}
+	// Burst 2 spent: the third request in the same instant waits.
+	if got := do(http.MethodPost, "{}"); got != http.StatusTooManyRequests {
+		t.Errorf("over the rate: %d", got)
+	}
+	clock.advance(time.Second)
+	if got := do(http.MethodPost, "{}"); got != http.StatusUnauthorized {
+		t.Errorf("after a second: %d, want the request handled again", got)
+	}
+	// A valid signature over an unreadable payload.
+	bad := `{"ref": 7}`
+	clock.advance(time.Second)
+	if got := do(http.MethodPost, bad, "X-GitHub-Event", "push", "X-Hub-Signature-256", "sha256="+sign(ghSecret, bad)); got != http.StatusBadRequest {
+		t.Errorf("unreadable payload: %d", got)
+	}
+	if strings.Contains(logs.String(), secretMarker) {
+		t.Fatal("the log shows a body")
+	}
+	if _, err := NewWebhookHandler(WebhookOptions{}); err == nil {
+		t.Error("a handler without any secret was created")
+	}
+}
+
+// TestWebhookTriggersAnImmediatePoll runs the whole path: a commit lands on
+// the real server, a signed push event arrives, the poller (whose interval
+// never elapses under the manual clock) polls and sees the commit.
+func TestWebhookTriggersAnImmediatePoll(t *testing.T) {
+	srv := startServer(t)
+	repo := srv.CreateRepo(t, "app", baseFiles)
+	r := openRepo(t, httpsSettings(t, srv, "app", "env/dev"), Options{})
+	poller := NewPoller(r, PollerOptions{Clock: &manualClock{}})
+	results := make(chan PollResult, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- poller.Run(ctx, func(res PollResult, _ error) { results <- res }) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	wait := func() PollResult {
+		t.Helper()
+		select {
+		case res := <-results:
+			return res
+		case <-time.After(20 * time.Second):
+			t.Fatal("no poll within 20s")
+			return PollResult{}
+		}
+	}
+	wait() // the poll at start
+
+	head := repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{"new": "1"}})
+	hook := httptest.NewServer(mustHandler(t, WebhookOptions{GitHubSecret: ghSecret, Targets: []WebhookTarget{poller}}))
+	t.Cleanup(hook.Close)
+	body := githubBody(srv.HTTPURL("app"), "refs/heads/env/dev")
+	req, _ := http.NewRequest(http.MethodPost, hook.URL, strings.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+sign(ghSecret, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook status %d", resp.StatusCode)
+	}
+	if dev := branchResult(t, wait(), "env/dev"); dev.Revision.Commit != head || !dev.Changed {
+		t.Fatalf("triggered poll: %+v", dev)
+	}
+}
+
+func mustHandler(t *testing.T, o WebhookOptions) http.Handler {
+	t.Helper()
+	h, err := NewWebhookHandler(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
