@@ -219,7 +219,7 @@ func kustomizeOptions() *krusty.Options {
 	o.LoadRestrictions = types.LoadRestrictionsRootOnly
 	o.PluginConfig = types.DisabledPluginConfig()
 	o.PluginConfig.HelmConfig.Enabled = false
-	o.Reorder = krusty.ReorderOptionNone
+	o.Reorder = krusty.ReorderOptionUnspecified
 	o.AddManagedbyLabel = false
 	return o
 }
