@@ -117,7 +117,9 @@ images:
 // stored git tree hash instead of hashing content.
 type benchSnapshot struct{ fs.FS }
 
-func (benchSnapshot) TreeHash(string) (string, error) { return "4b825dc642cb6eb9a060e54bf8d69288fbee4904", nil }
+func (benchSnapshot) TreeHash(string) (string, error) {
+	return "4b825dc642cb6eb9a060e54bf8d69288fbee4904", nil
+}
 
 func benchTree(b *testing.B) (string, Snapshot) {
 	dir := b.TempDir()
