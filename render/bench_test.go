@@ -24,8 +24,13 @@ import (
 //	  go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 //	go test ./render -run '^$' -bench 'Render|KustomizeCLI' -benchmem
 //
-// or, by hand, BATON_BENCH_TREE=/tmp/tree go test ./render -run TestWriteBenchTree
-// then hyperfine '$HOME/.cache/baton/bin/kustomize-v5.8.2/kustomize build /tmp/tree/overlays/bench'.
+// or one-shot, process start included on both sides:
+//
+//	BATON_BENCH_TREE=/tmp/tree go test ./render -run TestWriteBenchTree
+//	go test -c -o /tmp/render.test ./render
+//	hyperfine -r 5 \
+//	  '$HOME/.cache/baton/bin/kustomize-v5.8.2/kustomize build /tmp/tree/overlays/bench' \
+//	  'BATON_BENCH_TREE=/tmp/tree /tmp/render.test -test.run ^$ -test.bench RenderCold -test.benchtime 1x'
 const benchApps = 500
 
 // writeBenchTree writes the benchmark tree under dir.
@@ -121,9 +126,14 @@ func (benchSnapshot) TreeHash(string) (string, error) {
 	return "4b825dc642cb6eb9a060e54bf8d69288fbee4904", nil
 }
 
+// benchTree writes the tree to a temporary folder, or uses the one already
+// written to $BATON_BENCH_TREE (so one-shot runs time the render alone).
 func benchTree(b *testing.B) (string, Snapshot) {
-	dir := b.TempDir()
-	writeBenchTree(b, dir)
+	dir := os.Getenv("BATON_BENCH_TREE")
+	if _, err := os.Stat(filepath.Join(dir, "overlays", "bench", "kustomization.yaml")); dir == "" || err != nil {
+		dir = b.TempDir()
+		writeBenchTree(b, dir)
+	}
 	return dir, benchSnapshot{os.DirFS(dir)}
 }
 

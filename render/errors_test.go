@@ -75,6 +75,14 @@ func TestPreciseErrors(t *testing.T) {
 			want: []string{`overlays/x/kustomization.yaml:2: resources entry "../../raw": folder raw has no kustomization.yaml`},
 		},
 		{
+			name: "file outside the kustomization's folder",
+			files: withBase(map[string]string{
+				"overlays/x/kustomization.yaml": "resources:\n  - ../../base/deployment.yaml\n",
+			}),
+			path: "overlays/x",
+			want: []string{`overlays/x/kustomization.yaml:2: resources entry "../../base/deployment.yaml": file base/deployment.yaml is outside overlays/x`},
+		},
+		{
 			name: "missing patch file",
 			files: withBase(map[string]string{
 				"overlays/x/kustomization.yaml": "resources:\n  - ../../base\npatches:\n  - path: replicas.yaml\n",

@@ -236,7 +236,18 @@ func (c *kustScan) needFile(key string, idx int, e string) (string, error) {
 	if fi.IsDir() {
 		return "", fmt.Errorf("%s: %s is a folder, want a file", c.entry(key, idx, e), p)
 	}
-	return p, nil
+	return p, c.rootOnly(key, idx, e, p)
+}
+
+// rootOnly enforces Kustomize's root-only load restriction with a clear
+// message: a kustomization reads files only in or below its own folder;
+// what lies elsewhere is reached through that folder's kustomization.
+func (c *kustScan) rootOnly(key string, idx int, e, p string) error {
+	if c.dir == "." || strings.HasPrefix(p, c.dir+"/") {
+		return nil
+	}
+	return fmt.Errorf("%s: file %s is outside %s (files load only from the kustomization's own folder; "+
+		"list the folder that holds it, with its own kustomization, instead)", c.entry(key, idx, e), p, c.dir)
 }
 
 // needFolder checks an entry that must name a kustomization folder, and walks it.
@@ -279,6 +290,9 @@ func (c *kustScan) resource(key string, idx int, e string, plugin bool) error {
 	}
 	if fi.IsDir() {
 		return c.into(key, idx, e, p, plugin)
+	}
+	if err := c.rootOnly(key, idx, e, p); err != nil {
+		return err
 	}
 	if plugin {
 		data, err := c.fsys.readTree(p)
@@ -367,6 +381,9 @@ func (c *kustScan) plugin(key string, idx int, e string) error {
 	}
 	if fi.IsDir() {
 		return c.into(key, idx, e, p, true)
+	}
+	if err := c.rootOnly(key, idx, e, p); err != nil {
+		return err
 	}
 	data, err := c.fsys.readTree(p)
 	if err != nil {
