@@ -15,7 +15,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // wireRemote speaks the git protocol through a go-git transport. It drives
@@ -92,10 +94,16 @@ func (w *wireRemote) fetch(ctx context.Context, dst *objectStore, req fetchReque
 	defer sess.Close()
 
 	up := packp.NewUploadPackRequestFromCapabilities(adv.Capabilities)
-	// A thin pack holds deltas against objects outside it; go-git would
-	// store it as is, and reading such a pack later needs its bases to be
-	// in the same pack. Full packs are a little bigger and always readable.
-	up.Capabilities.Delete(capability.ThinPack)
+	// Ask for a thin pack when the store has something to delta against.
+	// This is not only about deltas: git's pack-objects leaves out the
+	// objects of the "have" commits' trees only in thin mode when the fetch
+	// is shallow, so a plain depth-1 fetch would resend the whole tree.
+	// go-git hides thin-pack from the advertisement because its pack writer
+	// cannot store a thin pack; storePack completes it first.
+	thin := len(req.haves) > 0
+	if thin {
+		_ = up.Capabilities.Set(capability.ThinPack)
+	}
 	if adv.Capabilities.Supports(capability.NoProgress) {
 		_ = up.Capabilities.Set(capability.NoProgress)
 	}
@@ -136,13 +144,13 @@ func (w *wireRemote) fetch(ctx context.Context, dst *objectStore, req fetchReque
 	case up.Capabilities.Supports(capability.Sideband):
 		pack = sideband.NewDemuxer(sideband.Sideband, resp)
 	}
-	return storePack(dst, pack, resp.Shallows, resp.Unshallows)
+	return storePack(dst, pack, thin, resp.Shallows, resp.Unshallows)
 }
 
 // storePack spools the pack to a temporary file first, so that the store's
 // lock (which Snapshot readers also take) is held for a local copy only,
 // never for a download.
-func storePack(dst *objectStore, pack io.Reader, shallow, unshallow []plumbing.Hash) error {
+func storePack(dst *objectStore, pack io.Reader, thin bool, shallow, unshallow []plumbing.Hash) error {
 	tmp, err := os.CreateTemp(dst.dir, "incoming-*.pack")
 	if err != nil {
 		return err
@@ -159,11 +167,52 @@ func storePack(dst *objectStore, pack io.Reader, shallow, unshallow []plumbing.H
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		if err := packfile.UpdateObjectStorage(dst.st, tmp); err != nil && !errors.Is(err, packfile.ErrEmptyPackfile) {
+		if thin {
+			err = storeThinPackLocked(dst, tmp)
+		} else {
+			err = packfile.UpdateObjectStorage(dst.st, tmp)
+		}
+		if err != nil && !errors.Is(err, packfile.ErrEmptyPackfile) {
 			return fmt.Errorf("store pack: %w", err)
 		}
 	}
 	return dst.addShallowLocked(shallow, unshallow)
+}
+
+// storeThinPackLocked completes a thin pack: its objects are resolved in
+// memory, reading delta bases from the store, and written back as one
+// self-contained pack. Thin packs carry a fetch's changes only, so they are
+// small.
+func storeThinPackLocked(dst *objectStore, pack *os.File) error {
+	mem := memory.NewStorage()
+	parser, err := packfile.NewParserWithStorage(packfile.NewScanner(pack), &thinResolver{ObjectStorage: &mem.ObjectStorage, base: dst.st})
+	if err != nil {
+		return err
+	}
+	if _, err := parser.Parse(); err != nil {
+		return err
+	}
+	hashes := make([]plumbing.Hash, 0, len(mem.ObjectStorage.Objects))
+	for h := range mem.ObjectStorage.Objects {
+		if !dst.hasLocked(h) {
+			hashes = append(hashes, h)
+		}
+	}
+	return writePack(dst.st, mem, hashes)
+}
+
+// thinResolver keeps a thin pack's objects in memory and finds the bases of
+// its deltas in the store.
+type thinResolver struct {
+	*memory.ObjectStorage
+	base storer.EncodedObjectStorer
+}
+
+func (t *thinResolver) EncodedObject(typ plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	if o, err := t.ObjectStorage.EncodedObject(typ, h); err == nil {
+		return o, nil
+	}
+	return t.base.EncodedObject(typ, h)
 }
 
 func (w *wireRemote) push(ctx context.Context, src *objectStore, cmd pushCommand) error {
