@@ -58,7 +58,7 @@ const (
 // otherwise the remote is asked for the commits newer than the old head
 // (deepen-since), which are few for a fast-forward and for a typical
 // force-push alike.
-func (r *Repository) movementLocked(ctx context.Context, rem remote, old, new plumbing.Hash, haves []plumbing.Hash) Movement {
+func (r *Repository) movementLocked(ctx context.Context, rem remote, red redactor, old, new plumbing.Hash, haves []plumbing.Hash) Movement {
 	switch {
 	case old.IsZero():
 		return Initial
@@ -94,10 +94,11 @@ func (r *Repository) movementLocked(ctx context.Context, rem remote, old, new pl
 	}
 	start := r.clock.Now()
 	err := rem.fetch(ctx, r.store, fetchRequest{wants: []plumbing.Hash{new}, haves: others, since: since})
+	err = r.wrap(ctx, "fetch", "", err, rem, red)
 	r.observe("fetch", start, err)
 	if err != nil {
 		r.log.Warn("could not fetch history to check a moved head", "repository", r.url,
-			"old", old.String(), "new", new.String(), "error", r.wrap(ctx, "fetch", "", err, rem, nil))
+			"old", old.String(), "new", new.String(), "error", err)
 		return Unknown
 	}
 	// After a deepen-since fetch, a missing parent is one the remote left

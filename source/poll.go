@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // PollResult is what one poll found, for every followed branch in the
@@ -121,7 +122,7 @@ func (r *Repository) Poll(ctx context.Context) (PollResult, error) {
 
 	movements := map[string]branchMove{}
 	for _, m := range moves {
-		m.movement = r.movementLocked(ctx, rem, m.old, m.new, haves)
+		m.movement = r.movementLocked(ctx, rem, red, m.old, m.new, haves)
 		if err := r.applyLocked(m); err != nil {
 			branchErr[m.branch] = r.wrap(ctx, "verify", m.branch, err, nil, red)
 		}
@@ -203,12 +204,13 @@ func (r *Repository) applyLocked(m branchMove) error {
 	}
 	var signer string
 	if r.settings.requiresSignature(m.branch) {
-		armored, keyring, err := readKeyring(r.settings.Signatures.KeyringFile)
-		if err != nil {
-			return &Error{Op: "verify", Repository: r.url, Branch: m.branch, Kind: ErrSignatureInvalid, Err: err}
+		start := r.clock.Now()
+		if signer, err = r.verify(c); err != nil {
+			err = &Error{Op: "verify", Repository: r.url, Branch: m.branch, Kind: ErrSignatureInvalid, Err: err}
 		}
-		if signer, err = verifyCommit(c, armored, keyring); err != nil {
-			return &Error{Op: "verify", Repository: r.url, Branch: m.branch, Kind: ErrSignatureInvalid, Err: err}
+		r.observe("verify", start, err)
+		if err != nil {
+			return err
 		}
 	}
 	if err := r.store.setRefLocked(goodRefPrefix+m.branch, m.new); err != nil {
@@ -251,4 +253,13 @@ func withBranch(err error, branch string) error {
 		return &c
 	}
 	return err
+}
+
+// verify checks the commit's signature against the configured keyring.
+func (r *Repository) verify(c *object.Commit) (string, error) {
+	armored, keyring, err := readKeyring(r.settings.Signatures.KeyringFile)
+	if err != nil {
+		return "", err
+	}
+	return verifyCommit(c, armored, keyring)
 }

@@ -216,6 +216,10 @@ func (r *Repository) wrap(ctx context.Context, op, branch string, err error, rem
 	}
 	kind := classify(ctx, err, rem != nil && rem.hostKeyFailed())
 	cause := red.error(err)
+	// go-git ends some messages with ": " and an empty server reason.
+	if msg := strings.TrimSuffix(strings.TrimSpace(cause.Error()), ":"); msg != cause.Error() {
+		cause = errors.New(msg)
+	}
 	if kind != nil {
 		// Errors made here already start with the kind's text.
 		if msg, ok := strings.CutPrefix(cause.Error(), kind.Error()+": "); ok {
