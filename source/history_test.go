@@ -135,8 +135,11 @@ func TestRestartReusesTheCache(t *testing.T) {
 	s := httpsSettings(t, srv, "app")
 	cache := t.TempDir()
 	r1 := openRepo(t, s, Options{CacheDir: cache})
-	mustPoll(t, r1)
+	held := branchResult(t, mustPoll(t, r1), "env/dev").Revision
 	r1.Close()
+	if b, err := held.Snapshot.ReadFile("README.md"); err != nil || string(b) != "hello\n" {
+		t.Fatalf("snapshot after Close: %q %v", b, err)
+	}
 
 	r2 := openRepo(t, s, Options{CacheDir: cache})
 	if rev := r2.Revision("env/dev"); rev == nil || rev.Commit != repo.Head(t, "env/dev") {

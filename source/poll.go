@@ -70,11 +70,12 @@ func (p PollResult) Err() error {
 // the heads that moved, at depth 1, into the shared store. An unchanged poll
 // costs one reference advertisement and nothing else.
 //
-// The error is non-nil when the remote could not be listed at all (auth
-// failed, host key mismatch, unreachable, timeout); per-branch problems are
-// in the result's BranchResult.Err. Either way the result carries every
-// branch's last good revision, so a failed poll never loses the state in
-// effect.
+// The error is non-nil when talking to the remote failed (auth failed,
+// host key mismatch, unreachable, timeout), while listing or fetching; the
+// branches it concerns carry it too. Problems of single branches (missing,
+// signature invalid) are only in their BranchResult.Err. Either way the
+// result carries every branch's last good revision, so a failed poll never
+// loses the state in effect.
 func (r *Repository) Poll(ctx context.Context) (PollResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -115,7 +116,7 @@ func (r *Repository) Poll(ctx context.Context) (PollResult, error) {
 			for _, m := range moves {
 				branchErr[m.branch] = withBranch(err, m.branch)
 			}
-			return r.resultsLocked(res, nil, branchErr, nil), nil
+			return r.resultsLocked(res, nil, branchErr, nil), err
 		}
 		res.Fetched = true
 	}

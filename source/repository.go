@@ -192,13 +192,16 @@ func (r *Repository) followsBranch(b string) bool {
 	return false
 }
 
-// Close releases the object store. The store stays on disk for the next run;
-// Snapshots already handed out stay readable.
+// Close ends git operations on the repository and closes the files the
+// store keeps open. The store stays on disk for the next run; Snapshots
+// already handed out stay readable (they reopen what they need).
 func (r *Repository) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	return nil
+	r.store.mu.Lock()
+	defer r.store.mu.Unlock()
+	return r.store.st.Close()
 }
 
 // wrap turns an operation's failure into an *Error with its kind and with
