@@ -153,3 +153,11 @@ func entryLine(doc *yaml.Node, key string, idx int) int {
 	}
 	return 0
 }
+
+// yamlLine matches go-yaml's "yaml: line N: message".
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlMessage strips go-yaml's "yaml: " prefix.
+func yamlMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}

@@ -116,3 +116,19 @@ func unstructuredInt(obj map[string]any, fields ...string) (int64, bool, error) 
 	v, ok := cur.(int64)
 	return v, ok, nil
 }
+
+// TestRenderSnapshotRoot: "." and "" name the snapshot root, for
+// kustomizations and plain folders alike.
+func TestRenderSnapshotRoot(t *testing.T) {
+	r := newTestRenderer(t, Options{})
+	for name, files := range map[string]map[string]string{
+		"kustomization": {"kustomization.yaml": "resources:\n  - app/deployment.yaml\n", "app/deployment.yaml": baseDeployment},
+		"plain":         {"app/deployment.yaml": baseDeployment, "ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n"},
+	} {
+		for _, p := range []string{".", ""} {
+			res, err := r.Render(context.Background(), mapSnapshot(files), p)
+			require.NoError(t, err, name)
+			assert.Equal(t, "web", res.Objects[len(res.Objects)-1].GetName(), name)
+		}
+	}
+}
