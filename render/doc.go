@@ -25,6 +25,16 @@
 //     unchanged input is not rebuilt.
 //   - No object content is ever logged (Secrets included).
 //
+// What is not done:
+//   - A running build cannot be interrupted: Kustomize takes no context.
+//   - Allowed remote references pass the policy check but are not fetched:
+//     the content must be vendored into the repository.
+//   - A patch whose target selector matches nothing is a no-op, as in
+//     Kustomize; only patches that name their target by kind and name fail.
+//   - Kustomize itself prints deprecation warnings to stderr and a few
+//     notices to the standard logger; they carry field and variable names,
+//     never object content.
+//
 // SetImages and Images edit and read the images: list of a kustomization
 // file, keeping its comments and key order.
 package render

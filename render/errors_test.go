@@ -1,6 +1,8 @@
 package render
 
 import (
+	"context"
+	"io/fs"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -223,3 +225,21 @@ func TestYAMLErrorLines(t *testing.T) {
 		}
 	}
 }
+
+// panickyFS panics when read, standing in for a bug deep in a build.
+type panickyFS struct{}
+
+func (panickyFS) Open(string) (fs.File, error) { panic("boom") }
+
+// TestRenderRecoversPanics: a panic during a build becomes an error; it must
+// not take the process down from singleflight's goroutine.
+func TestRenderRecoversPanics(t *testing.T) {
+	r := newTestRenderer(t, Options{})
+	_, err := r.Render(context.Background(), &fixedHashSnapshot{panickyFS{}}, "app")
+	assert.ErrorContains(t, err, "render app: panic while rendering (a bug in kustomize or baton): boom")
+}
+
+// fixedHashSnapshot has a constant TreeHash, for trees that cannot be read.
+type fixedHashSnapshot struct{ fs.FS }
+
+func (fixedHashSnapshot) TreeHash(string) (string, error) { return "0000", nil }

@@ -145,10 +145,17 @@ func (r *Renderer) Render(ctx context.Context, snap Snapshot, dir string) (Resul
 
 // build renders one folder; it is deterministic for a given tree, which is
 // why its errors are cached like its results.
-func (r *Renderer) build(snap fs.FS, dir, root string) (Result, error) {
+func (r *Renderer) build(snap fs.FS, dir, root string) (res Result, err error) {
 	r.builds.Add(1)
 	start := time.Now()
-	res, err := r.buildUncached(snap, dir)
+	// A panic here would run on singleflight's goroutine and take the whole
+	// agent down; malformed input has made Kustomize panic before.
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = Result{}, fmt.Errorf("render %s: panic while rendering (a bug in kustomize or baton): %v", dir, p)
+		}
+	}()
+	res, err = r.buildUncached(snap, dir)
 	if err != nil {
 		r.log.Debug("render failed", "path", dir, "tree", root, "duration", time.Since(start))
 		return Result{}, fmt.Errorf("render %s: %w", dir, err)
@@ -199,14 +206,9 @@ func (r *Renderer) buildUncached(snap fs.FS, dir string) (Result, error) {
 	return Result{Objects: objs, Digest: digestOf(y), yaml: y}, nil
 }
 
-// runKustomize builds dir. A panic inside Kustomize (malformed input has
-// caused some) becomes an error: one bad commit must not stop the agent.
-func runKustomize(fsys *snapshotFS, dir string) (rm resmap.ResMap, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			rm, err = nil, fmt.Errorf("kustomize panicked: %v", p)
-		}
-	}()
+// runKustomize builds dir with a fresh Kustomizer (one is not meant to be
+// shared between goroutines).
+func runKustomize(fsys *snapshotFS, dir string) (resmap.ResMap, error) {
 	return krusty.MakeKustomizer(kustomizeOptions()).Run(fsys, osPath(dir))
 }
 
