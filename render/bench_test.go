@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The benchmark tree: a base of 500 Deployments, 500 Services and 500
@@ -142,6 +143,7 @@ func BenchmarkRenderCold(b *testing.B) {
 	_, snap := benchTree(b)
 	r := newTestRenderer(b, Options{CacheSize: -1})
 	ctx := context.Background()
+	cpu := processCPU()
 	for b.Loop() {
 		res, err := r.Render(ctx, snap, "overlays/bench")
 		if err != nil {
@@ -151,6 +153,7 @@ func BenchmarkRenderCold(b *testing.B) {
 			b.Fatalf("%d objects, want %d", len(res.Objects), 3*benchApps)
 		}
 	}
+	b.ReportMetric((processCPU()-cpu).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // BenchmarkRenderCached: after the first build, renders of the same tree do
@@ -181,13 +184,16 @@ func BenchmarkKustomizeCLI(b *testing.B) {
 		b.Skip("kustomize CLI not found: install it with GOTOOLCHAIN=local GOBIN=$HOME/.cache/baton/bin/kustomize-v5.8.2 go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.2, or set BATON_KUSTOMIZE")
 	}
 	dir, _ := benchTree(b)
+	var cpu time.Duration
 	for b.Loop() {
 		cmd := exec.Command(bin, "build", filepath.Join(dir, "overlays", "bench"))
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		if err := cmd.Run(); err != nil {
 			b.Fatal(err)
 		}
+		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 }
 
 func kustomizeCLI() string {

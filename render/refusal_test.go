@@ -95,6 +95,42 @@ func TestRefusals(t *testing.T) {
 			msg:  []string{"patches entry", "https://example.com/patch.yaml"},
 		},
 		{
+			name: "remote patchesStrategicMerge entry",
+			kust: "resources:\n  - ../../base\npatchesStrategicMerge:\n  - https://example.com/patch.yaml\n",
+			is:   ErrRemoteRefused,
+			msg:  []string{"overlays/x/kustomization.yaml:4: patchesStrategicMerge entry \"https://example.com/patch.yaml\""},
+		},
+		{
+			name: "remote crds",
+			kust: "crds:\n  - https://example.com/crd.yaml\n",
+			is:   ErrRemoteRefused,
+			msg:  []string{"crds entry \"https://example.com/crd.yaml\""},
+		},
+		{
+			name: "remote configurations",
+			kust: "configurations:\n  - https://example.com/config.yaml\n",
+			is:   ErrRemoteRefused,
+			msg:  []string{"configurations entry"},
+		},
+		{
+			name: "remote replacements",
+			kust: "replacements:\n  - path: https://example.com/replacements.yaml\n",
+			is:   ErrRemoteRefused,
+			msg:  []string{"replacements entry"},
+		},
+		{
+			name: "remote generator configuration",
+			kust: "generators:\n  - https://example.com/generators.yaml\n",
+			is:   ErrRemoteRefused,
+			msg:  []string{"generators entry"},
+		},
+		{
+			name: "remote file in a builtin generator",
+			kust: "generators:\n  - |\n    apiVersion: builtin\n    kind: ConfigMapGenerator\n    metadata:\n      name: c\n    files:\n      - app.properties=https://example.com/app.properties\n",
+			is:   ErrRemoteRefused,
+			msg:  []string{"generators (inline): builtin ConfigMapGenerator/c", "https://example.com/app.properties"},
+		},
+		{
 			name: "remote path inside a builtin transformer",
 			kust: "resources:\n  - ../../base\ntransformers:\n  - |\n    apiVersion: builtin\n    kind: PatchTransformer\n    metadata:\n      name: p\n    path: https://example.com/patch.yaml\n",
 			is:   ErrRemoteRefused,

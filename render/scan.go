@@ -319,7 +319,7 @@ func (c *kustScan) patchList(key string, patches []types.Patch) error {
 // patch records a patch given by path; inline is non-empty when the entry
 // may also be an inline patch (patchesStrategicMerge).
 func (c *kustScan) patch(key string, idx int, e, inline string) error {
-	if inline != "" && strings.ContainsAny(inline, "\n:") {
+	if inline != "" && !isRemote(inline) && (strings.Contains(inline, "\n") || looksInline(inline)) {
 		c.g.patches = append(c.g.patches, patchEntry{
 			where:   fmt.Sprintf("%s entry %d (inline)", c.at(key, idx), idx),
 			content: []byte(inline),
