@@ -64,6 +64,7 @@ func waitDeployment(t *testing.T, cs kubernetes.Interface, ns, name string, time
 }
 
 func TestDeploymentRollsOut(t *testing.T) {
+	t.Parallel()
 	ns := env.Namespace(t)
 	cs := env.Clientset(t)
 	if _, err := cs.AppsV1().Deployments(ns).Create(t.Context(), deployment("web", 3, nil), metav1.CreateOptions{}); err != nil {
@@ -88,6 +89,7 @@ func TestDeploymentRollsOut(t *testing.T) {
 }
 
 func TestCrashLoopExceedsProgressDeadline(t *testing.T) {
+	t.Parallel()
 	ns := env.Namespace(t)
 	cs := env.Clientset(t)
 	d := deployment("api", 2, map[string]string{testenv.FailureLabel: testenv.FailCrashLoop})
@@ -126,6 +128,7 @@ func TestCrashLoopExceedsProgressDeadline(t *testing.T) {
 // TestFailureStages checks that each failure label gives the pod status a
 // kubelet would report, since the health tests rely on them.
 func TestFailureStages(t *testing.T) {
+	t.Parallel()
 	ns := env.Namespace(t)
 	cs := env.Clientset(t)
 	cases := map[string]func(p *corev1.Pod) bool{
@@ -147,6 +150,7 @@ func TestFailureStages(t *testing.T) {
 	}
 	for failure, cond := range cases {
 		t.Run(failure, func(t *testing.T) {
+			t.Parallel()
 			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: failure, Labels: map[string]string{testenv.FailureLabel: failure}},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:" + failure}}},
@@ -204,6 +208,8 @@ func TestRestrictedServiceAccountIsForbidden(t *testing.T) {
 	}
 }
 
+// TestAPIServerRestart is not parallel: the other tests need the apiserver.
+// Parallel tests start only after it has finished.
 func TestAPIServerRestart(t *testing.T) {
 	cs := env.Clientset(t)
 	env.StopAPIServer(t)

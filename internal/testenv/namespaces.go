@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"regexp"
 	"strings"
@@ -123,6 +124,10 @@ func (c *Cluster) StartAPIServer(t testing.TB) {
 //	var env *testenv.Cluster
 //	func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
 func Main(m *testing.M, env **Cluster) int {
+	// testing.Verbose needs the flags, which m.Run would parse later.
+	if !flag.Parsed() {
+		flag.Parse()
+	}
 	// Generous: on a fresh machine this includes building the programs.
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
