@@ -140,6 +140,9 @@ func (c *Checker) watch(ctx context.Context, refs []ObjectRef, opts EvalOptions)
 			w.attach(t, len(names[informerKey{gvr: t.gvr, namespace: t.namespace}]) == 1)
 		}
 	}
+	// A first evaluation at once: with no informer (no objects, or none
+	// resolved) nothing else would trigger one before the first resync.
+	w.signal()
 	return w, nil
 }
 
