@@ -40,7 +40,9 @@ func Diagnose(obj *unstructured.Unstructured, res Result, ev Evidence, opts Diag
 		if pods[i].DeletionTimestamp != nil {
 			continue // leaving anyway; its replacement tells the story
 		}
-		if p, ok := inspectPod(&pods[i], ev.Events, opts, rollout); ok {
+		p, ok := inspectPod(&pods[i], ev.Events, opts, rollout)
+		// A Job's pods need not be Ready: they run to completion.
+		if ok && !(p.cause == ProbeFailing && obj.GetKind() == "Job") {
 			problems = append(problems, p)
 		}
 	}
@@ -61,7 +63,12 @@ func Diagnose(obj *unstructured.Unstructured, res Result, ev Evidence, opts Diag
 		}
 		d.Cause = best.cause
 		d.Certain = d.Certain || best.certain
-		msg = joinNonEmpty("; ", msg, best.subject+": "+best.detail)
+		if obj.GetKind() == "Pod" && best.subject == "pod "+obj.GetName() {
+			// The pod is the object: its status adds nothing to the detail.
+			msg = objectName(obj) + ": " + best.detail
+		} else {
+			msg = joinNonEmpty("; ", msg, best.subject+": "+best.detail)
+		}
 		if best.cause != NoCause {
 			if others := countOthers(problems, best); others > 0 {
 				msg += fmt.Sprintf(" (and %d more %s)", others, plural(int64(others), "pod", "pods"))

@@ -118,14 +118,11 @@ func replicaSetStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 	desired := intOr(obj, 1, "spec", "replicas")
 	total := intOr(obj, 0, "status", "replicas")
 	available := intOr(obj, 0, "status", "availableReplicas")
+	// A ReplicaFailure condition (pods refused by a quota or admission) is
+	// not terminal: a raised quota lets the controller go on. Diagnose
+	// names it as the cause.
 	if available < desired {
-		msg := fmt.Sprintf("%d/%d pods available", available, desired)
-		// ReplicaFailure carries pod creation errors (quota, admission):
-		// not terminal, since a raised quota lets the controller go on.
-		if c, ok := findCondition(obj, "ReplicaFailure"); ok && c.Status == "True" {
-			msg += "; " + c.describe()
-		}
-		return Result{Status: InProgress, Message: msg}
+		return Result{Status: InProgress, Message: fmt.Sprintf("%d/%d pods available", available, desired)}
 	}
 	if total > desired {
 		extra := total - desired

@@ -59,7 +59,7 @@ func pvcStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 		return Result{Status: Current, Message: "bound to " + stringField(obj, "spec", "volumeName")}
 	case "Lost":
 		return Result{Status: Failed, Message: "volume lost"}
-	case "":
+	case "", "Pending":
 		return Result{Status: InProgress, Message: "not yet bound"}
 	default:
 		return Result{Status: InProgress, Message: "phase " + phase}
