@@ -1,19 +1,21 @@
-// Command baton is the Baton GitOps agent and its command-line interface.
+// Command baton is the Baton GitOps agent and its command-line interface:
+// `baton agent` runs in the cluster; render, diff, status, promote and
+// set-image are run by hand or by CI. The verbs live in one file each;
+// run is the whole program, so tests call it in process.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
-// version is stamped at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("baton", version)
-		return
-	}
-	fmt.Fprintln(os.Stderr, "usage: baton version")
-	os.Exit(2)
+	// SIGTERM (Kubernetes stopping the pod) and Ctrl-C cancel the context:
+	// the agent stops cleanly, other verbs abandon their work.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

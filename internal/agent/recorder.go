@@ -16,7 +16,9 @@ type Recorder interface {
 	// changes: after the wait that follows a sync, and whenever the monitor
 	// that runs afterwards sees it change.
 	HealthChanged(HealthRecord)
-	// PromotionDone records one promotion attempt along a pipeline edge.
+	// PromotionDone records one evaluation of a pipeline edge (the agent
+	// evaluates after every sync and health change, so most say nothing
+	// changed: same revision and outcome as before).
 	PromotionDone(PromotionRecord)
 	// LeaderChanged records whether this replica now leads (and so applies
 	// and promotes) or stands by.
@@ -67,6 +69,18 @@ type SyncRecord struct {
 	Drifted int
 	// Pruned is the number of objects deleted because they left git.
 	Pruned int
+	// Branch is the environment's branch; Interval its poll interval (a
+	// working agent syncs at least this often); DriftMode its drift
+	// setting, "correct" or "detect-only".
+	Branch    string
+	Interval  time.Duration
+	DriftMode string
+	// Author is the revision's author ("Name <email>"); Revert says the
+	// revision is a revert commit ("This reverts commit <hash>" in its
+	// message), which undoes a failed change. Empty and false when Revision
+	// is empty.
+	Author string
+	Revert bool
 }
 
 // HealthRecord is an environment's health verdict.
@@ -89,18 +103,25 @@ type HealthRecord struct {
 const (
 	// PromotionPushed: the promotion commit was pushed to the target branch.
 	PromotionPushed = "pushed"
-	// PromotionPullRequest: a pull request was opened (or updated) for it.
+	// PromotionPullRequest: a pull request is open for it (opened, updated
+	// or already current), or, without a forge, its branch was pushed.
 	PromotionPullRequest = "pull-request"
-	// PromotionUpToDate: the target already had the revision's content.
+	// PromotionUpToDate: the target already has the revision's content.
 	PromotionUpToDate = "up-to-date"
-	// PromotionBlocked: a gate, a hold or a freeze stopped it; Reason says
-	// which.
+	// PromotionBlocked: a gate (soak, a metric) has not passed; Reason
+	// names it.
 	PromotionBlocked = "blocked"
+	// PromotionHeld: the content was reverted on the target before and is
+	// not promoted again.
+	PromotionHeld = "held"
+	// PromotionFrozen: the source environment is unhealthy or suspended;
+	// Reason says which.
+	PromotionFrozen = "frozen"
 	// PromotionFailed: an error stopped it (git, forge, Prometheus).
 	PromotionFailed = "failure"
 )
 
-// PromotionRecord is one promotion attempt.
+// PromotionRecord is one evaluation of a pipeline edge.
 type PromotionRecord struct {
 	// From and To are the environments of the pipeline edge.
 	From, To string
@@ -108,10 +129,11 @@ type PromotionRecord struct {
 	Revision string
 	// Outcome is one of the Promotion* constants.
 	Outcome string
-	// Reason names the gate, hold or freeze that blocked, or the error kind
-	// of a failure; empty otherwise.
+	// Reason names the gate that blocked ("soak", a metric gate's name),
+	// the cause of a freeze, or the error kind of a failure; empty
+	// otherwise.
 	Reason string
-	// Duration is the time the attempt took (gates, commit, push, forge).
+	// Duration is the time the evaluation took (gates, commit, push, forge).
 	Duration time.Duration
 }
 

@@ -171,6 +171,23 @@ var validOps = map[string]bool{"<": true, "<=": true, ">": true, ">=": true, "==
 func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 	pl := c.Pipeline
 	validateNames(p, "pipeline.order", pl.Order, envs)
+	if len(pl.Edges) > 0 && len(pl.Order) == 0 {
+		p.add("pipeline.order", "required when pipeline.edges is set: list the environments from first to last")
+	}
+	// One promoter writes every branch of the pipeline through one
+	// repository.
+	first := ""
+	for i, n := range pl.Order {
+		e := c.Environment(n)
+		if e == nil || c.Repository(e.Repository) == nil {
+			continue
+		}
+		if first == "" {
+			first = e.Repository
+		} else if e.Repository != first {
+			p.add(fmt.Sprintf("pipeline.order[%d]", i), "%q is in repository %q, the pipeline's first environment in %q: a pipeline's environments share one repository", n, e.Repository, first)
+		}
+	}
 	position := map[string]int{}
 	for i, n := range pl.Order {
 		position[n] = i

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/baton-gitops/baton/internal/agent"
+)
+
+func agentVerb() verb {
+	return verb{
+		name:    "agent",
+		summary: "run the in-cluster agent: sync the environments of sync:, promote along the pipeline",
+		usage:   "agent [--log-format json|text] [--log-level debug|info|warn|error] [--identity NAME]",
+		description: "Polls the environments' branches (and acts on push webhooks), renders, applies, prunes,\n" +
+			"waits for health and promotes, for every environment listed under sync:. Replicas elect a\n" +
+			"leader through a Lease; only the leader applies and promotes. SIGTERM stops it cleanly:\n" +
+			"an apply in flight is abandoned safely and the Lease released. Serves /healthz, /readyz,\n" +
+			"/metrics, /webhook and /api/status on listen.http.",
+		example: "baton agent --config /etc/baton/baton.yaml",
+		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			logFormat := fs.String("log-format", "json", "log `format`: json or text")
+			logLevel := fs.String("log-level", "info", "lowest `level` logged: debug, info, warn or error")
+			identity := fs.String("identity", "", "`name` in the leader-election Lease (default: host name and a random suffix)")
+			return func(ctx context.Context, c *cli, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				var level slog.Level
+				if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+					return &exitError{2, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)}
+				}
+				hopts := &slog.HandlerOptions{Level: level}
+				var logger *slog.Logger
+				switch *logFormat {
+				case "json":
+					logger = slog.New(slog.NewJSONHandler(c.stderr, hopts))
+				case "text":
+					logger = slog.New(slog.NewTextHandler(c.stderr, hopts))
+				default:
+					return &exitError{2, fmt.Errorf("--log-format %q: want json or text", *logFormat)}
+				}
+				cfg, err := c.loadConfig()
+				if err != nil {
+					return err
+				}
+				rc, err := c.restConfig()
+				if err != nil {
+					return err
+				}
+				// The process's one registry. The metrics package's recorders
+				// (agent.Recorder, source.Metrics) register into it once they
+				// exist; until then /metrics serves the Go and process
+				// collectors.
+				reg := prometheus.NewRegistry()
+				reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+				a, err := agent.New(agent.Options{
+					Config:   cfg,
+					REST:     rc,
+					Logger:   logger,
+					Identity: *identity,
+					Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+				})
+				if err != nil {
+					return err
+				}
+				return a.Run(ctx)
+			}
+		},
+	}
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/config"
+)
+
+func promoteVerb() verb {
+	return verb{
+		name:    "promote",
+		summary: "promote a revision along a pipeline edge, by the same code as the agent",
+		usage:   "promote --from ENV --to ENV [--revision REF] [--server URL] [-o table|json|yaml]",
+		description: "Evaluates the pipeline edge FROM -> TO once, exactly as the agent does: the source must be\n" +
+			"synced and healthy for its soak time and every gate must pass; then the promotion is pushed\n" +
+			"(auto edge) or proposed by pull request. The source's state comes from its agent with\n" +
+			"--server (which knows how long it has been healthy), else from the cluster (then the soak\n" +
+			"cannot be known to have passed). Exits 1 when a gate, hold or freeze blocks.",
+		example: "baton promote --from dev --to staging --server http://baton.baton-system:8080",
+		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			from := fs.String("from", "", "source environment `name` (required)")
+			to := fs.String("to", "", "target environment `name` (required)")
+			ref := fs.String("revision", "", "the source's synced commit `REF`, as a guard (default: whatever it is synced at)")
+			server := fs.String("server", "", "agent `URL` to read the source's state from (default: the cluster)")
+			override := fs.Bool("override-gates", false, "skip the gates, recorded in the commit (not available yet)")
+			format := fs.String("o", "", "print the outcome as `format`: table, json or yaml (default: one line)")
+			return func(ctx context.Context, c *cli, args []string) error {
+				if err := noArgs(args); err != nil {
+					return err
+				}
+				if *from == "" || *to == "" {
+					return &exitError{2, errors.New("--from and --to are required")}
+				}
+				if *format != "" {
+					if err := checkFormat(*format, formatTable, formatJSON, formatYAML); err != nil {
+						return err
+					}
+				}
+				if *override {
+					// An override must be written into the promotion commit;
+					// the promote package has no way to do that yet.
+					return errors.New("--override-gates: a gate override cannot be recorded in the promotion commit yet; nothing was done")
+				}
+				out, err := c.promote(ctx, *from, *to, *ref, *server)
+				if err != nil {
+					return err
+				}
+				switch *format {
+				case formatJSON:
+					err = writeJSON(c.stdout, out)
+				case formatYAML:
+					err = writeYAML(c.stdout, out)
+				case formatTable:
+					err = table(c.stdout, []string{"EDGE", "REVISION", "OUTCOME", "REASON", "COMMIT", "PULL REQUEST"},
+						[][]string{{out.Edge, short(out.Revision), out.Outcome, dash(out.Reason), dash(short(out.Commit)), dash(out.PullRequestURL)}})
+				default:
+					line := fmt.Sprintf("%s %s: %s", out.Edge, short(out.Revision), out.Outcome)
+					if out.Commit != "" {
+						line += " " + short(out.Commit)
+					}
+					if out.PullRequestURL != "" {
+						line += " " + out.PullRequestURL
+					}
+					_, err = fmt.Fprintln(c.stdout, line)
+				}
+				if err != nil {
+					return err
+				}
+				switch out.Outcome {
+				case agent.PromotionBlocked, agent.PromotionFrozen, agent.PromotionHeld:
+					return fmt.Errorf("promotion %s: %s (%s): %s", out.Outcome, out.Edge, dash(out.Reason), out.Detail)
+				}
+				return nil
+			}
+		},
+	}
+}
+
+// promoteOutcome is what promote prints.
+type promoteOutcome struct {
+	Edge           string `json:"edge"`
+	Revision       string `json:"revision"`
+	Outcome        string `json:"outcome"`
+	Reason         string `json:"reason,omitempty"`
+	Detail         string `json:"detail,omitempty"`
+	Commit         string `json:"commit,omitempty"`
+	PullRequestURL string `json:"pullRequestURL,omitempty"`
+}
+
+func (c *cli) promote(ctx context.Context, fromName, toName, ref, server string) (promoteOutcome, error) {
+	out := promoteOutcome{Edge: fromName + " -> " + toName}
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return out, err
+	}
+	if cfg.Edge(fromName, toName) == nil {
+		return out, fmt.Errorf("no pipeline edge %s in the configuration", out.Edge)
+	}
+	from, err := environment(cfg, fromName)
+	if err != nil {
+		return out, err
+	}
+	cacheDir, err := agent.CacheDir(cfg)
+	if err != nil {
+		return out, err
+	}
+	cacheDir = filepath.Join(cacheDir, "cli")
+	state, err := c.sourceState(ctx, cfg, from, server, cacheDir)
+	if err != nil {
+		return out, err
+	}
+	if state.Synced == nil {
+		return out, fmt.Errorf("%s has not synced a revision: nothing to promote", from.Name)
+	}
+	synced := state.Synced.Commit
+	if ref != "" && !strings.HasPrefix(synced, ref) {
+		return out, fmt.Errorf("--revision %s: %s is synced at %s; only a synced revision is promoted", ref, from.Name, short(synced))
+	}
+	out.Revision = synced
+	repo, rev, err := resolveRevision(ctx, cfg, from, synced)
+	if err != nil {
+		return out, err
+	}
+	defer repo.Close()
+	p, err := agent.NewPipelinePromoter(agent.PipelinePromoterOptions{Config: cfg, CacheDir: cacheDir})
+	if err != nil {
+		return out, err
+	}
+	defer p.Close()
+	req := agent.PromotionRequest{From: from.Name, To: toName, Revision: rev, SyncedAt: state.SyncedAt,
+		Healthy: state.Health.Status == "Healthy" && state.Health.Revision == synced, Reason: state.Health.Cause}
+	if req.Healthy {
+		req.HealthySince = state.Health.Since
+	} else if req.Reason == "" {
+		req.Reason = dash(state.Health.Status)
+	}
+	if from.Suspend {
+		req.Frozen, req.FrozenReason = true, "the environment is suspended"
+	}
+	res, err := p.Promote(ctx, req)
+	if err != nil {
+		return out, err
+	}
+	out.Outcome, out.Reason, out.Detail, out.Commit, out.PullRequestURL = res.Outcome, res.Reason, res.Detail, res.Commit, res.PullRequestURL
+	return out, nil
+}
+
+// sourceState is the source environment's state from its agent, or
+// computed from the cluster. Computed health is as of now: how long it has
+// held is unknown, so a soak gate will not pass.
+func (c *cli) sourceState(ctx context.Context, cfg *config.Config, env *config.Environment, server, cacheDir string) (agent.EnvironmentStatus, error) {
+	var st agent.Status
+	var err error
+	if server != "" {
+		st, err = fetchStatus(ctx, server)
+	} else {
+		restCfg, rerr := c.restConfig()
+		if rerr != nil {
+			return agent.EnvironmentStatus{}, rerr
+		}
+		st, err = agent.ComputeStatus(ctx, agent.ComputeOptions{Config: cfg, REST: restCfg,
+			Environments: []string{env.Name}, CacheDir: cacheDir})
+	}
+	if err != nil {
+		return agent.EnvironmentStatus{}, err
+	}
+	for _, e := range st.Environments {
+		if e.Name == env.Name {
+			return e, nil
+		}
+	}
+	return agent.EnvironmentStatus{}, fmt.Errorf("the agent at %s does not sync %s", server, env.Name)
+}

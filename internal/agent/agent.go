@@ -1,0 +1,305 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/baton-gitops/baton/health"
+	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/reconciler"
+	"github.com/baton-gitops/baton/render"
+	"github.com/baton-gitops/baton/source"
+)
+
+// Options configure an Agent. Zero values pick the documented defaults.
+type Options struct {
+	// Config is the loaded baton.yaml. Required; Config.Sync must name at
+	// least one environment.
+	Config *config.Config
+	// REST reaches the cluster. Required.
+	REST *rest.Config
+	// Logger receives one line per sync, health change and promotion.
+	// Nil discards.
+	Logger *slog.Logger
+	// Recorder receives measurements; nil records nothing.
+	Recorder Recorder
+	// SourceMetrics receives git operation measurements; nil records nothing.
+	SourceMetrics source.Metrics
+	// Metrics is served at /metrics (promhttp.HandlerFor the registry);
+	// nil answers 404 there.
+	Metrics http.Handler
+	// Promoter evaluates the pipeline edges out of the synced environments.
+	// Nil builds one from the configuration (NewPipelinePromoter) when the
+	// pipeline has edges.
+	Promoter Promoter
+	// Identity names this replica in the Lease. Default: the host name
+	// (the pod name in a cluster) and a random suffix.
+	Identity string
+	// Listener serves HTTP; nil listens on Config.Listen.HTTP.
+	Listener net.Listener
+	// Clock tells time for durations (soak, backoff, jitter). Nil means
+	// the system clock.
+	Clock Clock
+	// BackoffBase and BackoffMax shape the exponential backoff after
+	// consecutive failures of a poll or a sync: BackoffBase doubled per
+	// failure, capped at BackoffMax. Defaults DefaultBackoffBase and
+	// DefaultBackoffMax.
+	BackoffBase, BackoffMax time.Duration
+	// Jitter spreads every interval and backoff by up to ±Jitter (a
+	// fraction). Zero means DefaultJitter; negative means none.
+	Jitter float64
+}
+
+// Agent is Baton's in-cluster agent. Build it with New, start it with Run.
+//
+// Only the replica that holds the Lease (or the only replica, with leader
+// election off) polls, applies and promotes. A standby serves /healthz,
+// /readyz (ready: it can take over at once) and /api/status (its role and
+// the leader's identity; environment states are those of its own last
+// leadership, if any), accepts webhooks (a trigger stays pending until it
+// leads) and does nothing else.
+type Agent struct {
+	cfg      *config.Config
+	rest     *rest.Config
+	log      *slog.Logger
+	recorder Recorder
+	identity string
+	listener net.Listener
+	metrics  http.Handler
+	webhook  http.Handler
+	board    *statusBoard
+	parts    *parts
+	repos    []*source.Repository
+	watchers []*repoWatcher
+	loops    []*envLoop
+
+	closers []func()
+
+	// leadMu is held while this replica leads (its loops run), so that
+	// leaderships never overlap and shutdown can wait for the last one
+	// before releasing the Lease.
+	leadMu sync.Mutex
+}
+
+// New checks the options and builds the agent's parts: one git repository
+// store per repository used by a synced environment, the renderer, the
+// reconciler and the health checker. Nothing contacts git or the cluster
+// until Run.
+func New(opts Options) (*Agent, error) {
+	cfg := opts.Config
+	if cfg == nil || opts.REST == nil {
+		return nil, errors.New("agent: Config and REST are required")
+	}
+	if len(cfg.Sync) == 0 {
+		return nil, errors.New("sync: names no environment; list the environments this agent applies")
+	}
+	a := &Agent{cfg: cfg, rest: opts.REST, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
+		listener: opts.Listener, metrics: opts.Metrics}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.recorder == nil {
+		a.recorder = NopRecorder{}
+	}
+	if a.identity == "" {
+		host, _ := os.Hostname()
+		a.identity = fmt.Sprintf("%s_%x", host, time.Now().UnixNano()&0xffffff)
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = systemClock{}
+	}
+	t := timing{backoffBase: opts.BackoffBase, backoffMax: opts.BackoffMax, jitter: opts.Jitter}
+	if t.backoffBase <= 0 {
+		t.backoffBase = DefaultBackoffBase
+	}
+	if t.backoffMax <= 0 {
+		t.backoffMax = DefaultBackoffMax
+	}
+	if t.jitter == 0 {
+		t.jitter = DefaultJitter
+	} else if t.jitter < 0 {
+		t.jitter = 0
+	}
+	role := RoleStandby
+	if !cfg.Agent.LeaderElection.IsEnabled() {
+		role = RoleSingle
+	}
+
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+	renderer, err := render.New(render.Options{Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("renderer: %w", err)
+	}
+	rec, err := reconciler.New(opts.REST, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace})
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: %w", err)
+	}
+	checker, err := health.NewChecker(opts.REST, health.CheckerOptions{Logger: a.log, Now: clock.Now})
+	if err != nil {
+		rec.Close()
+		return nil, fmt.Errorf("health checker: %w", err)
+	}
+	var statuses []EnvironmentStatus
+	a.parts = &parts{renderer: renderer, reconciler: rec, checker: checker, promoter: opts.Promoter,
+		recorder: a.recorder, log: a.log, clock: clock, timing: t}
+
+	cacheDir, err := CacheDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	promotes := false
+	for _, name := range cfg.Sync {
+		promotes = promotes || len(cfg.EdgesFrom(name)) > 0
+	}
+	if a.parts.promoter == nil && promotes {
+		pp, err := NewPipelinePromoter(PipelinePromoterOptions{Config: cfg, CacheDir: cacheDir, Logger: a.log,
+			SourceMetrics: opts.SourceMetrics, Clock: clock})
+		if err != nil {
+			return nil, err
+		}
+		if pp != nil {
+			a.parts.promoter = pp
+			a.closers = append(a.closers, func() { _ = pp.Close() })
+		}
+	}
+	// One store and one watcher per repository, following only the branches
+	// of the environments this agent syncs.
+	byRepo := map[string][]*envLoop{}
+	var repoOrder []string
+	for _, name := range cfg.Sync {
+		env := *cfg.Environment(name)
+		if _, seen := byRepo[env.Repository]; !seen {
+			repoOrder = append(repoOrder, env.Repository)
+		}
+		repo := cfg.Repository(env.Repository)
+		l := newEnvLoop(a.parts, env, cfg.EdgesFrom(name), repo.Interval.Duration)
+		byRepo[env.Repository] = append(byRepo[env.Repository], l)
+		a.loops = append(a.loops, l)
+		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
+			Path: env.Path, Suspended: env.Suspend}
+		for _, e := range l.edges {
+			st.Promotions = append(st.Promotions, PromotionInfo{To: e.To, Policy: e.Policy})
+		}
+		statuses = append(statuses, st)
+	}
+	for _, name := range repoOrder {
+		var branches []string
+		for _, l := range byRepo[name] {
+			branches = append(branches, l.env.Branch)
+		}
+		settings := RepositorySettings(*cfg.Repository(name), branches)
+		repo, err := source.NewRepository(settings, source.Options{CacheDir: cacheDir, Logger: a.log,
+			Metrics: opts.SourceMetrics, Clock: clock})
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", name, err)
+		}
+		a.repos = append(a.repos, repo)
+		a.watchers = append(a.watchers, newRepoWatcher(repo, byRepo[name], clock, a.log, t))
+	}
+	a.board = newStatusBoard(a.identity, role, statuses)
+	a.parts.board = a.board
+	if a.webhook, err = a.webhookHandler(clock); err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// RepositorySettings returns the source settings of repo following only
+// branches: signature requirements on other branches are dropped, so that
+// they stay valid for the subset.
+func RepositorySettings(repo config.Repository, branches []string) source.RepositorySettings {
+	s := repo.RepositorySettings
+	s.Branches = branches
+	if sig := s.Signatures; sig != nil && len(sig.Branches) > 0 {
+		var keep []string
+		for _, b := range sig.Branches {
+			for _, f := range branches {
+				if b == f {
+					keep = append(keep, b)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			s.Signatures = nil
+		} else {
+			s.Signatures = &source.SignatureSettings{KeyringFile: sig.KeyringFile, Branches: keep}
+		}
+	}
+	return s
+}
+
+// CacheDir is where git stores live: agent.cacheDir, or the user cache
+// folder plus "baton".
+func CacheDir(cfg *config.Config) (string, error) {
+	if cfg.Agent.CacheDir != "" {
+		return cfg.Agent.CacheDir, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("agent.cacheDir is not set and there is no user cache folder: %w", err)
+	}
+	return filepath.Join(dir, "baton"), nil
+}
+
+// webhookHandler builds the push receiver, or returns nil when no secret
+// is configured.
+func (a *Agent) webhookHandler(clock Clock) (http.Handler, error) {
+	file := a.cfg.Webhook.SecretFile
+	if file == "" {
+		return nil, nil
+	}
+	secret, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("webhook.secretFile: %w", err)
+	}
+	secret = []byte(trimNewlines(string(secret)))
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("webhook.secretFile: %s is empty", file)
+	}
+	var targets []source.WebhookTarget
+	for _, w := range a.watchers {
+		targets = append(targets, w)
+	}
+	// One secret for every sender kind: the configuration names one file.
+	return source.NewWebhookHandler(source.WebhookOptions{GitHubSecret: secret, GitLabToken: secret,
+		GiteaSecret: secret, GenericSecret: secret, Targets: targets, Logger: a.log, Clock: clock})
+}
+
+func trimNewlines(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// Status returns the current status, as /api/status serves it.
+func (a *Agent) Status() Status { return a.board.snapshot() }
+
+// close releases the stores and watches.
+func (a *Agent) close() {
+	for _, r := range a.repos {
+		_ = r.Close()
+	}
+	if a.parts != nil && a.parts.reconciler != nil {
+		a.parts.reconciler.Close()
+	}
+	for _, c := range a.closers {
+		c()
+	}
+}

@@ -1,0 +1,123 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/baton-gitops/baton/health"
+	"github.com/baton-gitops/baton/reconciler"
+	"github.com/baton-gitops/baton/source"
+)
+
+// waitHealth waits for the objects of rev to become ready, within the
+// environment's health timeout. A newer revision of the branch interrupts
+// the wait (the report is then Cancelled) and is synced next.
+func (l *envLoop) waitHealth(ctx context.Context, rev *source.Revision, refs []health.ObjectRef) health.Report {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-l.wake:
+				if latest, _ := l.current(); latest != nil && latest.Commit != rev.Commit {
+					signal(l.wake) // for the loop, which syncs it next
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	started := l.clock.Now()
+	report := l.checker.Wait(ctx, refs, health.WaitOptions{Timeout: l.env.Health.Timeout.Duration})
+	if report.Overall == health.Cancelled {
+		l.log.Info("health wait interrupted", "environment", l.env.Name, "revision", short(rev.Commit))
+		return report
+	}
+	l.recordHealth(rev.Commit, report, l.clock.Now().Sub(started))
+	return report
+}
+
+// monitor follows the objects of rev after the wait, recording every
+// change of verdict, until the returned stop function is called.
+func (l *envLoop) monitor(ctx context.Context, rev *source.Revision, refs []health.ObjectRef) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := l.checker.Monitor(ctx, refs, health.MonitorOptions{}, func(r health.Report) {
+			l.recordHealth(rev.Commit, r, 0)
+		})
+		if err != nil {
+			l.log.Error("health monitor", "environment", l.env.Name, "error", err.Error())
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// recordHealth keeps a verdict for promotion, the status board and the
+// recorder (the last two only when the verdict or its cause changed).
+func (l *envLoop) recordHealth(revision string, r health.Report, waited time.Duration) {
+	l.mu.Lock()
+	prev := l.health
+	l.health = healthSeen{revision: revision, report: r}
+	l.mu.Unlock()
+	signal(l.healthWake)
+	l.board.update(l.env.Name, func(s *EnvironmentStatus) {
+		s.Health = HealthInfo{Status: string(r.Overall), Cause: string(r.Cause), Message: r.Message,
+			Since: r.Since, Revision: revision}
+	})
+	if prev.revision == revision && prev.report.Overall == r.Overall && prev.report.Cause == r.Cause && waited == 0 {
+		return
+	}
+	l.recorder.HealthChanged(HealthRecord{Environment: l.env.Name, Revision: revision,
+		Status: string(r.Overall), Cause: string(r.Cause), WaitDuration: waited})
+	attrs := []any{"environment", l.env.Name, "revision", short(revision), "health", string(r.Overall)}
+	if r.Cause != health.NoCause {
+		attrs = append(attrs, "cause", string(r.Cause))
+	}
+	if r.Overall != health.Healthy && r.Message != "" {
+		attrs = append(attrs, "message", r.Message)
+	}
+	if waited > 0 {
+		attrs = append(attrs, "waited", waited.Round(time.Millisecond))
+	}
+	l.log.Info("health", attrs...)
+}
+
+// currentHealth returns the last verdict.
+func (l *envLoop) currentHealth() healthSeen {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.health
+}
+
+// healthRefs lists the objects a pass left in the cluster: everything it
+// applied or found in place, not what it pruned, skipped or failed on.
+func healthRefs(res reconciler.Result) []health.ObjectRef {
+	var refs []health.ObjectRef
+	for _, c := range res.Changes {
+		switch c.Action {
+		case reconciler.ActionCreated, reconciler.ActionConfigured, reconciler.ActionUnchanged,
+			reconciler.ActionRecreated, reconciler.ActionDrifted:
+			r := c.Ref
+			refs = append(refs, health.ObjectRef{Group: r.Group, Version: r.Version, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name})
+		}
+	}
+	return refs
+}
+
+func sameRefs(a, b []health.ObjectRef) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,315 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/health"
+	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/reconciler"
+	"github.com/baton-gitops/baton/render"
+	"github.com/baton-gitops/baton/source"
+)
+
+// parts are what every environment loop uses; the Agent builds them once.
+type parts struct {
+	renderer   *render.Renderer
+	reconciler *reconciler.Reconciler
+	checker    *health.Checker
+	promoter   Promoter // nil: no promotion
+	recorder   Recorder
+	log        *slog.Logger
+	clock      Clock
+	board      *statusBoard
+	timing     timing
+}
+
+// envLoop syncs one environment: it waits for a new revision (offered by
+// the repository's watcher) or its resync time, renders, applies, waits for
+// health, keeps monitoring, and promotes along the pipeline once the
+// revision has soaked.
+//
+// One goroutine runs it; only offer and the monitor's callback come from
+// elsewhere, through mu and the channels.
+type envLoop struct {
+	*parts
+	env      config.Environment
+	edges    []config.Edge
+	interval time.Duration
+
+	// mu guards latest, sourceErr, offered and health.
+	mu        sync.Mutex
+	latest    *source.Revision
+	sourceErr error
+	offered   bool
+	health    healthSeen
+
+	// wake says latest changed (or the first poll result came); healthWake
+	// says the monitor saw the health change. Each holds one pending signal.
+	wake, healthWake chan struct{}
+}
+
+// healthSeen is the last health verdict and the revision it is about.
+type healthSeen struct {
+	revision string
+	report   health.Report
+}
+
+// loopState is the loop goroutine's own memory between passes.
+type loopState struct {
+	synced         *source.Revision
+	syncedAt       time.Time
+	healthRevision string
+	healthRefs     []health.ObjectRef
+	stopMonitor    func()
+	failures       int
+}
+
+func newEnvLoop(p *parts, env config.Environment, edges []config.Edge, interval time.Duration) *envLoop {
+	return &envLoop{parts: p, env: env, edges: edges, interval: interval,
+		wake: make(chan struct{}, 1), healthWake: make(chan struct{}, 1)}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// offer hands the loop a poll's result for its branch. It never blocks.
+func (l *envLoop) offer(br source.BranchResult, pollErr error) {
+	err := br.Err
+	if err == nil {
+		err = pollErr
+	}
+	l.mu.Lock()
+	changed := !l.offered || (br.Revision != nil && (l.latest == nil || l.latest.Commit != br.Revision.Commit))
+	if br.Revision != nil {
+		l.latest = br.Revision
+	}
+	l.sourceErr, l.offered = err, true
+	rev := l.latest
+	l.mu.Unlock()
+	l.board.update(l.env.Name, func(s *EnvironmentStatus) {
+		s.Head = revisionInfo(rev)
+		s.SourceError = errString(err)
+	})
+	if changed {
+		signal(l.wake)
+	}
+}
+
+// current returns the newest good revision and the last source error.
+func (l *envLoop) current() (*source.Revision, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.latest, l.sourceErr
+}
+
+// run syncs until ctx ends. A pass in flight when ctx ends is abandoned:
+// the reconciler writes the inventory only after every object applied, so
+// an abandoned pass leaves the previous inventory in force and the next
+// leader's pass completes the work.
+func (l *envLoop) run(ctx context.Context) {
+	st := &loopState{stopMonitor: func() {}}
+	defer func() { st.stopMonitor() }()
+	var resync, retry <-chan time.Time // nil channels block: no timer yet
+	for {
+		syncDue := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+			syncDue = true
+		case <-resync:
+			syncDue = true
+		case <-l.healthWake:
+		case <-retry:
+		}
+		if syncDue {
+			ok := l.pass(ctx, st)
+			if ctx.Err() != nil {
+				return
+			}
+			wait := l.interval
+			if ok {
+				st.failures = 0
+			} else {
+				st.failures++
+				wait = backoff(st.failures, l.timing.backoffBase, l.timing.backoffMax)
+			}
+			resync = l.clock.After(randomJitter(wait, l.timing.jitter))
+		}
+		retry = l.promote(ctx, st)
+	}
+}
+
+// pass runs one sync and, for a new revision, the health wait. It reports
+// whether the sync succeeded.
+func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
+	defer l.board.markAttempted(l.env.Name)
+	rev, srcErr := l.current()
+	if rev == nil {
+		if srcErr == nil {
+			srcErr = errors.New("no revision yet")
+		}
+		l.finish(syncOutcome{failedStage: StageSource, err: srcErr, started: l.clock.Now()})
+		return false
+	}
+	res, err := l.sync(ctx, rev)
+	if err != nil || res.Suspended {
+		return err == nil
+	}
+	if st.synced == nil || st.synced.Commit != rev.Commit {
+		st.syncedAt = l.clock.Now()
+	}
+	st.synced = rev
+	refs := healthRefs(res)
+	if rev.Commit == st.healthRevision && sameRefs(refs, st.healthRefs) {
+		return true // the monitor is following these objects already
+	}
+	st.stopMonitor()
+	st.stopMonitor = func() {}
+	report := l.waitHealth(ctx, rev, refs)
+	if report.Overall == health.Cancelled {
+		return true // a newer revision (or shutdown) interrupted the wait
+	}
+	st.healthRevision, st.healthRefs = rev.Commit, refs
+	st.stopMonitor = l.monitor(ctx, rev, refs)
+	return true
+}
+
+// syncOutcome is what finish records about a pass.
+type syncOutcome struct {
+	rev                 *source.Revision
+	started             time.Time
+	renderDur, applyDur time.Duration
+	objects             int
+	failedStage         string
+	err                 error
+	result              reconciler.Result
+}
+
+// sync renders rev and applies it, bounded by the environment's timeout.
+func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Result, error) {
+	o := syncOutcome{rev: rev, started: l.clock.Now()}
+	ctx, cancel := context.WithTimeout(ctx, l.env.Timeout.Duration)
+	defer cancel()
+	rendered, err := l.renderer.Render(ctx, rev.Snapshot, l.env.Path)
+	o.renderDur = l.clock.Now().Sub(o.started)
+	if err != nil {
+		o.failedStage, o.err = StageRender, fmt.Errorf("render %s@%s:%s: %w", rev.Repository, rev.Branch, l.env.Path, err)
+		l.finish(o)
+		return reconciler.Result{}, o.err
+	}
+	o.objects = len(rendered.Objects)
+	applyStart := l.clock.Now()
+	o.result, err = l.reconciler.Sync(ctx, SyncRequest(l.env, rev.Commit, rendered.Objects))
+	o.applyDur = l.clock.Now().Sub(applyStart)
+	if err != nil {
+		o.failedStage, o.err = StageApply, err
+	}
+	l.finish(o)
+	return o.result, o.err
+}
+
+// finish records a pass: metrics, one log line, status.
+func (l *envLoop) finish(o syncOutcome) {
+	rec := SyncRecord{
+		Environment: l.env.Name, Result: SyncSucceeded, FailedStage: o.failedStage,
+		Duration: l.clock.Now().Sub(o.started), RenderDuration: o.renderDur, ApplyDuration: o.applyDur,
+		Objects: o.objects, Counts: map[string]int{},
+		Drifted: len(o.result.Drifted), Pruned: len(o.result.Pruned),
+	}
+	if o.rev != nil {
+		rec.Revision, rec.CommitTime = o.rev.Commit, o.rev.Time
+	}
+	for action, n := range o.result.Counts {
+		rec.Counts[string(action)] = n
+	}
+	switch {
+	case o.err != nil:
+		rec.Result = SyncFailed
+	case o.result.Suspended:
+		rec.Result = SyncSuspended
+	}
+	l.recorder.SyncDone(rec)
+
+	attrs := []any{"environment", l.env.Name, "revision", short(rec.Revision), "result", rec.Result,
+		"objects", rec.Objects, "counts", rec.Counts, "drifted", rec.Drifted, "pruned", rec.Pruned,
+		"duration", rec.Duration.Round(time.Millisecond)}
+	if o.err != nil {
+		l.log.Error("sync", append(attrs, "stage", o.failedStage, "error", o.err.Error())...)
+	} else {
+		l.log.Info("sync", attrs...)
+	}
+
+	l.board.update(l.env.Name, func(s *EnvironmentStatus) {
+		s.LastSync = &SyncInfo{Time: o.started, Revision: rec.Revision, Result: rec.Result, Error: errString(o.err),
+			Duration: source.Duration{Duration: rec.Duration}, Counts: rec.Counts}
+		if o.err == nil && !o.result.Suspended && o.rev != nil {
+			if s.Synced == nil || s.Synced.Commit != o.rev.Commit {
+				s.SyncedAt = l.clock.Now()
+			}
+			s.Synced = revisionInfo(o.rev)
+			s.Drifted = nil
+			for _, ref := range o.result.Drifted {
+				s.Drifted = append(s.Drifted, ref.String())
+			}
+		}
+	})
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func revisionInfo(rev *source.Revision) *RevisionInfo {
+	if rev == nil {
+		return nil
+	}
+	return &RevisionInfo{Commit: rev.Commit, Subject: rev.Subject(), Time: rev.Time}
+}
+
+// SyncRequest is the reconciler request for env at revision with its
+// rendered objects: the one mapping of an environment's settings, shared
+// by the agent's syncs and `baton diff`.
+func SyncRequest(env config.Environment, revision string, objects []*unstructured.Unstructured) reconciler.Request {
+	return reconciler.Request{
+		Environment:      env.Name,
+		Revision:         revision,
+		DefaultNamespace: env.Namespace,
+		Objects:          objects,
+		Prune:            env.PruneEnabled(),
+		AllowEmpty:       env.AllowEmpty,
+		Drift:            reconciler.DriftMode(env.Drift),
+		Ignore:           ignoreRules(env.Ignore),
+		Suspend:          env.Suspend,
+	}
+}
+
+// ignoreRules maps the configuration's ignore rules onto the reconciler's.
+func ignoreRules(rules []config.IgnoreRule) []reconciler.IgnoreRule {
+	var out []reconciler.IgnoreRule
+	for _, r := range rules {
+		out = append(out, reconciler.IgnoreRule{Group: r.Group, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name, Paths: r.Paths})
+	}
+	return out
+}

@@ -1,0 +1,147 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/baton-gitops/baton/health"
+	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/source"
+)
+
+// Promoter evaluates one pipeline edge: it checks the soak, the gates,
+// holds and freezes, and pushes the promotion commit or opens a pull
+// request. It decides; the agent only reports its source environment's
+// state. The agent calls it as leader after every sync, every health change
+// and when a blocked promotion said when to look again; `baton promote`
+// calls the same implementation (see NewPipelinePromoter).
+type Promoter interface {
+	Promote(ctx context.Context, req PromotionRequest) (PromotionResult, error)
+}
+
+// PromotionRequest is an edge and the state of its source environment, as
+// plain data.
+type PromotionRequest struct {
+	// From and To are environment names of a configured edge.
+	From, To string
+	// Revision is From's synced revision; nil when it has not synced.
+	Revision *source.Revision
+	// SyncedAt is when Revision was applied.
+	SyncedAt time.Time
+	// Healthy reports whether From is healthy now; HealthySince is since
+	// when (zero when unhealthy), Reason the cause when it is not.
+	Healthy      bool
+	HealthySince time.Time
+	Reason       string
+	// Frozen stops promotions out of From (a suspended environment);
+	// FrozenReason says why.
+	Frozen       bool
+	FrozenReason string
+}
+
+// PromotionResult is what an evaluation did.
+type PromotionResult struct {
+	// Outcome is one of the Promotion* constants.
+	Outcome string
+	// Reason names the gate, hold or freeze that blocked.
+	Reason string
+	// Detail says it in words (a gate's measurement, a freeze's cause).
+	Detail string
+	// Commit is the promotion commit pushed or proposed.
+	Commit string
+	// PullRequestURL links the pull request (or, without a forge, the page
+	// to open one).
+	PullRequestURL string
+	// Retry, when not zero, is when a blocked promotion may pass (the rest
+	// of the soak): the agent evaluates again then.
+	Retry time.Duration
+}
+
+// promote evaluates every pipeline edge out of the environment and returns
+// a channel that fires when one of them asked to be evaluated again, or nil.
+func (l *envLoop) promote(ctx context.Context, st *loopState) <-chan time.Time {
+	if l.promoter == nil || len(l.edges) == 0 || st.synced == nil {
+		return nil
+	}
+	rev := st.synced
+	if latest, _ := l.current(); latest == nil || latest.Commit != rev.Commit {
+		return nil // a newer revision is on its way: evaluate once it is synced
+	}
+	h := l.currentHealth()
+	if h.revision != rev.Commit {
+		return nil // no verdict on this revision yet
+	}
+	req := PromotionRequest{From: l.env.Name, Revision: rev, SyncedAt: st.syncedAt,
+		Healthy: h.report.Overall == health.Healthy, Reason: string(h.report.Cause)}
+	if req.Healthy {
+		req.HealthySince = h.report.Since
+	} else if req.Reason == "" {
+		req.Reason = string(h.report.Overall)
+	}
+	if l.env.Suspend {
+		req.Frozen, req.FrozenReason = true, "the environment is suspended"
+	}
+	var retry time.Duration
+	for _, e := range l.edges {
+		if ctx.Err() != nil {
+			return nil
+		}
+		req.To = e.To
+		started := l.clock.Now()
+		res, err := l.promoter.Promote(ctx, req)
+		l.recordPromotion(e, rev, res, err, l.clock.Now().Sub(started))
+		if err == nil && res.Retry > 0 && (retry == 0 || res.Retry < retry) {
+			retry = res.Retry
+		}
+	}
+	if retry == 0 {
+		return nil
+	}
+	return l.clock.After(retry)
+}
+
+// recordPromotion records an evaluation: metrics, one log line, status.
+// Evaluations that change nothing (the same outcome for the same revision)
+// are logged at debug level only, since one runs after every pass.
+func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res PromotionResult, err error, d time.Duration) {
+	rec := PromotionRecord{From: l.env.Name, To: e.To, Revision: rev.Commit, Outcome: res.Outcome, Reason: res.Reason, Duration: d}
+	if err != nil {
+		rec.Outcome, rec.Reason = PromotionFailed, source.KindName(err)
+	}
+	l.recorder.PromotionDone(rec)
+	info := PromotionInfo{To: e.To, Policy: e.Policy, Revision: rev.Commit, Outcome: rec.Outcome, Reason: rec.Reason,
+		Detail: res.Detail, Commit: res.Commit, PullRequestURL: res.PullRequestURL, Time: l.clock.Now()}
+	if err != nil {
+		info.Detail = err.Error()
+	}
+	var prev PromotionInfo
+	l.board.update(l.env.Name, func(s *EnvironmentStatus) {
+		for i := range s.Promotions {
+			if s.Promotions[i].To == e.To {
+				prev, s.Promotions[i] = s.Promotions[i], info
+				return
+			}
+		}
+		s.Promotions = append(s.Promotions, info)
+	})
+
+	attrs := []any{"from", l.env.Name, "to", e.To, "revision", short(rev.Commit), "outcome", rec.Outcome,
+		"duration", d.Round(time.Millisecond)}
+	if rec.Reason != "" {
+		attrs = append(attrs, "reason", rec.Reason)
+	}
+	if info.Detail != "" {
+		attrs = append(attrs, "detail", info.Detail)
+	}
+	if res.PullRequestURL != "" {
+		attrs = append(attrs, "pullRequest", res.PullRequestURL)
+	}
+	switch {
+	case err != nil:
+		l.log.Error("promotion", attrs...)
+	case prev.Revision == info.Revision && prev.Outcome == info.Outcome && prev.Reason == info.Reason && prev.Commit == info.Commit:
+		l.log.Debug("promotion", attrs...)
+	default:
+		l.log.Info("promotion", attrs...)
+	}
+}

@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/baton-gitops/baton/source"
+)
+
+// Status is what /api/status serves: the agent's role and every synced
+// environment's state. It is the contract with `baton status` and a later
+// status page: add fields, never rename them.
+type Status struct {
+	// Identity is this replica's leader-election identity.
+	Identity string `json:"identity"`
+	// Role is RoleLeader, RoleStandby or RoleSingle.
+	Role string `json:"role"`
+	// Leader is the identity of the replica holding the Lease, when known.
+	Leader string `json:"leader,omitempty"`
+	// Environments are in configuration order.
+	Environments []EnvironmentStatus `json:"environments"`
+}
+
+// Roles (Status.Role).
+const (
+	// RoleLeader: this replica holds the Lease and applies.
+	RoleLeader = "leader"
+	// RoleStandby: another replica leads, or the election is undecided;
+	// this one applies nothing and its environment states are not updated.
+	RoleStandby = "standby"
+	// RoleSingle: leader election is off; this replica applies.
+	RoleSingle = "single"
+)
+
+// EnvironmentStatus is one environment's state.
+type EnvironmentStatus struct {
+	Name string `json:"name"`
+	// Repository is the URL without credentials; Branch and Path locate the
+	// overlay in it.
+	Repository string `json:"repository"`
+	Branch     string `json:"branch"`
+	Path       string `json:"path"`
+	// Suspended: nothing is applied or promoted.
+	Suspended bool `json:"suspended,omitempty"`
+	// Head is the last good revision of the branch.
+	Head *RevisionInfo `json:"head,omitempty"`
+	// SourceError is why the branch could not be read at the last poll
+	// (Head stays the last good revision).
+	SourceError string `json:"sourceError,omitempty"`
+	// Synced is the revision whose every object was last applied, and
+	// SyncedAt when it was first applied by this agent (zero when unknown).
+	Synced   *RevisionInfo `json:"synced,omitempty"`
+	SyncedAt time.Time     `json:"syncedAt,omitzero"`
+	// LastSync is the last pass, successful or not.
+	LastSync *SyncInfo `json:"lastSync,omitempty"`
+	// Health is the health of the synced revision.
+	Health HealthInfo `json:"health"`
+	// Drifted lists objects found edited or deleted by hand at the last
+	// pass, as Kind/namespace/name.
+	Drifted []string `json:"drifted,omitempty"`
+	// Promotions are the last attempt along each pipeline edge from this
+	// environment, in configuration order.
+	Promotions []PromotionInfo `json:"promotions,omitempty"`
+}
+
+// RevisionInfo names a commit.
+type RevisionInfo struct {
+	Commit  string    `json:"commit"`
+	Subject string    `json:"subject,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// SyncInfo describes one pass.
+type SyncInfo struct {
+	Time     time.Time `json:"time"`
+	Revision string    `json:"revision,omitempty"`
+	Result   string    `json:"result"`
+	Error    string    `json:"error,omitempty"`
+	// Duration is written as a Go duration string such as "1.2s".
+	Duration source.Duration `json:"duration"`
+	// Counts counts objects by action (created, configured, unchanged, ...).
+	Counts map[string]int `json:"counts,omitempty"`
+}
+
+// HealthInfo is a health verdict.
+type HealthInfo struct {
+	// Status is Healthy, Progressing, Degraded, Cancelled or Unknown; empty
+	// before the first verdict.
+	Status string `json:"status,omitempty"`
+	// Cause names why it is not healthy (crashloop, oomkilled, ...).
+	Cause   string `json:"cause,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Since is when Status took its value.
+	Since time.Time `json:"since,omitzero"`
+	// Revision is the synced revision the verdict is about.
+	Revision string `json:"revision,omitempty"`
+}
+
+// PromotionInfo is the last promotion attempt along one edge.
+type PromotionInfo struct {
+	To     string `json:"to"`
+	Policy string `json:"policy"`
+	// Revision is the source commit evaluated.
+	Revision string `json:"revision,omitempty"`
+	// Outcome is one of the Promotion* constants; Reason names the gate,
+	// hold or freeze that blocked, Detail says it in words.
+	Outcome string `json:"outcome,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	// Commit is the promotion commit; PullRequestURL its pull request.
+	Commit         string    `json:"commit,omitempty"`
+	PullRequestURL string    `json:"pullRequestURL,omitempty"`
+	Time           time.Time `json:"time,omitzero"`
+}
+
+// statusBoard holds the agent's status; loops update their environment's
+// entry and the HTTP server reads copies.
+type statusBoard struct {
+	// mu guards every field below.
+	mu       sync.Mutex
+	identity string
+	role     string
+	leader   string
+	envs     map[string]*EnvironmentStatus
+	order    []string
+	// attempted holds the environments whose first sync since this replica
+	// became leader was attempted: readiness.
+	attempted map[string]bool
+}
+
+func newStatusBoard(identity, role string, envs []EnvironmentStatus) *statusBoard {
+	b := &statusBoard{identity: identity, role: role, envs: map[string]*EnvironmentStatus{}, attempted: map[string]bool{}}
+	for i := range envs {
+		e := envs[i]
+		b.envs[e.Name] = &e
+		b.order = append(b.order, e.Name)
+	}
+	return b
+}
+
+// update changes env's entry under the lock.
+func (b *statusBoard) update(env string, change func(*EnvironmentStatus)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.envs[env]; ok {
+		change(e)
+	}
+}
+
+func (b *statusBoard) markAttempted(env string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.attempted[env] = true
+}
+
+func (b *statusBoard) setRole(role string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.role = role
+	if role == RoleStandby {
+		b.attempted = map[string]bool{}
+	}
+}
+
+func (b *statusBoard) setLeader(identity string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.leader = identity
+}
+
+// ready reports whether the replica should receive traffic: a standby is
+// ready (it serves status, and a Deployment's rolling update must be able
+// to complete while another replica leads); a leader once every
+// environment's first sync was attempted. pending lists the others.
+func (b *statusBoard) ready() (ok bool, role string, pending []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.role == RoleStandby {
+		return true, b.role, nil
+	}
+	for _, name := range b.order {
+		if !b.attempted[name] {
+			pending = append(pending, name)
+		}
+	}
+	return len(pending) == 0, b.role, pending
+}
+
+// snapshot returns a deep copy of the status.
+func (b *statusBoard) snapshot() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := Status{Identity: b.identity, Role: b.role, Leader: b.leader, Environments: []EnvironmentStatus{}}
+	for _, name := range b.order {
+		s.Environments = append(s.Environments, copyEnv(*b.envs[name]))
+	}
+	return s
+}
+
+func copyEnv(e EnvironmentStatus) EnvironmentStatus {
+	if e.Head != nil {
+		h := *e.Head
+		e.Head = &h
+	}
+	if e.Synced != nil {
+		s := *e.Synced
+		e.Synced = &s
+	}
+	if e.LastSync != nil {
+		l := *e.LastSync
+		if l.Counts != nil {
+			counts := make(map[string]int, len(l.Counts))
+			for k, v := range l.Counts {
+				counts[k] = v
+			}
+			l.Counts = counts
+		}
+		e.LastSync = &l
+	}
+	e.Drifted = append([]string(nil), e.Drifted...)
+	e.Promotions = append([]PromotionInfo(nil), e.Promotions...)
+	return e
+}
+
+// sortedKeys returns m's keys in order, for stable log lines.
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
