@@ -78,10 +78,12 @@ func (c *objClient) apply(ctx context.Context, gvr schema.GroupVersionResource, 
 		req = req.Param("dryRun", metav1.DryRunAll)
 	}
 	res := req.Do(ctx)
-	raw, err := res.Raw()
-	if err != nil {
+	// Error, unlike Raw, decodes the server's Status: the reason, and the
+	// causes that name an immutable field.
+	if err := res.Error(); err != nil {
 		return nil, false, permissionError("patch", gvr, payload.GetNamespace(), err)
 	}
+	raw, _ := res.Raw()
 	var code int
 	res.StatusCode(&code)
 	out = &unstructured.Unstructured{}
