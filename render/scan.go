@@ -43,17 +43,20 @@ type scanner struct {
 	fsys    *snapshotFS
 	allowed []string
 	g       *graph
-	seen    map[string]bool // kustomization folders already walked
+	seen    map[string]bool // "plugin:folder" of kustomizations already walked
 }
 
 // kustomization walks the kustomization in dir. plugin is true when dir was
 // reached through generators/transformers/validators: its resources are then
 // plugin configurations, checked as such.
 func (s *scanner) kustomization(dir string, plugin bool) error {
-	if s.seen[dir] {
+	// A folder is walked once per mode: as plugin configurations its files
+	// are checked differently.
+	key := fmt.Sprintf("%t:%s", plugin, dir)
+	if s.seen[key] {
 		return nil
 	}
-	s.seen[dir] = true
+	s.seen[key] = true
 	name, err := kustomizationFile(s.fsys.tree, dir)
 	if err != nil {
 		return err
