@@ -405,23 +405,14 @@ spec:
 `, name, replicas, labels, partition)
 }
 
-// writePodStatus waits until the scheduler has bound the pod (binding
-// writes the PodScheduled condition, which would race a status write) and
-// then writes its status with edit.
+// writePodStatus writes a pod's status once it is bound (see the shared
+// helper), failing the capture on error.
 func (c *capturer) writePodStatus(t *testing.T, ns, name string, edit func(*corev1.Pod)) {
 	t.Helper()
-	var pod *corev1.Pod
-	until(t, "pod "+name+" bound", func(ctx context.Context) (bool, error) {
-		p, err := c.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		pod = p
-		return p.Spec.NodeName != "", nil
-	})
-	edit(pod)
-	if _, err := c.kube.CoreV1().Pods(ns).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("write status of pod %s/%s: %v", ns, name, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := writePodStatus(ctx, c.kube, ns, name, edit); err != nil {
+		t.Fatal(err)
 	}
 }
 

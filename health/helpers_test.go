@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/client-go/util/retry"
 )
 
 // namespace makes a fresh namespace for the test and waits for its default
@@ -343,4 +344,48 @@ func (ew *eventWatch) first(t *testing.T, ctx context.Context) time.Time {
 		t.Fatalf("event never seen: %v", ctx.Err())
 		return time.Time{}
 	}
+}
+
+// writePodStatus waits until the scheduler has bound the pod (binding
+// writes the PodScheduled condition, which would race a status write),
+// then writes its status with edit, as a kubelet would. The pod must carry
+// testenv.ManualStatusLabel so that kwok leaves the status alone.
+func writePodStatus(ctx context.Context, kube kubernetes.Interface, ns, name string, edit func(*corev1.Pod)) error {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+			return kube.CoreV1().Pods(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+			return kube.CoreV1().Pods(ns).Watch(ctx, o)
+		},
+	}
+	bound := func(store cache.Store) (bool, error) {
+		for _, item := range store.List() {
+			if p, ok := item.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, bound, func(ev watch.Event) (bool, error) {
+		p, ok := ev.Object.(*corev1.Pod)
+		return ok && p.Spec.NodeName != "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("pod %s/%s: wait for binding: %w", ns, name, err)
+	}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod, err := kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		edit(pod)
+		_, err = kube.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+		if err != nil {
+			return fmt.Errorf("write status of pod %s/%s: %w", ns, name, err)
+		}
+		return nil
+	})
 }

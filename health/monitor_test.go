@@ -2,7 +2,9 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // TestMonitorDegradesOnLaterOOMKill: a healthy environment whose pods are
@@ -132,5 +135,123 @@ func TestMonitorReportsOnlyChanges(t *testing.T) {
 	r := recv()
 	if r.Overall != Progressing || r.Objects[0].Status != Unknown || r.Objects[0].Message != "ConfigMap/"+ns+"/settings: not found" {
 		t.Errorf("second report, want the deletion: %s", describe(r))
+	}
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestMonitorRecentOOMKillAgesOut: a container OOM-killed and restarted
+// leaves its pod Ready and the Deployment Current, yet the environment is
+// Degraded while the kill is recent, and Healthy again once the injected
+// clock has moved past the window. kwok leaves these pods alone
+// (ManualStatusLabel); their statuses are written as a kubelet would.
+func TestMonitorRecentOOMKillAgesOut(t *testing.T) {
+	kube := env.Clientset(t)
+	ns := namespace(t, kube)
+	d := deployment(ns, "cart", 2, "")
+	d.Spec.Template.Labels[testenv.ManualStatusLabel] = "true"
+	createDeployment(t, kube, d)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var pods *corev1.PodList
+	if err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var err error
+		pods, err = kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
+		return err == nil && len(pods.Items) == 2, nil
+	}); err != nil {
+		t.Fatalf("pods of cart: %v", err)
+	}
+	clock := &fakeClock{now: time.Now()}
+	running := func(oomAt *metav1.Time) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			now := metav1.NewTime(clock.Now())
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = []corev1.PodCondition{
+				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+				{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			}
+			cs := corev1.ContainerStatus{Name: "cart", Image: "registry.example/cart:1.0", Ready: true,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}
+			if oomAt != nil {
+				cs.RestartCount = 1
+				cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", FinishedAt: *oomAt}
+			}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{cs}
+		}
+	}
+	for _, p := range pods.Items {
+		if err := writePodStatus(ctx, kube, ns, p.Name, running(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	reports := make(chan Report, 100)
+	returned := make(chan error, 1)
+	c, err := NewChecker(env.Config(), CheckerOptions{Logger: testLogger(t), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		returned <- c.Monitor(ctx, []ObjectRef{ref("Deployment", ns, "cart")}, MonitorOptions{Resync: 50 * time.Millisecond},
+			func(r Report) { reports <- r })
+	}()
+	defer func() {
+		cancel()
+		<-returned
+	}()
+	next := func(what string, ok func(Report) bool) Report {
+		t.Helper()
+		for {
+			select {
+			case r := <-reports:
+				if ok(r) {
+					return r
+				}
+			case <-ctx.Done():
+				t.Fatalf("no report %s: %v", what, ctx.Err())
+			}
+		}
+	}
+	healthy := next("Healthy", func(r Report) bool { return r.Overall == Healthy })
+	if !healthy.Since.Equal(clock.Now()) || !healthy.Objects[0].ReadyAt.Equal(clock.Now()) {
+		t.Errorf("since %s, ready at %s: want the injected clock's %s", healthy.Since, healthy.Objects[0].ReadyAt, clock.Now())
+	}
+
+	clock.Add(time.Minute)
+	oomAt := metav1.NewTime(clock.Now().Add(-30 * time.Second).Truncate(time.Second))
+	if err := writePodStatus(ctx, kube, ns, pods.Items[0].Name, running(&oomAt)); err != nil {
+		t.Fatal(err)
+	}
+	degraded := next("Degraded", func(r Report) bool { return r.Overall == Degraded })
+	want := fmt.Sprintf("Deployment %s/cart: 2/2 pods available; pod %s: container cart OOMKilled at %s (exit 137, 1 restart)",
+		ns, pods.Items[0].Name, oomAt.UTC().Format(time.RFC3339))
+	if degraded.Cause != OOMKilled || degraded.Message != want || degraded.Objects[0].Status != Current {
+		t.Errorf("report: %s\nwant message %q", describe(degraded), want)
+	}
+	if !degraded.Since.Equal(clock.Now()) {
+		t.Errorf("degraded since %s, want %s", degraded.Since, clock.Now())
+	}
+
+	clock.Add(DefaultRecentWindow)
+	again := next("Healthy again", func(r Report) bool { return true })
+	if again.Overall != Healthy || again.Cause != NoCause {
+		t.Errorf("after the window: %s", describe(again))
 	}
 }

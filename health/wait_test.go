@@ -438,24 +438,14 @@ func createQuota(t *testing.T, kube kubernetes.Interface, ns string, pods int64)
 	t.Fatalf("quota in %s: usage never computed", ns)
 }
 
-// writeConfigError waits for the pod to be bound and writes the status a
-// kubelet reports when a ConfigMap in envFrom is missing. It runs in its own
-// goroutine so the wait is already watching when the status changes, as in
+// writeConfigError writes the status a kubelet reports when a ConfigMap in
+// envFrom is missing, once the pod is bound. It runs in its own goroutine
+// so the wait is already watching when the status changes, as in
 // production.
 func writeConfigError(t *testing.T, kube kubernetes.Interface, ns, name string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	w, err := kube.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer w.Stop()
-	for ev := range w.ResultChan() {
-		pod, ok := ev.Object.(*corev1.Pod)
-		if !ok || pod.Name != name || pod.Spec.NodeName == "" {
-			continue
-		}
+	err := writePodStatus(ctx, kube, ns, name, func(pod *corev1.Pod) {
 		now := metav1.Now()
 		pod.Status.Phase = corev1.PodPending
 		pod.Status.Conditions = []corev1.PodCondition{
@@ -469,12 +459,8 @@ func writeConfigError(t *testing.T, kube kubernetes.Interface, ns, name string) 
 				Reason: "CreateContainerConfigError", Message: `configmap "app-config" not found`,
 			}},
 		}}
-		if _, err := kube.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-			t.Errorf("write status of pod %s/%s: %v", ns, name, err)
-		}
-		return
-	}
-	if t.Context().Err() == nil {
-		t.Errorf("pod %s/%s never bound", ns, name)
+	})
+	if err != nil && t.Context().Err() == nil {
+		t.Error(err)
 	}
 }
