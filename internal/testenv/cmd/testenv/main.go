@@ -1,6 +1,7 @@
 // Command testenv prepares and runs the test environment by hand.
 //
-//	testenv build   build the control plane's programs into the cache (once)
+//	testenv build   build what the tests run into the cache (once): the
+//	                control plane and the forge
 //	testenv up      start a control plane and wait; prints its kubeconfig
 //	testenv clean   remove the cache of built programs
 package main
@@ -8,12 +9,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/baton-gitops/baton/internal/testenv"
+	"github.com/baton-gitops/baton/internal/testenv/forge"
 	"github.com/baton-gitops/baton/internal/testenv/toolcache"
 )
 
@@ -27,7 +30,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "build":
-		err = testenv.EnsureBinaries(ctx, os.Stdout)
+		err = build(ctx)
 	case "up":
 		err = up(ctx)
 	case "clean":
@@ -43,6 +46,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)
 	}
+}
+
+// build prepares every program the tests start, so that their one-time
+// build shows its progress before the tests run (go test only prints a
+// package's output when the package finishes).
+func build(ctx context.Context) error {
+	for _, ensure := range []func(context.Context, io.Writer) error{
+		testenv.EnsureBinaries,
+		forge.EnsureBinaries,
+	} {
+		if err := ensure(ctx, os.Stdout); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func up(ctx context.Context) error {
