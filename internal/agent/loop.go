@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -227,9 +228,12 @@ func (l *envLoop) finish(o syncOutcome) {
 		Duration: l.clock.Now().Sub(o.started), RenderDuration: o.renderDur, ApplyDuration: o.applyDur,
 		Objects: o.objects, Counts: map[string]int{},
 		Drifted: len(o.result.Drifted), Pruned: len(o.result.Pruned),
+		Branch: l.env.Branch, Interval: l.interval, DriftMode: l.env.Drift,
 	}
 	if o.rev != nil {
 		rec.Revision, rec.CommitTime = o.rev.Commit, o.rev.Time
+		rec.Author = o.rev.Author.Name + " <" + o.rev.Author.Email + ">"
+		rec.Revert = isRevert(o.rev.Message)
 	}
 	for action, n := range o.result.Counts {
 		rec.Counts[string(action)] = n
@@ -265,6 +269,17 @@ func (l *envLoop) finish(o syncOutcome) {
 			}
 		}
 	})
+}
+
+// isRevert reports whether a commit message is git's (or a forge's revert
+// button's): "This reverts commit <hash>." on a line of its own.
+func isRevert(message string) bool {
+	for _, line := range strings.Split(message, "\n") {
+		if strings.HasPrefix(line, "This reverts commit ") {
+			return true
+		}
+	}
+	return false
 }
 
 func short(commit string) string {
