@@ -20,9 +20,20 @@ import (
 var clientSideManagers = sets.New("kubectl-client-side-apply", "before-first-apply")
 
 // needsAdoption reports whether a client-side manager still owns fields.
+// It reads the raw map: GetManagedFields converts every entry through JSON,
+// which would dominate a pass of unchanged objects.
 func needsAdoption(obj *unstructured.Unstructured) bool {
-	for _, mf := range obj.GetManagedFields() {
-		if clientSideManagers.Has(mf.Manager) && mf.Operation == metav1.ManagedFieldsOperationUpdate && mf.Subresource == "" {
+	raw, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "managedFields")
+	entries, _ := raw.([]any)
+	for _, e := range entries {
+		m, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		manager, _ := m["manager"].(string)
+		op, _ := m["operation"].(string)
+		sub, _ := m["subresource"].(string)
+		if clientSideManagers.Has(manager) && op == string(metav1.ManagedFieldsOperationUpdate) && sub == "" {
 			return true
 		}
 	}

@@ -65,11 +65,12 @@ func BenchmarkNoopReconcile1000(b *testing.B) {
 	for _, mode := range []struct {
 		name    string
 		disable bool
-	}{{"watch-cache", false}, {"no-cache", true}} {
+		qps     float32
+	}{{"watch-cache", false, 0}, {"no-cache/qps=100", true, 0}, {"no-cache/unlimited", true, -1}} {
 		b.Run(mode.name, func(b *testing.B) {
 			ns := env.Namespace(b)
 			var counter requestCounter
-			r := newReconciler(b, counter.wrap(env.Config()), ns, Options{DisableCache: mode.disable})
+			r := newReconciler(b, counter.wrap(env.Config()), ns, Options{DisableCache: mode.disable, QPS: mode.qps})
 			req := Request{Environment: envName(b), DefaultNamespace: ns, Prune: true, Objects: configMaps("", benchObjects, "x")}
 			_, err := r.Sync(context.Background(), req)
 			require.NoError(b, err)

@@ -75,6 +75,7 @@ func crdScopes(objs []*unstructured.Unstructured) map[schema.GroupKind]bool {
 // went wrong, and a partial set must never be applied or pruned against.
 func plan(ctx context.Context, m mapper, req Request) ([]*item, error) {
 	crds := crdScopes(req.Objects)
+	m = &memoMapper{next: m, seen: make(map[schema.GroupVersionKind]memoEntry)}
 	items := make([]*item, 0, len(req.Objects))
 	seen := make(map[objectKey]int, len(req.Objects))
 	var errs []error
@@ -220,4 +221,38 @@ func validateRequest(req Request) error {
 		return fmt.Errorf("environment %s: %w", req.Environment, err)
 	}
 	return nil
+}
+
+// memoMapper remembers the answers of one plan: discovery's mapper searches
+// every group on each call, and a desired set repeats a few kinds many times.
+// It is used by one goroutine only.
+type memoMapper struct {
+	next mapper
+	seen map[schema.GroupVersionKind]memoEntry
+}
+
+type memoEntry struct {
+	m   *meta.RESTMapping
+	err error
+}
+
+func (mm *memoMapper) RESTMappingWithContext(ctx context.Context, gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	if len(versions) != 1 {
+		return mm.next.RESTMappingWithContext(ctx, gk, versions...)
+	}
+	key := gk.WithVersion(versions[0])
+	if e, ok := mm.seen[key]; ok {
+		return e.m, e.err
+	}
+	m, err := mm.next.RESTMappingWithContext(ctx, gk, versions...)
+	mm.seen[key] = memoEntry{m, err}
+	return m, err
+}
+
+// ResetWithContext resets the underlying mapper and forgets every answer.
+func (mm *memoMapper) ResetWithContext(ctx context.Context) {
+	if r, ok := mm.next.(resettable); ok {
+		r.ResetWithContext(ctx)
+	}
+	clear(mm.seen)
 }

@@ -79,7 +79,8 @@ func (p *pass) waitGone(ctx context.Context, it *item, uid types.UID) error {
 
 // hasCondition reports whether status.conditions has type t with status s.
 func hasCondition(obj *unstructured.Unstructured, t, s string) bool {
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	raw, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "status", "conditions")
+	conds, _ := raw.([]any)
 	for _, c := range conds {
 		m, ok := c.(map[string]any)
 		if ok && m["type"] == t && m["status"] == s {
