@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 )
 
@@ -19,6 +20,9 @@ func TestWaitHealthyRollout(t *testing.T) {
 	kube := env.Clientset(t)
 	ns := namespace(t, kube)
 	createDeployment(t, kube, deployment(ns, "api", 3, ""))
+	// Pods that warm up for a few seconds: the wait sees the rollout in
+	// progress before it is done.
+	createDeployment(t, kube, deployment(ns, "worker", 2, testenv.FailSlowReady))
 	if _, err := kube.CoreV1().Services(ns).Create(t.Context(), &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "api"},
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, Ports: []corev1.ServicePort{{Port: 80}}},
@@ -28,19 +32,31 @@ func TestWaitHealthyRollout(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	refs := []ObjectRef{ref("Deployment", ns, "api"), ref("Service", ns, "api"), {Version: "v1", Kind: "Namespace", Name: ns}}
-	rep := newChecker(t).Wait(ctx, refs, WaitOptions{})
+	refs := []ObjectRef{ref("Deployment", ns, "api"), ref("Deployment", ns, "worker"), ref("Service", ns, "api"),
+		{Version: "v1", Kind: "Namespace", Name: ns}}
+	var progress []Report
+	rep := newChecker(t).Wait(ctx, refs, WaitOptions{OnProgress: func(r Report) { progress = append(progress, r) }})
 	if rep.Overall != Healthy || rep.Cause != NoCause {
 		t.Fatalf("report: %s", describe(rep))
 	}
-	if rep.Message != "3/3 objects ready" {
+	if rep.Message != "4/4 objects ready" {
 		t.Errorf("message = %q", rep.Message)
 	}
-	if len(rep.Objects) != 3 {
-		t.Fatalf("%d objects, want 3", len(rep.Objects))
+	if len(rep.Objects) != 4 {
+		t.Fatalf("%d objects, want 4", len(rep.Objects))
+	}
+	sawWarming := false
+	for _, r := range progress {
+		sawWarming = sawWarming || (r.Overall == Progressing && r.Objects[1].Status == InProgress)
+	}
+	if !sawWarming {
+		t.Errorf("no progress report showed the warming Deployment in progress (%d reports)", len(progress))
 	}
 	if want := fmt.Sprintf("Deployment %s/api: 3/3 pods available", ns); rep.Objects[0].Message != want {
 		t.Errorf("deployment message = %q, want %q", rep.Objects[0].Message, want)
+	}
+	if !rep.Objects[1].ReadyAt.After(rep.Objects[0].ReadyAt) {
+		t.Errorf("worker ready at %s, not after api at %s", rep.Objects[1].ReadyAt, rep.Objects[0].ReadyAt)
 	}
 	for _, o := range rep.Objects {
 		if o.Status != Current || o.ReadyAt.IsZero() || o.ReadyAt.Before(rep.Started) || o.ReadyAt.After(rep.Finished) {
@@ -241,6 +257,44 @@ func TestCheck(t *testing.T) {
 	rep := newChecker(t).Check(t.Context(), []ObjectRef{ref("ConfigMap", ns, "settings"), ref("ConfigMap", ns, "missing")}, EvalOptions{})
 	if rep.Overall != Progressing || rep.Objects[0].Status != Current || rep.Objects[1].Status != Unknown ||
 		rep.Objects[1].Message != "ConfigMap/"+ns+"/missing: not found" {
+		t.Errorf("report: %s", describe(rep))
+	}
+}
+
+// TestWaitSurvivesAPIServerRestart: the watches reconnect after the
+// apiserver comes back, and a change made after the restart ends the wait.
+func TestWaitSurvivesAPIServerRestart(t *testing.T) {
+	kube := env.Clientset(t)
+	ns := namespace(t, kube)
+	createDeployment(t, kube, deployment(ns, "api", 2, testenv.FailNotReady))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	started := make(chan struct{})
+	var once bool
+	done := make(chan Report, 1)
+	go func() {
+		done <- newChecker(t).Wait(ctx, []ObjectRef{ref("Deployment", ns, "api")}, WaitOptions{OnProgress: func(Report) {
+			if !once {
+				once = true
+				close(started)
+			}
+		}})
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the wait never reported progress")
+	}
+	env.StopAPIServer(t)
+	env.StartAPIServer(t)
+	// The fix: pods that become ready.
+	patch := `{"spec":{"template":{"metadata":{"labels":{"` + testenv.FailureLabel + `":null}}}}}`
+	if _, err := kube.AppsV1().Deployments(ns).Patch(ctx, "api", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep := <-done
+	if rep.Overall != Healthy {
 		t.Errorf("report: %s", describe(rep))
 	}
 }
