@@ -97,13 +97,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c.globalFlags(fs)
 	do := v.flags(fs)
 	fs.Usage = func() { c.verbHelp(v, fs) }
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2 // the flag package has printed the error and the usage
 	}
-	err := do(ctx, c, fs.Args())
+	err = do(ctx, c, positional)
 	if err == nil {
 		return 0
 	}
@@ -119,6 +120,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "baton %s: %s\n", v.name, line)
 	}
 	return code
+}
+
+// parseInterspersed parses flags wherever they appear among the
+// positional arguments, as kubectl does (`set-image app=x:1 --env dev`);
+// the flag package alone stops at the first positional one. "--" ends the
+// flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 // globalFlags registers the flags every verb takes.

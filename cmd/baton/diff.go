@@ -153,11 +153,6 @@ const (
 	ansiCyan  = "\x1b[36m"
 )
 
-var actionMark = map[reconciler.Action]string{
-	reconciler.ActionCreated: "+", reconciler.ActionDeleted: "-", reconciler.ActionConfigured: "~",
-	reconciler.ActionRecreated: "!", reconciler.ActionDrifted: "~", reconciler.ActionSkipped: "=",
-}
-
 // printDiff writes every object that would change, with its diff, then a
 // summary line.
 func printDiff(w io.Writer, res reconciler.Result, color bool) error {
@@ -171,7 +166,7 @@ func printDiff(w io.Writer, res reconciler.Result, color bool) error {
 		if ch.Action == reconciler.ActionUnchanged {
 			continue
 		}
-		header := fmt.Sprintf("%s %s (%s)", actionMark[ch.Action], ch.Ref, ch.Action)
+		header := fmt.Sprintf("# %s %s", ch.Ref, ch.Action)
 		if ch.Message != "" {
 			header += ": " + ch.Message
 		}
@@ -200,7 +195,8 @@ func printDiff(w io.Writer, res reconciler.Result, color bool) error {
 }
 
 // summary is one line: "2 objects would change: 1 created, 1 configured
-// (3 unchanged)" or "no differences (3 unchanged)".
+// (3 unchanged)" or "no differences (3 unchanged)". Skipped objects (kept
+// by the prune safety rules) are listed but are no difference.
 func summary(res reconciler.Result) string {
 	var parts []string
 	changed := 0
@@ -220,7 +216,11 @@ func summary(res reconciler.Result) string {
 		}
 		return "no differences " + unchanged
 	}
-	return fmt.Sprintf("%d objects would change: %s %s", changed, strings.Join(parts, ", "), unchanged)
+	noun := "objects"
+	if changed == 1 {
+		noun = "object"
+	}
+	return fmt.Sprintf("%d %s would change: %s %s", changed, noun, strings.Join(parts, ", "), unchanged)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -102,12 +102,18 @@ type setImageOutcome struct {
 // setImages edits the overlay's kustomization on the branch head and pushes
 // it with a lease, redoing the edit on the new head when the lease is lost.
 func setImages(ctx context.Context, cfg *config.Config, env *config.Environment, images []render.Image, who source.Signature, what string) (setImageOutcome, error) {
-	out := setImageOutcome{Environment: env.Name, Branch: env.Branch}
 	repo, head, err := openBranch(ctx, cfg, env, env.Branch)
 	if err != nil {
-		return out, err
+		return setImageOutcome{Environment: env.Name, Branch: env.Branch}, err
 	}
 	defer repo.Close()
+	return editImages(ctx, repo, head, env, images, who, what)
+}
+
+// editImages does the work of setImages on an open repository from head,
+// which may be stale: the lease then fails and the edit is redone.
+func editImages(ctx context.Context, repo *source.Repository, head *source.Revision, env *config.Environment, images []render.Image, who source.Signature, what string) (setImageOutcome, error) {
+	out := setImageOutcome{Environment: env.Name, Branch: env.Branch}
 	for attempt := 1; ; attempt++ {
 		file, content, err := kustomizationFile(head.Snapshot, env.Path)
 		if err != nil {

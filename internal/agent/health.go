@@ -83,7 +83,7 @@ func (l *envLoop) recordHealth(revision string, r health.Report, waited time.Dur
 		attrs = append(attrs, "message", r.Message)
 	}
 	if waited > 0 {
-		attrs = append(attrs, "waited", waited.Round(time.Millisecond))
+		attrs = append(attrs, "waited", waited.Round(time.Millisecond).String())
 	}
 	l.log.Info("health", attrs...)
 }

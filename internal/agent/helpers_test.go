@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
@@ -264,6 +266,15 @@ func configMapValue(t testing.TB, namespace, name string) string {
 		return ""
 	}
 	require.NoError(t, err)
+	return cm.Data["value"]
+}
+
+// configMapData returns data.value of a watched ConfigMap.
+func configMapData(obj runtime.Object) string {
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok {
+		return ""
+	}
 	return cm.Data["value"]
 }
 

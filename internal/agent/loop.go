@@ -248,7 +248,7 @@ func (l *envLoop) finish(o syncOutcome) {
 
 	attrs := []any{"environment", l.env.Name, "revision", short(rec.Revision), "result", rec.Result,
 		"objects", rec.Objects, "counts", rec.Counts, "drifted", rec.Drifted, "pruned", rec.Pruned,
-		"duration", rec.Duration.Round(time.Millisecond)}
+		"duration", rec.Duration.Round(time.Millisecond).String()}
 	if o.err != nil {
 		l.log.Error("sync", append(attrs, "stage", o.failedStage, "error", o.err.Error())...)
 	} else {

@@ -126,7 +126,7 @@ func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res Promo
 	})
 
 	attrs := []any{"from", l.env.Name, "to", e.To, "revision", short(rev.Commit), "outcome", rec.Outcome,
-		"duration", d.Round(time.Millisecond)}
+		"duration", d.Round(time.Millisecond).String()}
 	if rec.Reason != "" {
 		attrs = append(attrs, "reason", rec.Reason)
 	}

@@ -69,7 +69,7 @@ func (w *repoWatcher) run(ctx context.Context) {
 		if err != nil {
 			failures++
 			wait = randomJitter(backoff(failures, w.timing.backoffBase, w.timing.backoffMax), w.timing.jitter)
-			w.log.Warn("poll failed", "repository", w.repo.URL(), "error", err, "retryIn", wait.Round(time.Millisecond))
+			w.log.Warn("poll failed", "repository", w.repo.URL(), "error", err, "retryIn", wait.Round(time.Millisecond).String())
 		} else {
 			failures = 0
 		}

@@ -12,8 +12,9 @@ import (
 // environment's state. It is the contract with `baton status` and a later
 // status page: add fields, never rename them.
 type Status struct {
-	// Identity is this replica's leader-election identity.
-	Identity string `json:"identity"`
+	// Identity is this replica's leader-election identity (empty for a
+	// computed status).
+	Identity string `json:"identity,omitempty"`
 	// Role is RoleLeader, RoleStandby or RoleSingle.
 	Role string `json:"role"`
 	// Leader is the identity of the replica holding the Lease, when known.

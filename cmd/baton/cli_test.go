@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/testenv/gitserver"
+	"github.com/baton-gitops/baton/reconciler"
+	"github.com/baton-gitops/baton/render"
+	"github.com/baton-gitops/baton/source"
+)
+
+func TestHelpShowsAnExampleForEveryVerb(t *testing.T) {
+	for _, v := range verbs() {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), []string{v.name, "--help"}, &stdout, &stderr)
+		require.Equal(t, 0, code, v.name)
+		require.Contains(t, stderr.String(), "Usage: baton "+v.name, v.name)
+		require.Contains(t, stderr.String(), "Example:\n  baton "+v.name, v.name)
+		require.Contains(t, stderr.String(), "--kubeconfig", v.name)
+	}
+}
+
+func TestErrorsAreOneLineWithAnExitCode(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "baton.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("repositories: []\nenvironments: []\nsyncs: [dev]\n"), 0o600))
+	tests := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"frobnicate"}, 2, "baton: unknown command \"frobnicate\" (see baton --help)\n"},
+		{[]string{"render", "--config", bad}, 1, "baton render: " + bad + ": syncs: unknown field\n"},
+		{[]string{"render", "--config", filepath.Join(dir, "none.yaml"), "--env", "dev"}, 1,
+			"baton render: read configuration: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory\n"},
+		{[]string{"--config", "../../internal/config/testdata/baton.yaml", "render", "--env", "qa"}, 1,
+			"baton render: no environment \"qa\" in the configuration (known: dev, staging, prod)\n"},
+		{[]string{"render", "--config", "../../internal/config/testdata/baton.yaml"}, 2, "baton render: --env is required\n"},
+		{[]string{"render", "--env", "dev", "-o", "xml"}, 2, "baton render: -o xml: want one of yaml, json, table\n"},
+		{[]string{"set-image", "--env", "dev", "app"}, 2, "baton set-image: \"app\": want IMAGE=NEWIMAGE[:TAG][@DIGEST]\n"},
+		{[]string{"version", "extra"}, 2, "baton version: unexpected argument \"extra\"\n"},
+	}
+	for _, tc := range tests {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, &stdout, &stderr)
+		require.Equal(t, tc.code, code, "%v: %s", tc.args, stderr.String())
+		require.Equal(t, tc.stderr, stderr.String(), "%v", tc.args)
+		require.Empty(t, stdout.String(), "%v", tc.args)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var stdout, stderr strings.Builder
+	require.Equal(t, 0, run(context.Background(), []string{"version", "-o", "json"}, &stdout, &stderr))
+	var v struct{ Version, GoVersion string }
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &v))
+	require.Equal(t, "dev", v.Version)
+}
+
+func TestRender(t *testing.T) {
+	w := newWorld(t)
+	code, out, errOut := w.baton("render", "--env", "dev")
+	require.Equal(t, 0, code, errOut)
+	golden(t, "render.golden", out)
+
+	code, out, errOut = w.baton("render", "--env", "dev", "-o", "table")
+	require.Equal(t, 0, code, errOut)
+	golden(t, "render-table.golden", out)
+
+	// --revision: an older commit by its short hash, and another branch.
+	old := w.repo.Head(t, "env/dev")
+	w.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{
+		"base/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: green\n"}})
+	code, out, errOut = w.baton("render", "--env", "dev")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "color: green")
+	code, out, errOut = w.baton("render", "--env", "dev", "--revision", old[:7])
+	require.Equal(t, 0, code, errOut)
+	golden(t, "render.golden", out)
+	w.repo.ForcePush(t, "preview", old, gitserver.Change{Write: map[string]string{
+		"base/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: red\n"}})
+	code, out, errOut = w.baton("render", "--env", "dev", "--revision", "preview")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "color: red")
+
+	code, _, errOut = w.baton("render", "--env", "dev", "--revision", "no-such-branch")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "baton render: revision no-such-branch is neither a commit of env/dev nor a branch")
+	require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
+}
+
+// apply syncs the dev environment at its branch head with the reconciler,
+// as the agent would.
+func (w *world) apply() {
+	w.t.Helper()
+	cfg, err := config.Load(w.config)
+	require.NoError(w.t, err)
+	env := cfg.Environment("dev")
+	ctx := context.Background()
+	repo, rev, err := openBranch(ctx, cfg, env, env.Branch)
+	require.NoError(w.t, err)
+	defer repo.Close()
+	r, err := render.New(render.Options{})
+	require.NoError(w.t, err)
+	res, err := r.Render(ctx, rev.Snapshot, env.Path)
+	require.NoError(w.t, err)
+	rec, err := reconciler.New(envConfig(), reconciler.Options{InventoryNamespace: cfg.Agent.Namespace, DisableCache: true})
+	require.NoError(w.t, err)
+	defer rec.Close()
+	_, err = rec.Sync(ctx, agent.SyncRequest(*env, rev.Commit, res.Objects))
+	require.NoError(w.t, err)
+}
+
+func TestDiffExitCodes(t *testing.T) {
+	w := newWorld(t)
+	n := w.normalizer()
+
+	// Nothing applied yet: everything would be created.
+	code, out, errOut := w.baton("diff", "--env", "dev")
+	require.Equal(t, 1, code, errOut)
+	golden(t, "diff-create.golden", n.apply(out))
+
+	w.apply()
+	code, out, errOut = w.baton("diff", "--env", "dev")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "no differences (3 unchanged)\n", out)
+
+	// A change in git, previewed before it is applied; colours forced.
+	w.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{
+		"base/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: green\n"}})
+	code, out, errOut = w.baton("diff", "--env", "dev", "--color", "always")
+	require.Equal(t, 1, code, errOut)
+	golden(t, "diff-change.golden", n.apply(out))
+
+	code, out, errOut = w.baton("diff", "--env", "dev", "-o", "json")
+	require.Equal(t, 1, code, errOut)
+	var report struct {
+		Differs bool
+		Changes []struct{ Object, Action string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &report))
+	require.True(t, report.Differs)
+	require.Len(t, report.Changes, 1)
+	require.Equal(t, "configured", report.Changes[0].Action)
+
+	// A failure is exit code 2, not 1.
+	code, _, errOut = w.baton("diff", "--env", "dev", "--revision", "no-such-branch")
+	require.Equal(t, 2, code, errOut)
+}
+
+func TestStatusJSON(t *testing.T) {
+	w := newWorld(t)
+	cfg, err := config.Load(w.config)
+	require.NoError(t, err)
+	cfg.Agent.CacheDir = t.TempDir() // the agent's store, apart from the CLI's
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	a, err := agent.New(agent.Options{Config: cfg, REST: envConfig(), Listener: ln, Identity: "agent-under-test",
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	head := w.repo.Head(t, "env/dev")
+	eventually(t, 60*time.Second, "the agent to sync and report health", func() bool {
+		s := a.Status().Environments[0]
+		return s.Synced != nil && s.Synced.Commit == head && s.Health.Status == "Healthy"
+	})
+
+	n := w.normalizer()
+	server := "http://" + ln.Addr().String()
+	code, out, errOut := w.baton("status", "--server", server, "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	golden(t, "status-server.golden.json", n.apply(out))
+
+	code, out, errOut = w.baton("status", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	golden(t, "status-computed.golden.json", n.apply(out))
+
+	code, out, errOut = w.baton("status", "--server", server)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `(?m)^ENVIRONMENT\s+BRANCH\s+SYNCED\s+HEALTH\s+LAST SYNC\s+DRIFTED\s+PROMOTION$`, out)
+	require.Regexp(t, `(?m)^dev\s+env/dev\s+`+head[:8]+`\s+Healthy\s+\d+s\s+0\s+-$`, out)
+}
+
+func TestSetImage(t *testing.T) {
+	w := newWorld(t)
+	before := w.repo.Head(t, "env/dev")
+	n := w.normalizer()
+	code, out, errOut := w.baton("set-image", "--env", "dev", "app=registry.example/app:1.4.2", "sidecar=:2.0")
+	require.Equal(t, 0, code, errOut)
+	golden(t, "set-image.golden", n.apply(out))
+	after := w.repo.Head(t, "env/dev")
+	require.NotEqual(t, before, after)
+	require.Equal(t, before, w.repo.Parent(t, after))
+	golden(t, "set-image-kustomization.golden", w.gitShow("env/dev", "overlays/dev/kustomization.yaml"))
+	msg := gitserver.RunGit(t, w.repo.Path, nil, "log", "-1", "--format=%an <%ae>%n%B", "env/dev")
+	require.Equal(t, "CI Bot <ci@example.com>\nset-image dev: app=registry.example/app:1.4.2 sidecar=:2.0\n\nBaton-Set-Image: app=registry.example/app:1.4.2 sidecar=:2.0", msg)
+
+	// The same bump again changes nothing.
+	code, out, errOut = w.baton("set-image", "--env", "dev", "app=registry.example/app:1.4.2", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `"changed": false`)
+	require.Equal(t, after, w.repo.Head(t, "env/dev"))
+}
+
+// When someone else moves the branch between the read and the push, the
+// lease fails and the edit is redone on their commit: nothing is lost.
+func TestSetImageRedoesTheEditWhenTheLeaseIsLost(t *testing.T) {
+	w := newWorld(t)
+	cfg, err := config.Load(w.config)
+	require.NoError(t, err)
+	env := cfg.Environment("dev")
+	ctx := context.Background()
+	repo, stale, err := openBranch(ctx, cfg, env, env.Branch)
+	require.NoError(t, err)
+	defer repo.Close()
+	theirs := w.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{"base/extra.txt": "theirs\n"}})
+
+	img, err := parseImageArg("app=registry.example/app:2.0.0")
+	require.NoError(t, err)
+	out, err := editImages(ctx, repo, stale, env, []render.Image{img}, source.Signature{Name: "CI", Email: "ci@example.com"}, "app")
+	require.NoError(t, err)
+	require.True(t, out.Changed)
+	head := w.repo.Head(t, "env/dev")
+	require.Equal(t, out.Commit, head)
+	require.Equal(t, theirs, w.repo.Parent(t, head), "the edit was not rebuilt on the other writer's commit")
+	require.Equal(t, "theirs\n", w.gitShow("env/dev", "base/extra.txt"))
+	require.Contains(t, w.gitShow("env/dev", "overlays/dev/kustomization.yaml"), `newTag: "2.0.0"`)
+}
+
+func TestParseImageArg(t *testing.T) {
+	tests := []struct {
+		arg  string
+		want render.Image
+		err  string
+	}{
+		{"app=registry.example/app:1.4.2", render.Image{Name: "app", NewName: "registry.example/app", NewTag: "1.4.2"}, ""},
+		{"app=:1.4.2", render.Image{Name: "app", NewTag: "1.4.2"}, ""},
+		{"app=app:2", render.Image{Name: "app", NewTag: "2"}, ""},
+		{"app=registry.example:5000/app:3", render.Image{Name: "app", NewName: "registry.example:5000/app", NewTag: "3"}, ""},
+		{"app=registry.example/app@sha256:abc", render.Image{Name: "app", NewName: "registry.example/app", Digest: "sha256:abc"}, ""},
+		{"app=registry.example:5000/app", render.Image{}, `"app=registry.example:5000/app": give a tag (:1.4.2) or a digest (@sha256:...)`},
+		{"app=x@abc", render.Image{}, `"app=x@abc": digest "abc": want ALGORITHM:HEX such as sha256:...`},
+		{"=x:1", render.Image{}, `"=x:1": want IMAGE=NEWIMAGE[:TAG][@DIGEST]`},
+	}
+	for _, tc := range tests {
+		got, err := parseImageArg(tc.arg)
+		if tc.err != "" {
+			require.EqualError(t, err, tc.err, tc.arg)
+			continue
+		}
+		require.NoError(t, err, tc.arg)
+		require.Equal(t, tc.want, got, tc.arg)
+	}
+}

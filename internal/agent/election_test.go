@@ -1,0 +1,134 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/baton-gitops/baton/internal/testenv/gitserver"
+)
+
+// Short leases so that a takeover happens within seconds.
+const (
+	leaseDuration = 3 * time.Second
+	renewDeadline = 2 * time.Second
+	retryPeriod   = 500 * time.Millisecond
+)
+
+func leaseConfig() string {
+	return fmt.Sprintf("leaderElection: {leaseName: baton-test, leaseDuration: %s, renewDeadline: %s, retryPeriod: %s}",
+		leaseDuration, renewDeadline, retryPeriod)
+}
+
+func (f *fixture) leaseHolder() string {
+	f.t.Helper()
+	l, err := env.Clientset(f.t).CoordinationV1().Leases(f.agentNS).Get(context.Background(), "baton-test", metav1.GetOptions{})
+	require.NoError(f.t, err)
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
+// Two replicas: only the leader applies; when it dies without releasing
+// the Lease, the other takes over within the lease duration and applies.
+func TestTwoReplicasOnlyTheLeaderApplies(t *testing.T) {
+	f := newFixture(t, overlay(2, "v1"))
+	cfg := f.config(f.configYAML(time.Second, "", leaseConfig(), ""))
+	first := f.startAgent(cfg, "replica-a", nil)
+	eventually(t, 30*time.Second, "replica-a to lead", func() bool { return first.agent.Status().Role == RoleLeader })
+	second := f.startAgent(cfg, "replica-b", nil)
+	eventually(t, 10*time.Second, "replica-b to see the leader", func() bool {
+		s := second.agent.Status()
+		return s.Role == RoleStandby && s.Leader == "replica-a"
+	})
+	require.Equal(t, "replica-a", f.leaseHolder())
+	code, body := httpCode(t, second.addr+PathReadyz)
+	require.Equal(t, 200, code, "a standby is ready: %s", body)
+
+	v2 := f.repo.Commit(t, "env/dev", gitserver.Change{Write: overlay(2, "v2")})
+	eventually(t, 15*time.Second, "the leader to apply v2", func() bool { return first.rec.synced(v2) })
+	require.Equal(t, "v2", configMapValue(t, f.appNS, "cm-000"))
+	require.Zero(t, second.rec.syncCount(), "the standby synced")
+
+	// Kill the leader: its requests fail from now on, so it can neither
+	// renew nor release the Lease.
+	first.kill()
+	killed := time.Now()
+	eventually(t, leaseDuration+3*retryPeriod+2*time.Second, "replica-b to take over", func() bool {
+		return second.agent.Status().Role == RoleLeader
+	})
+	took := time.Since(killed)
+	t.Logf("replica-b leads %s after the kill (lease %s)", took.Round(time.Millisecond), leaseDuration)
+	require.Equal(t, "replica-b", f.leaseHolder())
+
+	v3 := f.repo.Commit(t, "env/dev", gitserver.Change{Write: overlay(2, "v3")})
+	eventually(t, 15*time.Second, "the new leader to apply v3", func() bool {
+		return second.rec.synced(v3) && configMapValue(t, f.appNS, "cm-001") == "v3"
+	})
+	require.False(t, first.rec.synced(v3), "the killed replica applied")
+}
+
+// SIGTERM (the context ending) during an apply abandons it safely: the
+// inventory is the previous revision's or the new one's, complete, never a
+// mix; the Lease is released; the next agent finishes the work.
+func TestShutdownDuringApplyKeepsInventoryConsistent(t *testing.T) {
+	const n = 150
+	f := newFixture(t, overlay(n, "v1"))
+	cfg := f.config(f.configYAML(time.Hour, "", leaseConfig(), ""))
+	a := f.startAgent(cfg, "replica-a", nil)
+	v1 := f.repo.Head(t, "env/dev")
+	eventually(t, 60*time.Second, "v1 applied", func() bool { return a.rec.synced(v1) })
+
+	// v2 changes every object and adds ten.
+	v2files := overlay(n+10, "v2")
+	v2 := f.repo.Commit(t, "env/dev", gitserver.Change{Write: v2files})
+	w, err := env.Clientset(t).CoreV1().ConfigMaps(f.appNS).Watch(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	defer w.Stop()
+	require.Equal(t, 200, f.postWebhook(a.addr).StatusCode)
+	// Stop as soon as the first object of v2 lands: the apply is under way.
+	deadline := time.After(30 * time.Second)
+wait:
+	for {
+		select {
+		case ev := <-w.ResultChan():
+			if configMapData(ev.Object) == "v2" {
+				break wait
+			}
+		case <-deadline:
+			t.Fatal("no v2 object was applied within 30s")
+		}
+	}
+	a.stop(t)
+	require.Empty(t, f.leaseHolder(), "the Lease was not released")
+
+	inv, found := f.loadInventory()
+	require.True(t, found)
+	switch inv.Revision {
+	case v1:
+		require.Len(t, inv.Entries, n, "v1 inventory")
+		t.Log("the apply was abandoned: the inventory stayed at v1")
+	case v2:
+		require.Len(t, inv.Entries, n+10, "v2 inventory")
+		t.Log("the apply finished before the stop: the inventory is v2")
+	default:
+		t.Fatalf("inventory revision %s is neither v1 nor v2", inv.Revision)
+	}
+	// Everything the inventory names exists.
+	for _, e := range inv.Entries {
+		require.NotEmpty(t, configMapValue(t, f.appNS, e.Name), "inventory names %s, which does not exist", e)
+	}
+
+	// A new agent completes the sync.
+	f.startAgent(cfg, "replica-b", nil)
+	eventually(t, 60*time.Second, "v2 applied by the next agent", func() bool {
+		inv, _ := f.loadInventory()
+		return inv.Revision == v2 && len(inv.Entries) == n+10
+	})
+	require.Equal(t, "v2", configMapValue(t, f.appNS, fmt.Sprintf("cm-%03d", n+9)))
+}
