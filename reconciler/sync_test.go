@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 )
 
 func TestSyncCreateUpdateUnchangedPrune(t *testing.T) {
@@ -270,11 +271,18 @@ spec:
 
 	// The autoscaler scales through the scale subresource, as the HPA
 	// controller does.
+	// The deployment controller writes status meanwhile, so a conflict is
+	// retried as the HPA controller would.
 	cs := env.Clientset(t)
-	scale, err := cs.AppsV1().Deployments(ns).GetScale(t.Context(), "web", metav1.GetOptions{})
-	require.NoError(t, err)
-	scale.Spec.Replicas = 5
-	_, err = cs.AppsV1().Deployments(ns).UpdateScale(t.Context(), "web", scale, metav1.UpdateOptions{FieldManager: "horizontal-pod-autoscaler"})
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		scale, err := cs.AppsV1().Deployments(ns).GetScale(t.Context(), "web", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		scale.Spec.Replicas = 5
+		_, err = cs.AppsV1().Deployments(ns).UpdateScale(t.Context(), "web", scale, metav1.UpdateOptions{FieldManager: "horizontal-pod-autoscaler"})
+		return err
+	})
 	require.NoError(t, err)
 	waitCached(t, r, name, gvrDeployments, ns, "web", func(o *unstructured.Unstructured) bool {
 		n, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas")
