@@ -28,12 +28,8 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		return out
 	}
 
-	if p.dryRun && (!it.mapped || (it.namespaced && p.isNewNamespace(it.ref.Namespace))) {
-		// Its CRD or Namespace would be created by this pass: the server
-		// cannot dry-run it yet, so show the payload.
-		out.Action, out.offline = ActionCreated, true
-		out.Diff, _ = objectDiff(it.ref, nil, it.payload)
-		return out
+	if (p.dryRun && !it.mapped) || (it.namespaced && p.isNewNamespace(it.ref.Namespace)) {
+		return p.offline(it, out)
 	}
 
 	live, fromCache, err := p.live(ctx, it)
@@ -82,11 +78,6 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		recreated, created = err == nil, false
 	}
 	if err != nil {
-		if p.dryRun && isNamespaceNotFound(err) {
-			out.Action, out.offline = ActionCreated, true
-			out.Diff, _ = objectDiff(it.ref, nil, it.payload)
-			return out
-		}
 		return fail("apply", err)
 	}
 
@@ -137,6 +128,28 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		p.r.cache.remember(p.req.Environment, it.gvr, after)
 	}
 	return p.settle(ctx, it, after, out, fail)
+}
+
+// offline reports an object that a dry run cannot send to the server
+// because its CRD or Namespace does not exist yet: Diff would create that
+// first, and detect-only mode found it deleted by hand and left it so.
+func (p *pass) offline(it *item, out outcome) outcome {
+	out.offline = true
+	switch {
+	case p.dryRun:
+		out.Action = ActionCreated
+		out.drifted = it.inInventory
+	case it.inInventory:
+		out.Action, out.drifted = ActionDrifted, true
+	default:
+		// A new object cannot be applied: fail the pass, so that nothing is
+		// pruned and the inventory does not claim it.
+		out.Action = ActionFailed
+		out.Err = objectError("apply", it.ref, errors.New("its Namespace was deleted by hand and detect-only mode does not recreate it"))
+		return out
+	}
+	out.Diff, _ = objectDiff(it.ref, nil, it.payload)
+	return out
 }
 
 // settle waits until a CRD serves its kind and a Namespace accepts objects,

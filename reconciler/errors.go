@@ -100,14 +100,3 @@ func qualifiedResource(gvr schema.GroupVersionResource) string {
 	}
 	return gvr.Resource + "." + gvr.Group
 }
-
-// isNamespaceNotFound reports whether err says the object's namespace does
-// not exist (as opposed to the object itself).
-func isNamespaceNotFound(err error) bool {
-	var status apierrors.APIStatus
-	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
-		return false
-	}
-	d := status.Status().Details
-	return d != nil && d.Kind == "namespaces"
-}

@@ -534,3 +534,45 @@ func TestSyncRefusesToPruneAnotherEnvironmentsObject(t *testing.T) {
 }
 
 var schemaPVC = gvrConfigMaps.GroupVersion().WithResource("persistentvolumeclaims")
+
+func TestDetectOnlyReportsADeletedNamespaceAndItsObjects(t *testing.T) {
+	agentNS := env.Namespace(t)
+	r := newReconciler(t, nil, agentNS, Options{})
+	target := "gone-" + randomSuffix()
+	nsObj := obj(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+target+"}\n")
+	name := envName(t)
+	req := Request{Environment: name, DefaultNamespace: target, Objects: append(configMaps(target, 2, "x"), nsObj)}
+	_, err := r.Sync(t.Context(), req)
+	require.NoError(t, err)
+
+	// By hand: the whole namespace goes.
+	cs := env.Clientset(t)
+	require.NoError(t, cs.CoreV1().Namespaces().Delete(t.Context(), target, metav1.DeleteOptions{}))
+	eventually(t, "namespace "+target+" to be gone", func() bool { return getObject(t, gvrNamespaces, "", target) == nil })
+	waitCached(t, r, name, gvrNamespaces, "", target, func(o *unstructured.Unstructured) bool { return o == nil })
+	waitCached(t, r, name, gvrConfigMaps, target, "cm-0000", func(o *unstructured.Unstructured) bool { return o == nil })
+	waitCached(t, r, name, gvrConfigMaps, target, "cm-0001", func(o *unstructured.Unstructured) bool { return o == nil })
+
+	req.Drift = DriftDetectOnly
+	res, err := r.Sync(t.Context(), req)
+	require.NoError(t, err)
+	assert.Equal(t, map[Action]int{ActionDrifted: 3}, res.Counts)
+	assert.Len(t, res.Drifted, 3)
+	assert.Nil(t, getObject(t, gvrNamespaces, "", target), "detect-only recreates nothing")
+
+	// A new object in the deleted namespace cannot be applied in this mode:
+	// the pass fails, so the inventory never claims it.
+	req.Objects = append(req.Objects, configMap(target, "new", nil))
+	_, err = r.Sync(t.Context(), req)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "apply ConfigMap/"+target+"/new: its Namespace was deleted by hand")
+
+	req.Drift = DriftCorrect
+	res, err = r.Sync(t.Context(), req)
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), target, metav1.DeleteOptions{})
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[Action]int{ActionCreated: 4}, res.Counts)
+	assert.Len(t, res.Drifted, 3, "the new object is not drift")
+}
