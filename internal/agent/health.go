@@ -74,7 +74,7 @@ func (l *envLoop) recordHealth(revision string, r health.Report, waited time.Dur
 		return
 	}
 	l.recorder.HealthChanged(HealthRecord{Environment: l.env.Name, Revision: revision,
-		Status: string(r.Overall), Cause: string(r.Cause), WaitDuration: waited})
+		Status: string(r.Overall), Cause: string(r.Cause), WaitDuration: waited, Message: r.Message})
 	attrs := []any{"environment", l.env.Name, "revision", short(revision), "health", string(r.Overall)}
 	if r.Cause != health.NoCause {
 		attrs = append(attrs, "cause", string(r.Cause))

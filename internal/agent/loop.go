@@ -235,6 +235,9 @@ func (l *envLoop) finish(o syncOutcome) {
 		rec.Author = o.rev.Author.Name + " <" + o.rev.Author.Email + ">"
 		rec.Revert = isRevert(o.rev.Message)
 	}
+	if o.err != nil {
+		rec.Error = o.err.Error()
+	}
 	for action, n := range o.result.Counts {
 		rec.Counts[string(action)] = n
 	}

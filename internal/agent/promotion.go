@@ -104,9 +104,10 @@ func (l *envLoop) promote(ctx context.Context, st *loopState) <-chan time.Time {
 // Evaluations that change nothing (the same outcome for the same revision)
 // are logged at debug level only, since one runs after every pass.
 func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res PromotionResult, err error, d time.Duration) {
-	rec := PromotionRecord{From: l.env.Name, To: e.To, Revision: rev.Commit, Outcome: res.Outcome, Reason: res.Reason, Duration: d}
+	rec := PromotionRecord{From: l.env.Name, To: e.To, Revision: rev.Commit, Outcome: res.Outcome, Reason: res.Reason, Duration: d,
+		Detail: res.Detail, PullRequestURL: res.PullRequestURL}
 	if err != nil {
-		rec.Outcome, rec.Reason = PromotionFailed, source.KindName(err)
+		rec.Outcome, rec.Reason, rec.Detail = PromotionFailed, source.KindName(err), err.Error()
 	}
 	l.recorder.PromotionDone(rec)
 	info := PromotionInfo{To: e.To, Policy: e.Policy, Revision: rev.Commit, Outcome: rec.Outcome, Reason: rec.Reason,

@@ -81,6 +81,9 @@ type SyncRecord struct {
 	// is empty.
 	Author string
 	Revert bool
+	// Error is a failure's message (for Events: metrics never use it as a
+	// label); empty otherwise.
+	Error string
 }
 
 // HealthRecord is an environment's health verdict.
@@ -97,6 +100,9 @@ type HealthRecord struct {
 	// WaitDuration is how long the wait after the sync took to reach this
 	// verdict; zero for a change seen later by the monitor.
 	WaitDuration time.Duration
+	// Message says what is wrong in words (health.Report.Message), for
+	// Events; empty when healthy.
+	Message string
 }
 
 // Outcomes of a promotion attempt (PromotionRecord.Outcome).
@@ -135,6 +141,9 @@ type PromotionRecord struct {
 	Reason string
 	// Duration is the time the evaluation took (gates, commit, push, forge).
 	Duration time.Duration
+	// Detail says it in words (a gate's measurement, a freeze's cause, an
+	// error), for Events; PullRequestURL links the pull request, if any.
+	Detail, PullRequestURL string
 }
 
 // NopRecorder records nothing. It is the Recorder used when none is given.
