@@ -270,3 +270,68 @@ func TestParseImageArg(t *testing.T) {
 		require.Equal(t, tc.want, got, tc.arg)
 	}
 }
+
+// holdPromoter stands in for the agent's promoter in TestPromote so that
+// only the CLI promotes; it never decides anything.
+type holdPromoter struct{}
+
+func (holdPromoter) Promote(context.Context, agent.PromotionRequest) (agent.PromotionResult, error) {
+	return agent.PromotionResult{Outcome: agent.PromotionBlocked, Reason: "held-by-test"}, nil
+}
+
+func TestPromote(t *testing.T) {
+	w := newWorld(t)
+	w.writeConfig("  - name: staging\n    branch: env/staging\n    path: overlays/staging\n    namespace: "+w.appNS+"\n",
+		"pipeline:\n  order: [dev, staging]\n  edges: [{from: dev, to: staging, policy: auto}]\n  author: {name: CI Bot, email: ci@example.com}\n")
+	green := w.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{
+		"base/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: green\n"}})
+
+	code, _, errOut := w.baton("promote", "--from", "dev", "--to", "staging")
+	require.Equal(t, 1, code)
+	require.Equal(t, "baton promote: dev has not synced a revision: nothing to promote\n", errOut)
+
+	// Synced but computed from the cluster: how long dev has been healthy
+	// is unknown, so the soak blocks, by the same gates as the agent's.
+	w.apply()
+	code, out, errOut := w.baton("promote", "--from", "dev", "--to", "staging")
+	require.Equal(t, 1, code, errOut)
+	require.Equal(t, "dev -> staging "+green[:8]+": blocked\n", out)
+	require.Regexp(t, `^baton promote: promotion blocked: dev -> staging \(soak\): .+\n$`, errOut)
+
+	code, _, errOut = w.baton("promote", "--from", "dev", "--to", "staging", "--revision", "deadbeef")
+	require.Equal(t, 1, code)
+	require.Equal(t, "baton promote: --revision deadbeef: dev is synced at "+green[:8]+"; only a synced revision is promoted\n", errOut)
+
+	// The agent knows how long dev has been healthy: through --server the
+	// soak passes and the promotion is pushed.
+	cfg, err := config.Load(w.config)
+	require.NoError(t, err)
+	cfg.Agent.CacheDir = t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	a, err := agent.New(agent.Options{Config: cfg, REST: envConfig(), Listener: ln, Promoter: holdPromoter{},
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	eventually(t, 60*time.Second, "dev healthy at the green commit for its soak", func() bool {
+		s := a.Status().Environments[0]
+		return s.Health.Status == "Healthy" && s.Health.Revision == green && time.Since(s.Health.Since) > 1100*time.Millisecond
+	})
+	server := "http://" + ln.Addr().String()
+	code, out, errOut = w.baton("promote", "--from", "dev", "--to", "staging", "--server", server)
+	require.Equal(t, 0, code, errOut)
+	promoted := w.repo.Head(t, "env/staging")
+	require.Equal(t, "dev -> staging "+green[:8]+": pushed "+promoted[:8]+"\n", out)
+	require.Contains(t, w.gitShow("env/staging", "base/settings.yaml"), "color: green")
+
+	code, out, errOut = w.baton("promote", "--from", "dev", "--to", "staging", "--server", server, "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, `"outcome": "up-to-date"`)
+	require.Equal(t, promoted, w.repo.Head(t, "env/staging"))
+}

@@ -50,6 +50,7 @@ metadata:
 data:
   image: registry.example/app
 `,
+		"overlays/staging/kustomization.yaml": "resources:\n  - ../../base\n",
 		"overlays/dev/kustomization.yaml": `# The dev overlay.
 resources:
   - ../../base
@@ -70,10 +71,22 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{t: t, srv: gitserver.Start(t, gitserver.Options{}), appNS: env.Namespace(t), agentNS: env.Namespace(t)}
 	w.repo = w.srv.CreateRepo(t, "deploy", baseFiles())
-	dir := t.TempDir()
+	w.writeConfig("", "")
+	return w
+}
+
+// writeConfig writes baton.yaml with the dev environment, plus extraEnvs
+// (more list items under environments:) and extraTop (more top-level
+// keys, replacing the default pipeline: author).
+func (w *world) writeConfig(extraEnvs, extraTop string) {
+	w.t.Helper()
+	dir := w.t.TempDir()
 	token := filepath.Join(dir, "token")
-	require.NoError(t, os.WriteFile(token, []byte(w.srv.Token+"\n"), 0o600))
+	require.NoError(w.t, os.WriteFile(token, []byte(w.srv.Token+"\n"), 0o600))
 	w.config = filepath.Join(dir, "baton.yaml")
+	if extraTop == "" {
+		extraTop = "pipeline:\n  author: {name: CI Bot, email: ci@example.com}\n"
+	}
 	cfg := fmt.Sprintf(`repositories:
   - name: deploy
     url: %s
@@ -84,15 +97,13 @@ environments:
     branch: env/dev
     path: overlays/dev
     namespace: %s
-sync: [dev]
-pipeline:
-  author: {name: CI Bot, email: ci@example.com}
-agent:
+    health: {soak: 1s}
+%ssync: [dev]
+%sagent:
   namespace: %s
   cacheDir: %s
-`, w.srv.HTTPURL("deploy"), w.srv.User, token, w.appNS, w.agentNS, filepath.Join(dir, "cache"))
-	require.NoError(t, os.WriteFile(w.config, []byte(cfg), 0o600))
-	return w
+`, w.srv.HTTPURL("deploy"), w.srv.User, token, w.appNS, extraEnvs, extraTop, w.agentNS, filepath.Join(dir, "cache"))
+	require.NoError(w.t, os.WriteFile(w.config, []byte(cfg), 0o600))
 }
 
 // baton runs the CLI in process with the world's configuration and

@@ -25,7 +25,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/rest"
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
@@ -314,6 +313,3 @@ func overlay(n int, value string) map[string]string {
 	files["overlay/kustomization.yaml"] = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + strings.Join(res, "\n") + "\n"
 	return files
 }
-
-// restConfig is the admin config, for tests that need one directly.
-func restConfig() *rest.Config { return env.Config() }

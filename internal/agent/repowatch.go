@@ -57,7 +57,14 @@ func (w *repoWatcher) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		// A failed poll still carries every branch's last good revision.
+		// A failed poll still carries every branch's last good revision;
+		// if it carries nothing, each loop still hears of the failure (its
+		// first sync is then attempted and reported as failed).
+		if len(res.Branches) == 0 && err != nil {
+			for _, l := range w.loops {
+				res.Branches = append(res.Branches, source.BranchResult{Branch: l.env.Branch, Err: err})
+			}
+		}
 		for _, br := range res.Branches {
 			for _, l := range w.loops {
 				if l.env.Branch == br.Branch {

@@ -28,6 +28,10 @@ const shutdownGrace = 5 * time.Second
 // Run may be called once.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.close()
+	// Run's own cancel stops the loops and the election when the HTTP
+	// server fails, not only when the caller's ctx ends.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	ln := a.listener
 	if ln == nil {
 		var err error
@@ -57,6 +61,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	select {
 	case err := <-serveErr:
+		cancel()
+		<-runErr
 		return fmt.Errorf("http server: %w", err)
 	case err := <-runErr:
 		if err != nil {

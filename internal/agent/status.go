@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"sort"
 	"sync"
 	"time"
 
@@ -222,14 +221,4 @@ func copyEnv(e EnvironmentStatus) EnvironmentStatus {
 	e.Drifted = append([]string(nil), e.Drifted...)
 	e.Promotions = append([]PromotionInfo(nil), e.Promotions...)
 	return e
-}
-
-// sortedKeys returns m's keys in order, for stable log lines.
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
