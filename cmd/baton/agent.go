@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/metrics"
 )
 
 func agentVerb() verb {
@@ -54,18 +51,17 @@ func agentVerb() verb {
 				if err != nil {
 					return err
 				}
-				// The process's one registry. The metrics package's recorders
-				// (agent.Recorder, source.Metrics) register into it once they
-				// exist; until then /metrics serves the Go and process
-				// collectors.
-				reg := prometheus.NewRegistry()
-				reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+				// The process's one registry, and the recorders the agent and
+				// the git layer report to.
+				m, _ := metrics.New(metrics.Options{})
 				a, err := agent.New(agent.Options{
-					Config:   cfg,
-					REST:     rc,
-					Logger:   logger,
-					Identity: *identity,
-					Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+					Config:        cfg,
+					REST:          rc,
+					Logger:        logger,
+					Identity:      *identity,
+					Recorder:      m,
+					SourceMetrics: m,
+					Metrics:       m.Handler(),
 				})
 				if err != nil {
 					return err

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -334,4 +336,60 @@ func TestPromote(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, `"outcome": "up-to-date"`)
 	require.Equal(t, promoted, w.repo.Head(t, "env/staging"))
+}
+
+// The agent verb wires everything: it syncs, serves metrics from the
+// metrics package and readiness, logs one JSON line per sync, and exits 0
+// when its context ends (SIGTERM).
+func TestAgentVerb(t *testing.T) {
+	w := newWorld(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // the agent listens there itself
+	w.writeConfig("", "listen: {http: \""+addr+"\"}\n")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"agent", "--config", w.config, "--kubeconfig", env.KubeconfigPath(), "--identity", "cli-agent"}, &stdout, &stderr)
+	}()
+	head := w.repo.Head(t, "env/dev")
+	eventually(t, 60*time.Second, "the agent to be ready", func() bool {
+		resp, err := http.Get("http://" + addr + agent.PathReadyz)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && strings.Contains(stderr.String(), `"msg":"sync"`)
+	})
+	resp, err := http.Get("http://" + addr + agent.PathMetrics)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(body), `baton_sync_total{environment="dev",result="success"} 1`)
+	require.Contains(t, string(body), "baton_leader 1")
+
+	var line map[string]any
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(l, `"msg":"sync"`) {
+			require.NoError(t, json.Unmarshal([]byte(l), &line))
+			break
+		}
+	}
+	require.Equal(t, "dev", line["environment"])
+	require.Equal(t, head[:12], line["revision"])
+	require.Equal(t, "success", line["result"])
+	require.Equal(t, map[string]any{"created": 3.0}, line["counts"])
+
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not stop within 30s of SIGTERM")
+	}
+	require.Contains(t, stderr.String(), `"msg":"agent stopped"`)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,6 +184,25 @@ func golden(t *testing.T, name, got string) {
 func (w *world) gitShow(branch, file string) string {
 	w.t.Helper()
 	return gitserver.RunGit(w.t, w.repo.Path, nil, "show", branch+":"+file) + "\n"
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader on other
+// goroutines (the agent logs while the test reads).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // envConfig is the control plane's admin client configuration.
