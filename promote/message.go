@@ -1,0 +1,97 @@
+package promote
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/baton-gitops/baton/source"
+)
+
+// Trailers Baton writes on promotion and revert commits.
+const (
+	// TrailerPromotedFrom is "<env>@<commit>": what the commit carries.
+	TrailerPromotedFrom = "Baton-Promoted-From"
+	// TrailerSourceHealth is "healthy since <RFC3339>".
+	TrailerSourceHealth = "Baton-Source-Health"
+	// TrailerGates lists the gates and their verdicts.
+	TrailerGates = "Baton-Gates"
+	// TrailerContent is the content key of the promoted paths, by which a
+	// reverted promotion is recognised in later source commits.
+	TrailerContent = "Baton-Content"
+	// TrailerRevertReason says why Baton reverted a promotion.
+	TrailerRevertReason = "Baton-Revert-Reason"
+)
+
+// promotionMessage is the promotion commit's message: a subject naming
+// the edge and the short source commit, and the trailers.
+func promotionMessage(e Edge, sourceCommit string, healthySince time.Time, gates []GateResult, key string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "promote %s@%s to %s\n\n", e.From, short(sourceCommit), e.To)
+	fmt.Fprintf(&b, "%s: %s@%s\n", TrailerPromotedFrom, e.From, sourceCommit)
+	fmt.Fprintf(&b, "%s: healthy since %s\n", TrailerSourceHealth, healthySince.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "%s: %s\n", TrailerGates, gatesTrailer(gates))
+	fmt.Fprintf(&b, "%s: %s\n", TrailerContent, key)
+	return b.String()
+}
+
+// gatesTrailer writes gate verdicts on one line: "soak passed (healthy for
+// 2m0s (soak 2m0s)); error-ratio passed (0.01 < 0.05)".
+func gatesTrailer(gates []GateResult) string {
+	parts := make([]string, 0, len(gates))
+	for _, g := range gates {
+		verdict := "passed"
+		if !g.Passed {
+			verdict = "failed"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%s)", g.Gate, verdict, oneLine(g.Detail)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// revertMessage is the message of a revert of commit c, in git's own form
+// (so that people and tools recognise it) plus Baton's reason.
+func revertMessage(c *source.Revision, reason string) string {
+	return fmt.Sprintf("Revert \"%s\"\n\nThis reverts commit %s.\n\n%s: %s\n", c.Subject(), c.Commit, TrailerRevertReason, oneLine(reason))
+}
+
+// promotedFrom returns the environment and commit of a commit's
+// Baton-Promoted-From trailer.
+func promotedFrom(r *source.Revision) (env, commit string, ok bool) {
+	v, ok := r.Trailer(TrailerPromotedFrom)
+	if !ok {
+		return "", "", false
+	}
+	env, commit, ok = strings.Cut(strings.TrimSpace(v), "@")
+	if !ok || env == "" || !isHash(commit) {
+		return "", "", false
+	}
+	return env, commit, true
+}
+
+var reReverts = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
+
+// reverts returns the commit a revert commit undoes: git revert (and the
+// forges' revert buttons) write "This reverts commit <hash>." in the body.
+func reverts(message string) (string, bool) {
+	m := reReverts.FindStringSubmatch(message)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+func isHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
