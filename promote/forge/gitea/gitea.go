@@ -1,0 +1,246 @@
+// Package gitea opens and updates promotion pull requests on Gitea (and
+// Forgejo) through its REST API (/api/v1), with plain net/http.
+package gitea
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/baton-gitops/baton/promote"
+	"github.com/baton-gitops/baton/promote/forge/internal/rest"
+)
+
+// Options configures a Client.
+type Options struct {
+	// URL is the Gitea root, e.g. "https://git.example.com". Required.
+	URL string
+	// Owner and Repo name the repository. Required.
+	Owner, Repo string
+	// Token is an access token with repository write scope; TokenFile
+	// names a file holding it instead (read at every call, so a rotated
+	// Secret is picked up). One of them is required.
+	Token, TokenFile string
+	// HTTPClient sends the requests; nil means one with a 30 second
+	// timeout.
+	HTTPClient *http.Client
+	// CreateWait bounds how long opening a pull request is retried while
+	// Gitea has not yet registered a just-pushed branch (it processes
+	// pushes asynchronously and answers 404 meanwhile); zero means 15
+	// seconds.
+	CreateWait time.Duration
+}
+
+// Client is a promote.Forge for one Gitea repository. It is safe for
+// concurrent use.
+type Client struct {
+	api        rest.Client
+	web        string
+	repoPath   string
+	fullName   string
+	createWait time.Duration
+}
+
+var _ promote.Forge = (*Client)(nil)
+
+// New validates the options and returns a client. It does not contact the
+// server.
+func New(opts Options) (*Client, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("gitea: url %q: want the http or https root of the server", opts.URL)
+	}
+	if opts.Owner == "" || opts.Repo == "" {
+		return nil, errors.New("gitea: owner and repo are required")
+	}
+	if (opts.Token == "") == (opts.TokenFile == "") {
+		return nil, errors.New("gitea: set token or tokenFile (one of them)")
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.CreateWait == 0 {
+		opts.CreateWait = 15 * time.Second
+	}
+	root := strings.TrimSuffix(u.String(), "/")
+	return &Client{
+		api: rest.Client{
+			Base: root + "/api/v1", HTTP: opts.HTTPClient, Token: opts.Token, TokenFile: opts.TokenFile,
+			Auth:   func(r *http.Request, t string) { r.Header.Set("Authorization", "token "+t) },
+			Header: http.Header{"Accept": {"application/json"}},
+		},
+		web:        root,
+		repoPath:   "/repos/" + url.PathEscape(opts.Owner) + "/" + url.PathEscape(opts.Repo),
+		fullName:   opts.Owner + "/" + opts.Repo,
+		createWait: opts.CreateWait,
+	}, nil
+}
+
+// CompareURL is the compare page template for promote.Options.CompareURL.
+func (c *Client) CompareURL() string {
+	return c.web + "/" + c.fullName + "/compare/{base}...{head}"
+}
+
+// pull is the part of Gitea's pull request JSON the promoter uses.
+type pull struct {
+	Number   int    `json:"number"`
+	HTMLURL  string `json:"html_url"`
+	Title    string `json:"title"`
+	Body     string `json:"body"`
+	State    string `json:"state"`
+	Merged   bool   `json:"merged"`
+	MergedBy *struct {
+		Login string `json:"login"`
+	} `json:"merged_by"`
+	MergeCommit string `json:"merge_commit_sha"`
+	Head        struct {
+		Ref  string `json:"ref"`
+		SHA  string `json:"sha"`
+		Repo *struct {
+			FullName string `json:"full_name"`
+		} `json:"repo"`
+	} `json:"head"`
+	Base struct {
+		Ref string `json:"ref"`
+	} `json:"base"`
+}
+
+func (p pull) convert() promote.PullRequest {
+	out := promote.PullRequest{
+		Number: p.Number, URL: p.HTMLURL, Title: p.Title, Body: p.Body,
+		Head: p.Head.Ref, Base: p.Base.Ref, HeadSHA: p.Head.SHA, State: p.State,
+		Merged: p.Merged, MergeCommit: p.MergeCommit,
+	}
+	if p.MergedBy != nil {
+		out.MergedBy = p.MergedBy.Login
+	}
+	return out
+}
+
+// pageSize is Gitea's default maximum page size.
+const pageSize = 50
+
+// maxClosedPages bounds how far back closed pull requests are listed.
+const maxClosedPages = 2
+
+// maxMergedLookups bounds the extra requests made to learn who merged
+// closed pull requests.
+const maxMergedLookups = 5
+
+// PullRequests lists the repository's pull requests from head into base in
+// state "open" or "closed", newest first; closed ones are the most
+// recently closed few pages.
+func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]promote.PullRequest, error) {
+	if state != "open" && state != "closed" {
+		return nil, fmt.Errorf("gitea: pull request state %q: want open or closed", state)
+	}
+	sort := "recentupdate"
+	if state == "closed" {
+		sort = "recentclose"
+	}
+	var out []promote.PullRequest
+	lookups := 0
+	for page := 1; ; page++ {
+		q := url.Values{"state": {state}, "base_branch": {base}, "sort": {sort},
+			"limit": {fmt.Sprint(pageSize)}, "page": {fmt.Sprint(page)}}
+		var list []pull
+		if _, err := c.api.Do(ctx, http.MethodGet, c.repoPath+"/pulls?"+q.Encode(), nil, &list); err != nil {
+			return nil, fmt.Errorf("gitea %s: list pull requests: %w", c.fullName, err)
+		}
+		for _, p := range list {
+			// Only branches of this repository, not forks' of the same name.
+			if p.Head.Ref != head || p.Base.Ref != base || (p.Head.Repo != nil && p.Head.Repo.FullName != c.fullName) {
+				continue
+			}
+			pr := p.convert()
+			if pr.Merged && pr.MergedBy == "" && lookups < maxMergedLookups {
+				// The list leaves the merger out; the single pull request
+				// has it.
+				lookups++
+				var full pull
+				if _, err := c.api.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repoPath, p.Number), nil, &full); err == nil {
+					pr = full.convert()
+				}
+			}
+			out = append(out, pr)
+		}
+		if len(list) < pageSize || (state == "closed" && page >= maxClosedPages) {
+			return out, nil
+		}
+	}
+}
+
+// CreatePullRequest opens a pull request. An open one for the same head
+// and base gives promote.ErrPullRequestExists.
+func (c *Client) CreatePullRequest(ctx context.Context, pr promote.NewPullRequest) (promote.PullRequest, error) {
+	deadline := time.Now().Add(c.createWait)
+	in := map[string]string{"head": pr.Head, "base": pr.Base, "title": pr.Title, "body": pr.Body}
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		var p pull
+		_, err := c.api.Do(ctx, http.MethodPost, c.repoPath+"/pulls", in, &p)
+		switch status := rest.StatusOf(err); {
+		case err == nil:
+			return p.convert(), nil
+		case status == http.StatusConflict:
+			return promote.PullRequest{}, fmt.Errorf("gitea %s: %s into %s: %w", c.fullName, pr.Head, pr.Base, promote.ErrPullRequestExists)
+		case status == http.StatusNotFound && time.Now().Before(deadline):
+			// The branch was pushed a moment ago and Gitea has not
+			// registered it yet.
+		default:
+			return promote.PullRequest{}, fmt.Errorf("gitea %s: open pull request %s into %s: %w", c.fullName, pr.Head, pr.Base, err)
+		}
+		select {
+		case <-ctx.Done():
+			return promote.PullRequest{}, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// EditPullRequest sets the title and body of a pull request.
+func (c *Client) EditPullRequest(ctx context.Context, number int, title, body string) (promote.PullRequest, error) {
+	var p pull
+	if _, err := c.api.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/pulls/%d", c.repoPath, number),
+		map[string]string{"title": title, "body": body}, &p); err != nil {
+		return promote.PullRequest{}, fmt.Errorf("gitea %s: edit pull request #%d: %w", c.fullName, number, err)
+	}
+	return p.convert(), nil
+}
+
+// ClosePullRequest closes a pull request without merging it.
+func (c *Client) ClosePullRequest(ctx context.Context, number int) error {
+	if _, err := c.api.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/pulls/%d", c.repoPath, number),
+		map[string]string{"state": "closed"}, nil); err != nil {
+		return fmt.Errorf("gitea %s: close pull request #%d: %w", c.fullName, number, err)
+	}
+	return nil
+}
+
+// Comment adds a comment to a pull request.
+func (c *Client) Comment(ctx context.Context, number int, body string) error {
+	if _, err := c.api.Do(ctx, http.MethodPost, fmt.Sprintf("%s/issues/%d/comments", c.repoPath, number),
+		map[string]string{"body": body}, nil); err != nil {
+		return fmt.Errorf("gitea %s: comment on #%d: %w", c.fullName, number, err)
+	}
+	return nil
+}
+
+// Comments returns the bodies of a pull request's comments, oldest first.
+// Gitea's endpoint is not paged: one request returns them all.
+func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
+	var list []struct {
+		Body string `json:"body"`
+	}
+	if _, err := c.api.Do(ctx, http.MethodGet, fmt.Sprintf("%s/issues/%d/comments", c.repoPath, number), nil, &list); err != nil {
+		return nil, fmt.Errorf("gitea %s: comments of #%d: %w", c.fullName, number, err)
+	}
+	out := make([]string, len(list))
+	for i, cm := range list {
+		out[i] = cm.Body
+	}
+	return out, nil
+}
