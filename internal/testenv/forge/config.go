@@ -93,7 +93,6 @@ func appINI(s settings) (string, error) {
 	section("indexer", "ISSUE_INDEXER_TYPE", "db", "REPO_INDEXER_ENABLED", "false")
 	section("cron", "ENABLED", "false")
 	section("cron.update_checker", "ENABLED", "false")
-	section("picture", "DISABLE_GRAVATAR", "true", "ENABLE_FEDERATED_AVATAR", "false")
 	section("log",
 		"MODE", "console",
 		"LEVEL", "info",

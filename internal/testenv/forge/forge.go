@@ -217,8 +217,7 @@ func (f *Forge) createAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The CLI prints a warning about running as root first: the token is
-	// the last line.
+	// The token is the last line the command prints on stdout.
 	f.token = lastLine(out)
 	if len(f.token) < 20 || strings.ContainsAny(f.token, " \t") {
 		return fmt.Errorf("forge: unexpected token output: %q", out)
@@ -233,11 +232,14 @@ func (f *Forge) cli(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, f.bin, append([]string{"--config", f.ini, "--work-path", f.dir}, args...)...)
 	cmd.Env = f.env()
 	cmd.Dir = f.dir
-	var out bytes.Buffer
+	// Gitea logs warnings (running as root, ...) to stderr, in any order
+	// with what the command prints: keep them apart.
+	var out, logs bytes.Buffer
 	cmd.Stdout = &out
-	cmd.Stderr = &out
+	cmd.Stderr = &logs
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("forge: gitea %s: %w: %s", strings.Join(args[:min(3, len(args))], " "), err, lastLine(out.String()))
+		return "", fmt.Errorf("forge: gitea %s: %w: %s", strings.Join(args[:min(3, len(args))], " "), err,
+			lastLine(out.String()+logs.String()))
 	}
 	return out.String(), nil
 }
