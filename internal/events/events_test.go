@@ -1,0 +1,210 @@
+package events_test
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/events"
+	"github.com/baton-gitops/baton/reconciler/inventory"
+)
+
+const (
+	revA   = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+	revB   = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
+	author = "Jane Doe <jane@example.com>"
+)
+
+// counting is a Next recorder that counts the records passed on.
+type counting struct {
+	mu                                 sync.Mutex
+	syncs, healths, promotions, leader int
+}
+
+func (c *counting) SyncDone(agent.SyncRecord)           { c.mu.Lock(); c.syncs++; c.mu.Unlock() }
+func (c *counting) HealthChanged(agent.HealthRecord)    { c.mu.Lock(); c.healths++; c.mu.Unlock() }
+func (c *counting) PromotionDone(agent.PromotionRecord) { c.mu.Lock(); c.promotions++; c.mu.Unlock() }
+func (c *counting) LeaderChanged(bool)                  { c.mu.Lock(); c.leader++; c.mu.Unlock() }
+
+func syncRec(rev string, result string) agent.SyncRecord {
+	return agent.SyncRecord{Environment: "dev", Branch: "env/dev", Revision: rev, Author: author, Result: result,
+		Counts: map[string]int{"created": 2, "unchanged": 3}}
+}
+
+func TestEventsTellTheEnvironmentsStory(t *testing.T) {
+	ns := env.Namespace(t)
+	cs := env.Clientset(t)
+	// dev has an inventory (it synced before); prod has none yet.
+	inv, err := cs.CoreV1().ConfigMaps(ns).Create(t.Context(), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: inventory.ConfigMapName("dev")}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &counting{}
+	r, err := events.New(env.Config(), events.Options{Namespace: ns, Host: "baton-0", Next: next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	r.LeaderChanged(true)
+	r.SyncDone(syncRec(revA, agent.SyncSucceeded))
+	r.SyncDone(syncRec(revA, agent.SyncSucceeded)) // a resync: not news
+	failed := syncRec(revB, agent.SyncFailed)
+	failed.FailedStage, failed.Error = agent.StageRender, "render repo@env/dev:overlays/dev: kustomization.yaml: unknown field"
+	r.SyncDone(failed)
+	drifted := syncRec(revB, agent.SyncSucceeded)
+	drifted.Drifted, drifted.Pruned, drifted.DriftMode = 2, 1, "correct"
+	r.SyncDone(drifted)
+	r.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: revB, Status: "Degraded", Cause: "crashloop",
+		Message: "Deployment/shop/web: pod web-1 container web in CrashLoopBackOff"})
+	r.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: revB, Status: "Degraded", Cause: "crashloop"})
+	r.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: revB, Status: "Healthy"})
+	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionBlocked, Reason: "soak"})
+	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionFrozen, Detail: "dev is degraded"})
+	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionFrozen, Detail: "dev is degraded"})
+	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionHeld})
+	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionPushed})
+	r.SyncDone(agent.SyncRecord{Environment: "prod", Result: agent.SyncFailed, FailedStage: agent.StageSource,
+		Error: "ls-remote https://git.example.com/deploy.git: authentication failed"})
+
+	want := []string{"Synced", "SyncFailed", "Synced", "Drifted", "Pruned", "HealthDegraded", "Recovered",
+		"PromotionFrozen", "PromotionHeld", "Promoted", "SyncFailed"}
+	got := waitEvents(t, ns, len(want))
+	var reasons []string
+	for _, e := range got {
+		reasons = append(reasons, e.Reason)
+	}
+	if strings.Join(reasons, " ") != strings.Join(want, " ") {
+		t.Fatalf("reasons %v, want %v", reasons, want)
+	}
+
+	for i, e := range got[:len(got)-1] {
+		if e.InvolvedObject.Kind != "ConfigMap" || e.InvolvedObject.Name != inv.Name || e.InvolvedObject.UID != inv.UID {
+			t.Errorf("event %d %s regards %+v, want dev's inventory %s (uid %s)", i, e.Reason, e.InvolvedObject, inv.Name, inv.UID)
+		}
+		if e.Annotations[events.AnnotationAuthor] != author || e.Annotations[events.AnnotationEnvironment] != "dev" {
+			t.Errorf("event %d %s annotations %v", i, e.Reason, e.Annotations)
+		}
+		if !strings.Contains(e.Message, author) || !strings.Contains(e.Message, revB[:12]) && !strings.Contains(e.Message, revA[:12]) {
+			t.Errorf("event %d %s message %q: want the revision and its author", i, e.Reason, e.Message)
+		}
+		if e.Source.Component != "baton" || e.Source.Host != "baton-0" {
+			t.Errorf("event %d source %+v", i, e.Source)
+		}
+	}
+	byReason := map[string]corev1.Event{}
+	for _, e := range got {
+		byReason[e.Reason] = e
+	}
+	if e := byReason["SyncFailed"]; e.Type != corev1.EventTypeWarning {
+		t.Errorf("SyncFailed type %s", e.Type)
+	}
+	if e := got[1]; !strings.Contains(e.Message, "at render: render repo@env/dev:overlays/dev") ||
+		e.Annotations[events.AnnotationRevision] != revB {
+		t.Errorf("SyncFailed %q %v: want the stage, the error and the revision", e.Message, e.Annotations)
+	}
+	if e := byReason["HealthDegraded"]; !strings.Contains(e.Message, "(crashloop): Deployment/shop/web") {
+		t.Errorf("HealthDegraded message %q", e.Message)
+	}
+	if e := byReason["Drifted"]; !strings.Contains(e.Message, "2 objects drifted") || !strings.Contains(e.Message, "corrected") {
+		t.Errorf("Drifted message %q", e.Message)
+	}
+	if e := byReason["Promoted"]; e.Annotations[events.AnnotationTo] != "staging" || !strings.Contains(e.Message, "from dev to staging") {
+		t.Errorf("Promoted %q %v", e.Message, e.Annotations)
+	}
+	// prod has no inventory yet: the Event names it without a UID.
+	if e := got[len(got)-1]; e.InvolvedObject.Name != inventory.ConfigMapName("prod") || e.InvolvedObject.UID != "" ||
+		!strings.Contains(e.Message, "authentication failed") {
+		t.Errorf("prod's event %+v %q", e.InvolvedObject, e.Message)
+	}
+
+	next.mu.Lock()
+	defer next.mu.Unlock()
+	if next.syncs != 5 || next.healths != 3 || next.promotions != 5 || next.leader != 1 {
+		t.Errorf("next saw %d syncs, %d healths, %d promotions, %d leader changes; want every record: 5, 3, 5, 1",
+			next.syncs, next.healths, next.promotions, next.leader)
+	}
+}
+
+func TestAStandbyForgetsWhatItReported(t *testing.T) {
+	ns := env.Namespace(t)
+	r, err := events.New(env.Config(), events.Options{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.LeaderChanged(true)
+	r.SyncDone(syncRec(revA, agent.SyncSucceeded))
+	r.LeaderChanged(false)
+	r.LeaderChanged(true)
+	r.SyncDone(syncRec(revA, agent.SyncSucceeded)) // news to the new leadership
+	// The same message twice on one object: client-go counts it on one
+	// Event rather than writing a second.
+	cs := env.Clientset(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var last []corev1.Event
+	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		list, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = list.Items
+		return len(last) == 1 && last[0].Reason == events.ReasonSynced && last[0].Count == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("want one Synced event counted twice, got %+v", last)
+	}
+	r.Close()
+	r.SyncDone(syncRec(revB, agent.SyncSucceeded)) // after Close: dropped, no panic
+}
+
+func TestNewNeedsANamespace(t *testing.T) {
+	if _, err := events.New(env.Config(), events.Options{}); err == nil || !strings.Contains(err.Error(), "Namespace is required") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// waitEvents lists the namespace's Events until n exist, oldest first. A
+// poll: the broadcaster writes them in the background, and a list shows
+// what a watch would, more simply.
+func waitEvents(t *testing.T, ns string, n int) []corev1.Event {
+	t.Helper()
+	cs := env.Clientset(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var items []corev1.Event
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		list, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		items = list.Items
+		return len(items) >= n, nil
+	})
+	if err != nil {
+		t.Fatalf("%d events, want %d: %v", len(items), n, items)
+	}
+	sortEvents(items)
+	return items
+}
+
+// sortEvents orders Events by resource version: the broadcaster writes
+// them one after the other, and none of these is updated (aggregated) after
+// its creation.
+func sortEvents(items []corev1.Event) {
+	rv := func(e corev1.Event) int64 {
+		n, _ := strconv.ParseInt(e.ResourceVersion, 10, 64)
+		return n
+	}
+	sort.Slice(items, func(i, j int) bool { return rv(items[i]) < rv(items[j]) })
+}
