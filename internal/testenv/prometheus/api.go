@@ -124,3 +124,61 @@ func (s *Server) WaitUp(ctx context.Context, job string, n int) error {
 	_, err := s.WaitQuery(ctx, fmt.Sprintf(`up{job=%q} == 1`, job), func(v []Sample) bool { return len(v) >= n })
 	return err
 }
+
+// Series is one series of a range query's result.
+type Series struct {
+	Labels map[string]string
+	Values []float64
+}
+
+// QueryRange evaluates expr at every step from start to end, as a graph
+// panel does, and returns its series.
+func (s *Server) QueryRange(ctx context.Context, expr string, start, end time.Time, step time.Duration) ([]Series, error) {
+	q := url.Values{"query": {expr},
+		"start": {strconv.FormatFloat(float64(start.UnixMilli())/1000, 'f', 3, 64)},
+		"end":   {strconv.FormatFloat(float64(end.UnixMilli())/1000, 'f', 3, 64)},
+		"step":  {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v1/query_range?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("query range %q: %w", expr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("query range %q: %w", expr, err)
+	}
+	var r struct {
+		Status    string `json:"status"`
+		ErrorType string `json:"errorType"`
+		Error     string `json:"error"`
+		Data      struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("query range %q: %s: %s", expr, resp.Status, body)
+	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("query range %q: %s: %s", expr, r.ErrorType, r.Error)
+	}
+	out := make([]Series, 0, len(r.Data.Result))
+	for _, e := range r.Data.Result {
+		sr := Series{Labels: e.Metric}
+		for _, v := range e.Values {
+			f, err := sampleValue(v)
+			if err != nil {
+				return nil, fmt.Errorf("query range %q: %w", expr, err)
+			}
+			sr.Values = append(sr.Values, f)
+		}
+		out = append(out, sr)
+	}
+	return out, nil
+}

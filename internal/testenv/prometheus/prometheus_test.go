@@ -54,6 +54,14 @@ func TestScrapesATargetAddedAfterStart(t *testing.T) {
 	if got, err := p.Query(ctx, `scalar(harness_events_total) * 2`); err != nil || len(got) != 1 || got[0].Value != 10 {
 		t.Fatalf("scalar query = %v, %v", got, err)
 	}
+	// A range query sees the counter's history: 3, then 5.
+	series, err := p.QueryRange(ctx, `harness_events_total`, time.Now().Add(-time.Minute), time.Now(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(series) != 1 || series[0].Values[0] != 3 || series[0].Values[len(series[0].Values)-1] != 5 {
+		t.Fatalf("range of harness_events_total = %v, want one series from 3 to 5", series)
+	}
 	// A target that goes away is down.
 	srv.Close()
 	if _, err := p.WaitQuery(ctx, `up{job="harness"} == 0`, promenv.NonEmpty); err != nil {
