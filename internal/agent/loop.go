@@ -155,7 +155,6 @@ func (l *envLoop) run(ctx context.Context) {
 // pass runs one sync and, for a new revision, the health wait. It reports
 // whether the sync succeeded.
 func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
-	defer l.board.markAttempted(l.env.Name)
 	rev, srcErr := l.current()
 	if rev == nil {
 		if srcErr == nil {
@@ -221,8 +220,10 @@ func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Re
 	return o.result, o.err
 }
 
-// finish records a pass: metrics, one log line, status.
+// finish records a pass: metrics, one log line, status, and readiness (the
+// first sync was attempted; the health wait that may follow does not count).
 func (l *envLoop) finish(o syncOutcome) {
+	defer l.board.markAttempted(l.env.Name)
 	rec := SyncRecord{
 		Environment: l.env.Name, Result: SyncSucceeded, FailedStage: o.failedStage,
 		Duration: l.clock.Now().Sub(o.started), RenderDuration: o.renderDur, ApplyDuration: o.applyDur,
