@@ -78,6 +78,9 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 		repo.Close()
 		return nil, err
 	}
+	if c, ok := po.Forge.(interface{ CompareURL() string }); ok {
+		po.CompareURL = c.CompareURL()
+	}
 	if po.Querier, err = querier(cfg.Pipeline.Prometheus); err != nil {
 		repo.Close()
 		return nil, err
@@ -196,6 +199,10 @@ func promotionResult(out promote.Outcome) PromotionResult {
 	}
 	if out.Blocker != nil {
 		r.Reason, r.Detail = out.Blocker.Gate, out.Blocker.Detail
+	}
+	for _, e := range out.Events {
+		r.Events = append(r.Events, PromotionEvent{Kind: string(e.Kind), Who: e.Who, SourceCommit: e.SourceCommit,
+			TargetCommit: e.TargetCommit, PullRequest: e.PullRequest, Time: e.When, Message: e.Message})
 	}
 	return r
 }

@@ -55,6 +55,25 @@ type PromotionResult struct {
 	// Retry, when not zero, is when a blocked promotion may pass (the rest
 	// of the soak): the agent evaluates again then.
 	Retry time.Duration
+	// Events are audit records this evaluation produced (promoted, pull
+	// request opened, merged, frozen, ...), each reported once; the agent
+	// logs them.
+	Events []PromotionEvent
+}
+
+// PromotionEvent is an audit record: who did what to which revisions.
+type PromotionEvent struct {
+	// Kind is "promoted", "pr-opened", "pr-updated", "merged", "held",
+	// "frozen", "unfrozen" or "reverted".
+	Kind string
+	// Who is the person or bot behind it, when known.
+	Who string
+	// SourceCommit and TargetCommit are the revisions concerned.
+	SourceCommit, TargetCommit string
+	// PullRequest is the pull request number, or zero.
+	PullRequest int
+	Time        time.Time
+	Message     string
 }
 
 // promote evaluates every pipeline edge out of the environment and returns
@@ -136,6 +155,11 @@ func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res Promo
 	}
 	if res.PullRequestURL != "" {
 		attrs = append(attrs, "pullRequest", res.PullRequestURL)
+	}
+	for _, ev := range res.Events {
+		l.log.Info("promotion event", "kind", ev.Kind, "from", l.env.Name, "to", e.To, "who", ev.Who,
+			"sourceCommit", short(ev.SourceCommit), "targetCommit", short(ev.TargetCommit),
+			"pullRequest", ev.PullRequest, "message", ev.Message)
 	}
 	switch {
 	case err != nil:
