@@ -42,6 +42,12 @@ func (m *Metrics) ObserveGitOperation(repository, operation string, d time.Durat
 			m.git.errors.WithLabelValues(repository, op, kind)
 		}
 		m.git.errors.WithLabelValues(repository, op, otherValue)
+		switch op {
+		case "ls-remote", "fetch":
+			m.git.fetch.WithLabelValues(repository, op)
+		case "push":
+			m.git.push.WithLabelValues(repository)
+		}
 	}
 	m.mu.Unlock()
 	switch op {

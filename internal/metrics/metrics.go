@@ -132,6 +132,15 @@ func (m *Metrics) initEnv(env string) {
 		m.health.failures.WithLabelValues(env, c)
 	}
 	m.health.failures.WithLabelValues(env, "unknown")
+	// Histograms too: increase() over a bucket born with its first
+	// observation hides that observation, and a lead time observed once a
+	// day would never show.
+	m.sync.duration.WithLabelValues(env)
+	m.sync.applyDuration.WithLabelValues(env)
+	m.sync.renderTime.WithLabelValues(env)
+	m.health.wait.WithLabelValues(env)
+	m.dora.leadTime.WithLabelValues(env)
+	m.dora.timeToRestore.WithLabelValues(env)
 	m.sync.pruned.WithLabelValues(env)
 	m.sync.renderErrors.WithLabelValues(env)
 	m.dora.deployments.WithLabelValues(env)

@@ -254,8 +254,8 @@ func TestHealthAndDORA(t *testing.T) {
 	m, reg, c := newMetrics(t)
 	m.SyncDone(success("dev", "a1", t0.Add(-time.Hour))) // found at start: no deployment
 	m.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: "a1", Status: "Healthy"})
-	if n := len(series(t, reg, "baton_change_lead_time_seconds")); n != 0 {
-		t.Errorf("lead time observed for the revision found at start")
+	if got := value(t, reg, "baton_change_lead_time_seconds", env("dev")); got != 0 {
+		t.Errorf("lead time observed %v times for the revision found at start", got)
 	}
 
 	// b2 committed 10 minutes ago is deployed, progresses, then is healthy.
@@ -355,8 +355,8 @@ func TestPromotions(t *testing.T) {
 		t.Error("pushed promotion: want pending 0, held 0")
 	}
 	m.HealthChanged(agent.HealthRecord{Environment: "staging", Revision: "s0", Status: "Healthy"}) // the old revision
-	if n := len(series(t, reg, "baton_promotion_lead_time_seconds")); n != 0 {
-		t.Fatalf("lead time observed on the old target revision")
+	if got := value(t, reg, "baton_promotion_lead_time_seconds", edge); got != 0 {
+		t.Fatalf("lead time observed %v times on the old target revision", got)
 	}
 	c.advance(2 * time.Minute)
 	m.SyncDone(success("staging", "s1", t0))

@@ -69,6 +69,7 @@ func (m *Metrics) PromotionDone(r agent.PromotionRecord) {
 		for o := range promotionOutcomes {
 			m.promotion.total.WithLabelValues(r.From, r.To, o) // at zero, see initEnv
 		}
+		m.promotion.leadTime.WithLabelValues(r.From, r.To)
 	}
 	if e.revision != r.Revision || e.outcome != outcome {
 		m.promotion.total.WithLabelValues(r.From, r.To, outcome).Inc()
