@@ -112,3 +112,19 @@ func TestPromotionResultMapping(t *testing.T) {
 		require.Equal(t, tc.want, promotionResult(tc.in), string(tc.in.Result))
 	}
 }
+
+// The configuration's example pipeline is one the promote package accepts,
+// with each edge soaking for its source environment's health.soak.
+func TestExamplePipelineIsValidForPromote(t *testing.T) {
+	cfg, err := config.Load("../config/testdata/baton.yaml")
+	require.NoError(t, err)
+	pl := pipeline(cfg)
+	require.NoError(t, pl.Validate())
+	require.Len(t, pl.Edges, 2)
+	require.Equal(t, promote.Edge{From: "dev", To: "staging", Policy: promote.PolicyAuto, Soak: 2 * time.Minute}, pl.Edges[0])
+	require.Equal(t, 10*time.Minute, pl.Edges[1].Soak)
+	require.Equal(t, []promote.QueryGate{{Name: "error-rate",
+		Query: `sum(rate(http_requests_total{namespace="shop-staging",code=~"5.."}[5m]))`, Op: promote.Less, Threshold: 0.5}},
+		pl.Edges[1].Queries)
+	require.Equal(t, promote.Environment{Name: "prod", Branch: "env/prod", Overlay: "overlays/prod"}, pl.Environments[2])
+}
