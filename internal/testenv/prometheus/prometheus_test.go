@@ -26,6 +26,14 @@ func target(t *testing.T) (*httptest.Server, prometheus.Counter) {
 	return srv, c
 }
 
+// serve serves a registry for the test and returns its host:port.
+func serve(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
 func TestScrapesATargetAddedAfterStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
