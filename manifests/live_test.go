@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	promclient "github.com/prometheus/client_golang/prometheus"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/baton-gitops/baton/internal/testenv"
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
 	"github.com/baton-gitops/baton/internal/testenv/prometheus"
+	"github.com/baton-gitops/baton/reconciler/inventory"
 )
 
 // web is the application's Deployment at an image tag; failure, when set,
@@ -420,30 +422,43 @@ func checkMetricNames(t *testing.T, g promclient.Gatherer) {
 	}
 }
 
-// checkEvents lists the Events on the environments' inventories.
+// checkEvents waits until the Events on the environments' inventories
+// hold every reason the scenario gives cause for.
 func (w *liveWorld) checkEvents(ctx context.Context, t *testing.T, d1 string) {
 	cs := env.Clientset(t)
-	want := map[string]bool{events.ReasonSynced: false, events.ReasonSyncFailed: false, events.ReasonPruned: false,
-		events.ReasonDrifted: false, events.ReasonHealthDegraded: false, events.ReasonRecovered: false,
-		events.ReasonPromoted: false, events.ReasonPromotionFrozen: false}
-	list, err := cs.CoreV1().Events(w.agentNS).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range list.Items {
-		if _, ok := want[e.Reason]; ok {
-			want[e.Reason] = true
+	reasons := []string{events.ReasonSynced, events.ReasonSyncFailed, events.ReasonPruned, events.ReasonDrifted,
+		events.ReasonHealthDegraded, events.ReasonRecovered, events.ReasonPromoted, events.ReasonPromotionFrozen}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var missing []string
+	var promoted *corev1.Event
+	// The recorder writes in the background: poll the list.
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		list, err := cs.CoreV1().Events(w.agentNS).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
 		}
-		if e.Reason == events.ReasonPromoted && e.Annotations[events.AnnotationRevision] == d1 {
-			if e.Annotations[events.AnnotationAuthor] != "Baton Test <test@baton.invalid>" || e.Type != corev1.EventTypeNormal {
-				t.Errorf("Promoted event %+v", e)
+		seen := map[string]bool{}
+		for i, e := range list.Items {
+			seen[e.Reason] = true
+			if e.Reason == events.ReasonPromoted && e.Annotations[events.AnnotationRevision] == d1 {
+				promoted = &list.Items[i]
 			}
 		}
-	}
-	for reason, seen := range want {
-		if !seen {
-			t.Errorf("no %s Event in %s", reason, w.agentNS)
+		missing = nil
+		for _, r := range reasons {
+			if !seen[r] {
+				missing = append(missing, r)
+			}
 		}
+		return len(missing) == 0 && promoted != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("Events in %s: missing %v (Promoted for %s found: %v)", w.agentNS, missing, d1, promoted != nil)
+	}
+	if promoted.Annotations[events.AnnotationAuthor] != "Baton Test <test@baton.invalid>" ||
+		promoted.Annotations[events.AnnotationTo] != "staging" || promoted.InvolvedObject.Name != inventory.ConfigMapName("dev") {
+		t.Errorf("Promoted event %+v", promoted)
 	}
 }
 

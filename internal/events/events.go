@@ -121,7 +121,8 @@ type Recorder struct {
 type envState struct {
 	revision, author string // synced
 	failing          bool   // the last pass failed
-	health           string // last health status reported
+	health           string // last status, cause and revision reported
+	degraded         bool   // degraded since the last healthy verdict
 }
 
 // event is one queued Event.

@@ -90,9 +90,16 @@ func (r *Recorder) HealthChanged(rec agent.HealthRecord) {
 			msg += ": " + rec.Message
 		}
 		out = append(out, event{rec.Environment, corev1.EventTypeWarning, ReasonHealthDegraded, msg, ann})
-	case rec.Status == "Healthy" && strings.HasPrefix(prev, "Degraded/"):
+	case rec.Status == "Healthy" && st.degraded:
+		// Degraded, then perhaps progressing with a fix, now healthy.
 		out = append(out, event{rec.Environment, corev1.EventTypeNormal, ReasonRecovered,
 			revBy(rec.Revision, author) + " is healthy again", ann})
+	}
+	switch rec.Status {
+	case "Degraded":
+		st.degraded = true
+	case "Healthy":
+		st.degraded = false
 	}
 	if rec.Status != "Cancelled" {
 		st.health = key
