@@ -41,6 +41,9 @@ type CommitRequest struct {
 	Committer Signature
 	// Message is the commit message (trailers go in its last paragraph).
 	Message string
+	// Signer, when set, signs the commit (an OpenPGPSigner); nil leaves it
+	// unsigned.
+	Signer Signer
 }
 
 // PushRequest moves a remote branch to a commit made by Commit, if nobody
@@ -115,6 +118,11 @@ func (r *Repository) Commit(ctx context.Context, req CommitRequest) (string, err
 	}
 	c := &object.Commit{Author: author, Committer: committer, Message: req.Message,
 		TreeHash: tree, ParentHashes: parents}
+	if req.Signer != nil {
+		if err := signCommit(c, req.Signer); err != nil {
+			return fail(err)
+		}
+	}
 	obj := r.store.st.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
 		return fail(err)
