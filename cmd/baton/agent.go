@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/events"
 	"github.com/baton-gitops/baton/internal/metrics"
 )
 
@@ -54,12 +55,23 @@ func agentVerb() verb {
 				// The process's one registry, and the recorders the agent and
 				// the git layer report to.
 				m, _ := metrics.New(metrics.Options{})
+				// Kubernetes Events first, then the same records to metrics.
+				ev, err := events.New(rc, events.Options{
+					Namespace: cfg.Agent.Namespace,
+					Host:      *identity,
+					Logger:    logger,
+					Next:      m,
+				})
+				if err != nil {
+					return err
+				}
+				defer ev.Close()
 				a, err := agent.New(agent.Options{
 					Config:        cfg,
 					REST:          rc,
 					Logger:        logger,
 					Identity:      *identity,
-					Recorder:      m,
+					Recorder:      ev,
 					SourceMetrics: m,
 					Metrics:       m.Handler(),
 				})

@@ -1,7 +1,7 @@
 // Command testenv prepares and runs the test environment by hand.
 //
 //	testenv build   build what the tests run into the cache (once): the
-//	                control plane and the forge
+//	                control plane, the forge and Prometheus
 //	testenv up      start a control plane and wait; prints its kubeconfig
 //	testenv clean   remove the cache of built programs
 package main
@@ -17,6 +17,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/testenv"
 	"github.com/baton-gitops/baton/internal/testenv/forge"
+	"github.com/baton-gitops/baton/internal/testenv/prometheus"
 	"github.com/baton-gitops/baton/internal/testenv/toolcache"
 )
 
@@ -55,6 +56,7 @@ func build(ctx context.Context) error {
 	for _, ensure := range []func(context.Context, io.Writer) error{
 		testenv.EnsureBinaries,
 		forge.EnsureBinaries,
+		prometheus.EnsureBinaries,
 	} {
 		if err := ensure(ctx, os.Stdout); err != nil {
 			return err
