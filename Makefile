@@ -6,10 +6,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # first run on a fresh machine, which builds it.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: help build test testenv vet bench clean clean-cache
+.PHONY: help demo demo-down build test testenv vet bench clean clean-cache
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+demo: ## run the demo: a release from commit to prod and back, on the local cluster and forge (Ctrl-C or make demo-down stops it)
+	@$(GO) run ./internal/demo/cmd/demo up
+
+demo-down: ## stop the demo started by make demo (only what it started)
+	@$(GO) run ./internal/demo/cmd/demo down
 
 build: ## build the baton binary into bin/
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/baton ./cmd/baton

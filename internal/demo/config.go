@@ -8,8 +8,9 @@ import (
 // ConfigOptions describe where the demo's parts run. Every field is
 // required unless it says otherwise.
 type ConfigOptions struct {
-	// Sync is the one environment the agent applies.
-	Sync string
+	// Sync are the environments applied: one per agent; the CLI's
+	// configuration lists all three.
+	Sync []string
 	// RepoURL is the shop repository's clone URL (without credentials).
 	RepoURL string
 	// User and TokenFile authenticate to the forge, for git and its API.
@@ -74,6 +75,6 @@ forge:
 %sagent:
   namespace: %s
   leaderElection: {leaseName: baton-%s}
-`, o.RepoURL, o.User, o.TokenFile, envs.String(), o.Sync, o.ForgeURL, o.TokenFile, o.Repository, listen,
-		o.AgentNamespace, o.Sync)
+`, o.RepoURL, o.User, o.TokenFile, envs.String(), strings.Join(o.Sync, ", "), o.ForgeURL, o.TokenFile,
+		o.Repository, listen, o.AgentNamespace, strings.Join(o.Sync, "-"))
 }

@@ -166,7 +166,7 @@ func newWorld(t *testing.T) *world {
 	token := filepath.Join(w.configDir, "token")
 	require.NoError(t, os.WriteFile(token, []byte(w.gitea.Token()+"\n"), 0o600))
 	for _, name := range demo.Environments {
-		cfg := demo.Config(demo.ConfigOptions{Sync: name, RepoURL: w.gitea.CloneURL("shop"), User: w.gitea.User(),
+		cfg := demo.Config(demo.ConfigOptions{Sync: []string{name}, RepoURL: w.gitea.CloneURL("shop"), User: w.gitea.User(),
 			TokenFile: token, ForgeURL: w.gitea.URL(), Repository: w.gitea.User() + "/shop", Namespaces: w.ns,
 			AgentNamespace: w.agentNS[name]})
 		require.NoError(t, os.WriteFile(filepath.Join(w.configDir, name+".yaml"), []byte(cfg), 0o600))
