@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -32,6 +33,30 @@ type SourceState struct {
 	// FrozenReason says why.
 	Frozen       bool
 	FrozenReason string
+	// Override, when set, skips the soak and query gates: a person's
+	// explicit decision, recorded in the promotion commit's
+	// Baton-Gates-Overridden trailer. The source must still be synced, and
+	// a freeze (an unhealthy or frozen source) or a hold (a reverted
+	// promotion) still blocks. Nil means every gate applies.
+	Override *Override
+}
+
+// Override is who skipped an edge's gates and why.
+type Override struct {
+	// By names the person, e.g. "Ada <ada@example.com>". Required.
+	By string
+	// Reason says why the gates were skipped. Required.
+	Reason string
+}
+
+func (o *Override) validate() error {
+	switch {
+	case strings.TrimSpace(o.By) == "":
+		return errors.New("gate override: who overrides (By) is required")
+	case strings.TrimSpace(o.Reason) == "":
+		return errors.New("gate override: a reason is required")
+	}
+	return nil
 }
 
 // Comparison compares a query's value with a threshold.
@@ -114,6 +139,9 @@ const (
 	GateFrozen = "frozen"
 	GateBranch = "promotion-branch"
 	GateClosed = "pull-request-closed"
+	// GateOverridden stands for the soak and query gates a person skipped
+	// (SourceState.Override).
+	GateOverridden = "overridden"
 )
 
 // GateResult is the verdict of one gate.
@@ -141,6 +169,10 @@ func checkGates(ctx context.Context, e Edge, st SourceState, now time.Time, q Qu
 		return []GateResult{{Gate: GateSynced, Detail: e.From + " has not synced a revision yet"}}, false, 0
 	}
 	results = append(results, GateResult{Gate: GateSynced, Passed: true, Detail: e.From + " synced at " + short(st.Revision.Commit)})
+	if o := st.Override; o != nil {
+		return append(results, GateResult{Gate: GateOverridden, Passed: true,
+			Detail: fmt.Sprintf("soak and query gates skipped by %s: %s", oneLine(o.By), oneLine(o.Reason))}), true, 0
+	}
 	start := st.HealthySince
 	if st.SyncedAt.After(start) {
 		start = st.SyncedAt

@@ -102,3 +102,28 @@ func TestCheckGates(t *testing.T) {
 		})
 	}
 }
+
+// An override skips the soak and the query gates: the querier is never
+// asked (a nil one would panic), and the verdict names who and why.
+func TestOverrideSkipsSoakAndQueries(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	e := Edge{From: "dev", To: "staging", Soak: time.Hour,
+		Queries: []QueryGate{{Name: "error-ratio", Query: "x", Op: Less, Threshold: 0.05}}}
+	st := SourceState{Revision: &source.Revision{Commit: fakeHash("c")}, Healthy: true, HealthySince: now,
+		Override: &Override{By: "Ada <ada@example.invalid>", Reason: "hotfix\nfor INC-1"}}
+	results, passed, retry := checkGates(context.Background(), e, st, now, nil)
+	if !passed || retry != 0 || len(results) != 2 || results[1].Gate != GateOverridden ||
+		results[1].Detail != "soak and query gates skipped by Ada <ada@example.invalid>: hotfix for INC-1" {
+		t.Fatalf("override gates: passed %v retry %v %v", passed, retry, results)
+	}
+	// Overriding does not make an unsynced source promotable.
+	st.Revision = nil
+	if _, passed, _ := checkGates(context.Background(), e, st, now, nil); passed {
+		t.Fatal("an override passed an unsynced source")
+	}
+	for _, o := range []Override{{Reason: "x"}, {By: "Ada", Reason: " "}} {
+		if err := o.validate(); err == nil {
+			t.Errorf("override %+v accepted", o)
+		}
+	}
+}

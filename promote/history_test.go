@@ -42,7 +42,7 @@ func history(specs ...spec) []*source.Revision {
 }
 
 func promo(from, commit, key string) string {
-	return promotionMessage(Edge{From: from, To: "prod"}, commit, time.Unix(0, 0), nil, key)
+	return promotionMessage(Edge{From: from, To: "prod"}, commit, time.Unix(0, 0), nil, key, nil)
 }
 
 func TestAnalyzeTarget(t *testing.T) {
@@ -195,7 +195,7 @@ func TestMessages(t *testing.T) {
 	gates := []GateResult{{Gate: GateSoak, Passed: true, Detail: "healthy for 2m0s (soak 2m0s)"},
 		{Gate: "error-ratio", Passed: true, Detail: "0.01 < 0.05"}}
 	since := time.Date(2026, 11, 27, 5, 0, 0, 0, time.FixedZone("x", 3600))
-	msg := promotionMessage(Edge{From: "dev", To: "staging"}, c, since, gates, "sha256:k")
+	msg := promotionMessage(Edge{From: "dev", To: "staging"}, c, since, gates, "sha256:k", nil)
 	rev := &source.Revision{Message: msg, Trailers: source.ParseTrailers(msg)}
 	if got := rev.Subject(); got != "promote dev@"+c[:7]+" to staging" {
 		t.Errorf("subject %q", got)
@@ -212,6 +212,15 @@ func TestMessages(t *testing.T) {
 		if got, _ := rev.Trailer(key); got != want {
 			t.Errorf("%s: %q, want %q", key, got, want)
 		}
+	}
+	if _, ok := rev.Trailer(TrailerGatesOverridden); ok {
+		t.Error("a promotion without an override has the override trailer")
+	}
+	over := promotionMessage(Edge{From: "dev", To: "staging"}, c, since, gates, "sha256:k",
+		&Override{By: "Ada <ada@example.invalid>", Reason: "hotfix for\nINC-1"})
+	if got, _ := (&source.Revision{Trailers: source.ParseTrailers(over)}).Trailer(TrailerGatesOverridden); got !=
+		"Ada <ada@example.invalid>: hotfix for INC-1" {
+		t.Errorf("%s: %q", TrailerGatesOverridden, got)
 	}
 	target := &source.Revision{Commit: c, Message: msg}
 	rm := revertMessage(target, "staging unhealthy:\nCrashLoopBackOff")

@@ -22,16 +22,22 @@ const (
 	TrailerContent = "Baton-Content"
 	// TrailerRevertReason says why Baton reverted a promotion.
 	TrailerRevertReason = "Baton-Revert-Reason"
+	// TrailerGatesOverridden is "<by>: <reason>" on a promotion whose
+	// soak and query gates a person skipped.
+	TrailerGatesOverridden = "Baton-Gates-Overridden"
 )
 
 // promotionMessage is the promotion commit's message: a subject naming
 // the edge and the short source commit, and the trailers.
-func promotionMessage(e Edge, sourceCommit string, healthySince time.Time, gates []GateResult, key string) string {
+func promotionMessage(e Edge, sourceCommit string, healthySince time.Time, gates []GateResult, key string, override *Override) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "promote %s@%s to %s\n\n", e.From, short(sourceCommit), e.To)
 	fmt.Fprintf(&b, "%s: %s@%s\n", TrailerPromotedFrom, e.From, sourceCommit)
 	fmt.Fprintf(&b, "%s: healthy since %s\n", TrailerSourceHealth, healthySince.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "%s: %s\n", TrailerGates, gatesTrailer(gates))
+	if override != nil {
+		fmt.Fprintf(&b, "%s: %s: %s\n", TrailerGatesOverridden, oneLine(override.By), oneLine(override.Reason))
+	}
 	fmt.Fprintf(&b, "%s: %s\n", TrailerContent, key)
 	return b.String()
 }

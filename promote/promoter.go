@@ -71,6 +71,9 @@ type Options struct {
 	// when concurrent writers move the branch first; zero means
 	// DefaultMaxAttempts.
 	MaxAttempts int
+	// Signer, when set, signs every commit the promoter writes (promotions
+	// and reverts), e.g. a source.OpenPGPSigner; nil leaves them unsigned.
+	Signer source.Signer
 	// HistoryWindow bounds how far back the target branch's history is
 	// read for the last promotion and for reverts; zero means
 	// DefaultHistoryWindow. A revert older than that no longer holds.
@@ -192,6 +195,11 @@ func (p *Promoter) Evaluate(ctx context.Context, e Edge, st SourceState) (Outcom
 	out := Outcome{Edge: edge.Name()}
 	if st.Revision != nil {
 		out.SourceCommit = st.Revision.Commit
+	}
+	if st.Override != nil {
+		if err := st.Override.validate(); err != nil {
+			return out, fmt.Errorf("promote %s: %w", edge.Name(), err)
+		}
 	}
 	if st.Frozen || (st.Revision != nil && !st.Healthy) {
 		return p.freeze(ctx, edge, to, st, out)

@@ -32,6 +32,7 @@ func (p *Promoter) commitPlan(ctx context.Context, branch string, parent *source
 		Delete:  pl.delete,
 		Author:  author,
 		Message: message,
+		Signer:  p.opts.Signer,
 	})
 }
 
@@ -68,7 +69,7 @@ func (p *Promoter) push(ctx context.Context, branch, commit, old string) (lost b
 
 // promotionCommit makes the promotion commit of c on target.
 func (p *Promoter) promotionCommit(ctx context.Context, edge Edge, branch string, st SourceState, target *source.Revision, c computed, gates []GateResult) (string, error) {
-	msg := promotionMessage(edge, c.src.Commit, st.HealthySince, gates, c.key)
+	msg := promotionMessage(edge, c.src.Commit, st.HealthySince, gates, c.key, st.Override)
 	commit, err := p.commitPlan(ctx, branch, target, c.src.Snapshot, c.plan, msg)
 	if err != nil {
 		return "", fmt.Errorf("commit promotion of %s@%s onto %s: %w", edge.From, short(c.src.Commit), short(target.Commit), err)
@@ -91,10 +92,13 @@ func (p *Promoter) pushTarget(ctx context.Context, edge Edge, st SourceState, ta
 		return false, nil
 	}
 	out.Result, out.Commit = Promoted, commit
+	msg := fmt.Sprintf("promoted %s@%s to %s (%s)", edge.From, short(c.src.Commit), edge.To, target.Branch)
+	if o := st.Override; o != nil {
+		msg += fmt.Sprintf("; gates overridden by %s: %s", oneLine(o.By), oneLine(o.Reason))
+	}
 	out.Events = append(out.Events, Event{
 		Kind: EventPromoted, Edge: edge.Name(), Who: p.opts.Author.Name,
-		SourceCommit: c.src.Commit, TargetCommit: commit, When: p.clock.Now(),
-		Message: fmt.Sprintf("promoted %s@%s to %s (%s)", edge.From, short(c.src.Commit), edge.To, target.Branch),
+		SourceCommit: c.src.Commit, TargetCommit: commit, When: p.clock.Now(), Message: msg,
 	})
 	return true, nil
 }
