@@ -5,33 +5,40 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/promote"
 )
 
 func promoteVerb() verb {
 	return verb{
 		name:    "promote",
 		summary: "promote a revision along a pipeline edge, by the same code as the agent",
-		usage:   "promote --from ENV --to ENV [--revision REF] [--server URL] [-o table|json|yaml]",
+		usage:   "promote --from ENV --to ENV [--revision REF] [--server URL] [--override-gates --reason TEXT] [-o table|json|yaml]",
 		description: "Evaluates the pipeline edge FROM -> TO once, exactly as the agent does: the source must be\n" +
 			"synced and healthy for its soak time and every gate must pass; then the promotion is pushed\n" +
 			"(auto edge) or proposed by pull request. The source's state comes from its agent with\n" +
 			"--server (which knows how long it has been healthy), else from the cluster (then the soak\n" +
-			"cannot be known to have passed). Exits 1 when a gate, hold or freeze blocks.",
+			"cannot be known to have passed). Exits 1 when a gate, hold or freeze blocks.\n\n" +
+			"--override-gates skips the soak and metric gates; --reason is required, and who overrode\n" +
+			"($BATON_USER, else $USER) and why go into the commit's Baton-Gates-Overridden trailer.\n" +
+			"A freeze (an unhealthy or suspended source) and a hold still block.",
 		example: "baton promote --from dev --to staging --server http://baton.baton-system:8080",
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			from := fs.String("from", "", "source environment `name` (required)")
 			to := fs.String("to", "", "target environment `name` (required)")
 			ref := fs.String("revision", "", "the source's synced commit `REF`, as a guard (default: whatever it is synced at)")
 			server := fs.String("server", "", "agent `URL` to read the source's state from (default: the cluster)")
-			override := fs.Bool("override-gates", false, "skip the gates, recorded in the commit (not available yet)")
+			override := fs.Bool("override-gates", false, "skip the soak and metric gates, recorded in the commit (needs --reason)")
+			reason := fs.String("reason", "", "why the gates are overridden, `TEXT` recorded in the commit")
 			format := fs.String("o", "", "print the outcome as `format`: table, json or yaml (default: one line)")
 			return func(ctx context.Context, c *cli, args []string) error {
-				if err := noArgs(args); err != nil {
+				err := noArgs(args)
+				if err != nil {
 					return err
 				}
 				if *from == "" || *to == "" {
@@ -42,12 +49,16 @@ func promoteVerb() verb {
 						return err
 					}
 				}
-				if *override {
-					// An override must be written into the promotion commit;
-					// the promote package has no way to do that yet.
-					return errors.New("--override-gates: a gate override cannot be recorded in the promotion commit yet; nothing was done")
+				var ov *promote.Override
+				switch {
+				case *override:
+					if ov, err = gateOverride(*reason); err != nil {
+						return err
+					}
+				case *reason != "":
+					return &exitError{2, errors.New("--reason is only for --override-gates")}
 				}
-				out, err := c.promote(ctx, *from, *to, *ref, *server)
+				out, err := c.promote(ctx, *from, *to, *ref, *server, ov)
 				if err != nil {
 					return err
 				}
@@ -74,7 +85,11 @@ func promoteVerb() verb {
 				}
 				switch out.Outcome {
 				case agent.PromotionBlocked, agent.PromotionFrozen, agent.PromotionHeld:
-					return fmt.Errorf("promotion %s: %s (%s): %s", out.Outcome, out.Edge, dash(out.Reason), out.Detail)
+					err := fmt.Errorf("promotion %s: %s (%s): %s", out.Outcome, out.Edge, dash(out.Reason), out.Detail)
+					if ov != nil {
+						err = fmt.Errorf("%w (--override-gates skips the soak and metric gates only)", err)
+					}
+					return err
 				}
 				return nil
 			}
@@ -93,7 +108,23 @@ type promoteOutcome struct {
 	PullRequestURL string `json:"pullRequestURL,omitempty"`
 }
 
-func (c *cli) promote(ctx context.Context, fromName, toName, ref, server string) (promoteOutcome, error) {
+// gateOverride is who overrides the gates, and why: the person is
+// $BATON_USER, else $USER (the git binary is not needed to name them).
+func gateOverride(reason string) (*promote.Override, error) {
+	if strings.TrimSpace(reason) == "" {
+		return nil, &exitError{2, errors.New(`--override-gates needs --reason "why": the reason is recorded in the promotion commit`)}
+	}
+	by := os.Getenv("BATON_USER")
+	if by == "" {
+		by = os.Getenv("USER")
+	}
+	if strings.TrimSpace(by) == "" {
+		return nil, &exitError{2, errors.New("--override-gates: set BATON_USER (or USER) to say who overrides the gates")}
+	}
+	return &promote.Override{By: by, Reason: reason}, nil
+}
+
+func (c *cli) promote(ctx context.Context, fromName, toName, ref, server string, override *promote.Override) (promoteOutcome, error) {
 	out := promoteOutcome{Edge: fromName + " -> " + toName}
 	cfg, err := c.loadConfig()
 	if err != nil {
@@ -134,7 +165,8 @@ func (c *cli) promote(ctx context.Context, fromName, toName, ref, server string)
 	}
 	defer p.Close()
 	req := agent.PromotionRequest{From: from.Name, To: toName, Revision: rev, SyncedAt: state.SyncedAt,
-		Healthy: state.Health.Status == "Healthy" && state.Health.Revision == synced, Reason: state.Health.Cause}
+		Healthy: state.Health.Status == "Healthy" && state.Health.Revision == synced, Reason: state.Health.Cause,
+		Override: override}
 	if req.Healthy {
 		req.HealthySince = state.Health.Since
 	} else if req.Reason == "" {

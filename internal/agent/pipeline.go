@@ -71,6 +71,10 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	}
 	po := promote.Options{Pipeline: pl, Repo: repo, Logger: opts.Logger,
 		Author: source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}}
+	if po.Signer, err = signer(cfg.Pipeline); err != nil {
+		repo.Close()
+		return nil, err
+	}
 	if opts.Clock != nil {
 		po.Clock = opts.Clock
 	}
@@ -139,6 +143,30 @@ func forgeClient(f config.Forge) (promote.Forge, error) {
 	return nil, nil
 }
 
+// signer reads the pipeline's commit signing key, if one is configured.
+func signer(p config.Pipeline) (source.Signer, error) {
+	if p.SigningKeyFile == "" {
+		return nil, nil
+	}
+	key, err := os.ReadFile(p.SigningKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline.signingKeyFile: %w", err)
+	}
+	var passphrase []byte
+	if p.SigningKeyPassphraseFile != "" {
+		b, err := os.ReadFile(p.SigningKeyPassphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline.signingKeyPassphraseFile: %w", err)
+		}
+		passphrase = []byte(strings.TrimRight(string(b), "\r\n"))
+	}
+	s, err := source.OpenPGPSigner(key, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline.signingKeyFile %s: %w", p.SigningKeyFile, err)
+	}
+	return s, nil
+}
+
 func querier(p config.Prometheus) (promote.Querier, error) {
 	if p.URL == "" {
 		return nil, nil
@@ -166,7 +194,7 @@ func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (P
 	}
 	out, err := p.promoter.Evaluate(ctx, edge, promote.SourceState{
 		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, HealthySince: req.HealthySince,
-		Reason: req.Reason, Frozen: req.Frozen, FrozenReason: req.FrozenReason,
+		Reason: req.Reason, Frozen: req.Frozen, FrozenReason: req.FrozenReason, Override: req.Override,
 	})
 	if err != nil {
 		return PromotionResult{}, err

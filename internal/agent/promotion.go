@@ -6,6 +6,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/promote"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -37,6 +38,10 @@ type PromotionRequest struct {
 	// FrozenReason says why.
 	Frozen       bool
 	FrozenReason string
+	// Override skips the soak and metric gates (`baton promote
+	// --override-gates`) and is recorded in the promotion commit; nil for
+	// the agent, which never overrides.
+	Override *promote.Override
 }
 
 // PromotionResult is what an evaluation did.

@@ -124,6 +124,14 @@ type Pipeline struct {
 	Author Author `json:"author,omitempty"`
 	// Prometheus is queried by metric gates.
 	Prometheus Prometheus `json:"prometheus,omitempty"`
+	// SigningKeyFile is an ASCII-armored OpenPGP private key (`gpg
+	// --export-secret-keys --armor`) that signs promotion and revert
+	// commits; empty leaves them unsigned.
+	SigningKeyFile string `json:"signingKeyFile,omitempty"`
+	// SigningKeyPassphraseFile holds the passphrase of an encrypted
+	// SigningKeyFile (a trailing newline is ignored); empty means the key
+	// is not encrypted.
+	SigningKeyPassphraseFile string `json:"signingKeyPassphraseFile,omitempty"`
 
 	// edgesFromOrder is set when Edges were derived from Order, so that
 	// errors about them point at the field the user wrote.

@@ -205,6 +205,7 @@ func TestInvalid(t *testing.T) {
 		{"bad promotable path", repo + env + "pipeline:\n  paths: {include: [/apps], exclude: ['[']}\n",
 			"pipeline.paths.include[0]: \"/apps\" must be relative to the repository root\npipeline.paths.exclude[0]: \"[\" is not a valid pattern"},
 		{"bad author", repo + env + "pipeline:\n  author: {email: baton}\n", `pipeline.author.email: "baton" is not an email address`},
+		{"passphrase without key", repo + env + "pipeline:\n  signingKeyPassphraseFile: /p\n", `pipeline.signingKeyPassphraseFile: set without pipeline.signingKeyFile`},
 		{"bad forge kind", repo + env + "forge: {kind: gitlab}\n", `forge.kind: must be "none", "gitea" or "github", not "gitlab"`},
 		{"incomplete forge", repo + env + "forge: {kind: gitea, repository: deploy}\n",
 			"forge.url: required for a gitea forge\nforge.tokenFile: required for a gitea forge\nforge.repository: must be \"owner/name\", not \"deploy\""},

@@ -282,6 +282,9 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 	if !strings.Contains(pl.Author.Email, "@") {
 		p.add("pipeline.author.email", "%q is not an email address", pl.Author.Email)
 	}
+	if pl.SigningKeyPassphraseFile != "" && pl.SigningKeyFile == "" {
+		p.add("pipeline.signingKeyPassphraseFile", "set without pipeline.signingKeyFile")
+	}
 }
 
 func validateForge(f Forge, p *problems) {
