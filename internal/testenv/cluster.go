@@ -197,6 +197,10 @@ leaderElection:
 		"--manage-nodes-with-annotation-selector=" + nodeAnnotation + "=fake",
 		"--disregard-status-with-label-selector=" + ManualStatusLabel + "=true",
 		"--cidr=10.244.0.0/16",
+		// kwok renews a Lease per node only when this is set; a config
+		// file of Stages alone leaves it 0, and the node lifecycle
+		// controller then marks every node NotReady after ~50 s.
+		"--node-lease-duration-seconds=40",
 		"--node-ip=10.0.0.1",
 	},
 		// kwok otherwise also reads ~/.kwok/kwok.yaml.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -219,5 +220,30 @@ func TestAPIServerRestart(t *testing.T) {
 	env.StartAPIServer(t)
 	if _, err := cs.CoreV1().Namespaces().Get(t.Context(), "default", metav1.GetOptions{}); err != nil {
 		t.Fatalf("after restart: %v", err)
+	}
+}
+
+// TestNodeLeasesAreRenewed guards against nodes going NotReady in long
+// tests: the node lifecycle controller needs a renewed Lease per node.
+func TestNodeLeasesAreRenewed(t *testing.T) {
+	t.Parallel()
+	cs := env.Clientset(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	lw := cache.NewListWatchFromClient(cs.CoordinationV1().RESTClient(), "leases", "kube-node-lease", fields.OneTermEqualSelector("metadata.name", "kwok-node-0"))
+	var first *metav1.MicroTime
+	_, err := watchtools.UntilWithSync(ctx, lw, &coordinationv1.Lease{}, nil, func(e watch.Event) (bool, error) {
+		l, ok := e.Object.(*coordinationv1.Lease)
+		if !ok || l.Spec.RenewTime == nil {
+			return false, nil
+		}
+		if first == nil {
+			first = l.Spec.RenewTime
+			return false, nil
+		}
+		return l.Spec.RenewTime.After(first.Time), nil
+	})
+	if err != nil {
+		t.Fatalf("Lease kube-node-lease/kwok-node-0 was not renewed within a minute (first renew time %v): %v", first, err)
 	}
 }
