@@ -11,6 +11,9 @@
 //   - Gates: the source is synced at a commit C and has been healthy for
 //     the soak (default 2 minutes, counted on the injected Clock), and
 //     every PromQL gate passes. Otherwise Blocked, with the failing gate.
+//     A person's SourceState.Override skips the soak and PromQL gates (not
+//     a freeze or a hold) and is recorded in the Baton-Gates-Overridden
+//     trailer.
 //   - The promotion commit is computed on the target branch's current
 //     head: the target's tree with every promotable path replaced by its
 //     content at C, and the source overlay's pinned image tags carried into
@@ -38,6 +41,6 @@
 // correct, but do the work twice). Holds look back HistoryWindow (30
 // days by default) on the target branch. Squash merges of promotion pull
 // requests are not recognised as promotions (their message loses the
-// trailers); merge and rebase merges are. Promotion commits are not
-// signed: source's commit API has no signer yet.
+// trailers); merge and rebase merges are. Commits are signed only when
+// Options.Signer is set.
 package promote
