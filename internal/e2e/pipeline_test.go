@@ -151,7 +151,6 @@ func TestReleaseFromCommitToProdAndBack(t *testing.T) {
 }
 
 func newWorld(t *testing.T) *world {
-	keepNodesAlive(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	w := &world{t: t, ctx: ctx, gitea: forge.StartT(t), agents: map[string]*demo.Agent{},

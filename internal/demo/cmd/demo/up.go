@@ -71,13 +71,6 @@ func up(ctx context.Context, state string) error {
 	if err != nil {
 		return err
 	}
-	nodesCtx, stopNodes := context.WithCancel(ctx)
-	nodesDone, err := demo.KeepNodesAlive(nodesCtx, cs, func(err error) { fmt.Fprintln(progress, "demo:", err) })
-	if err != nil {
-		stopNodes()
-		return err
-	}
-	defer func() { stopNodes(); <-nodesDone }()
 	namespaces := map[string]string{"dev": "shop-dev", "staging": "shop-staging", "prod": "shop-prod"}
 	for _, ns := range []string{namespaces["dev"], namespaces["staging"], namespaces["prod"], agentNamespace} {
 		if err := createNamespace(ctx, cs, ns); err != nil {
