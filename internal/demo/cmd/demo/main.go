@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/baton-gitops/baton/internal/testenv/toolcache"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -41,13 +42,14 @@ func main() {
 }
 
 // stateDir is where the running demo keeps its pid file, configuration and
-// the baton binary: the user cache folder + /baton/demo.
+// the baton binary: demo/ in the cache folder the tests use ($BATON_CACHE_DIR
+// or the user cache folder + /baton).
 func stateDir() (string, error) {
-	cache, err := os.UserCacheDir()
+	cache, err := toolcache.Dir()
 	if err != nil {
 		return "", fmt.Errorf("state folder: %w", err)
 	}
-	dir := filepath.Join(cache, "baton", "demo")
+	dir := filepath.Join(cache, "demo")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("state folder: %w", err)
 	}
