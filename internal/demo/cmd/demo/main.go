@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/baton-gitops/baton/internal/testenv/toolcache"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/baton-gitops/baton/internal/testenv/toolcache"
 )
 
 func main() {
