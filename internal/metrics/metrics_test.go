@@ -16,8 +16,8 @@ import (
 
 // clock is a settable time for the durations the recorder measures.
 type clock struct {
-	mu  sync.Mutex // guards t
-	t   time.Time
+	mu sync.Mutex // guards t
+	t  time.Time
 }
 
 func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
