@@ -19,13 +19,9 @@ func (c *kustScan) plugin(key string, idx int, e string) error {
 	if looksInline(e) {
 		return c.pluginConfigs(c.at(key, idx)+" (inline)", []byte(e))
 	}
-	p, err := c.local(key, idx, e)
+	p, fi, err := c.stat(key, idx, e)
 	if err != nil {
 		return err
-	}
-	fi, err := c.fsys.statTree(p)
-	if err != nil {
-		return fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
 	}
 	if fi.IsDir() {
 		return c.into(key, idx, e, p, true)

@@ -248,15 +248,24 @@ func (c *kustScan) rootOnly(key string, idx int, e, p string) error {
 		"list the folder that holds it, with its own kustomization, instead)", c.entry(key, idx, e), p, c.dir)
 }
 
-// needFolder checks an entry that must name a kustomization folder, and walks it.
-func (c *kustScan) needFolder(key string, idx int, e string, plugin bool) error {
+// stat resolves a local entry to its path in the snapshot and what is there.
+func (c *kustScan) stat(key string, idx int, e string) (string, fs.FileInfo, error) {
 	p, err := c.local(key, idx, e)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	fi, err := c.fsys.statTree(p)
 	if err != nil {
-		return fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
+		return "", nil, fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
+	}
+	return p, fi, nil
+}
+
+// needFolder checks an entry that must name a kustomization folder, and walks it.
+func (c *kustScan) needFolder(key string, idx int, e string, plugin bool) error {
+	p, fi, err := c.stat(key, idx, e)
+	if err != nil {
+		return err
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%s: %s is a file, want a kustomization folder", c.entry(key, idx, e), p)
@@ -278,13 +287,9 @@ func (c *kustScan) into(key string, idx int, e, p string, plugin bool) error {
 // resource checks a resources (or bases) entry: a file, or a kustomization
 // folder to walk.
 func (c *kustScan) resource(key string, idx int, e string, plugin bool) error {
-	p, err := c.local(key, idx, e)
+	p, fi, err := c.stat(key, idx, e)
 	if err != nil {
 		return err
-	}
-	fi, err := c.fsys.statTree(p)
-	if err != nil {
-		return fmt.Errorf("%s: %s does not exist in the snapshot", c.entry(key, idx, e), p)
 	}
 	if fi.IsDir() {
 		return c.into(key, idx, e, p, plugin)
