@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"testing"
 
@@ -35,15 +36,37 @@ var (
 )
 
 // batonBinary builds cmd/baton once per test binary: set-image runs as CI
-// runs it.
+// runs it. It is built the way this test binary was (with or without -race)
+// so that the build reuses the packages go test has just compiled; on a
+// fresh machine a build in the other mode compiles every dependency again.
 func batonBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(binDir, "baton")
 	buildOnce.Do(func() {
-		buildOut, buildErr = exec.Command("go", "build", "-o", bin, "github.com/baton-gitops/baton/cmd/baton").CombinedOutput()
+		args := []string{"build", "-o", bin}
+		if builtWithRace() {
+			args = append(args, "-race")
+		}
+		args = append(args, "github.com/baton-gitops/baton/cmd/baton")
+		buildOut, buildErr = exec.Command("go", args...).CombinedOutput()
 	})
 	if buildErr != nil {
 		t.Fatalf("go build cmd/baton: %v: %s", buildErr, buildOut)
 	}
 	return bin
+}
+
+// builtWithRace reports whether this test binary has the race detector, as
+// its build information records.
+func builtWithRace() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
