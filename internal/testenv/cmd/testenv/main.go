@@ -19,6 +19,7 @@ import (
 	"github.com/baton-gitops/baton/internal/testenv/forge"
 	"github.com/baton-gitops/baton/internal/testenv/prometheus"
 	"github.com/baton-gitops/baton/internal/testenv/toolcache"
+	"golang.org/x/sync/errgroup"
 )
 
 func main() {
@@ -51,18 +52,26 @@ func main() {
 
 // build prepares every program the tests start, so that their one-time
 // build shows its progress before the tests run (go test only prints a
-// package's output when the package finishes).
+// package's output when the package finishes). The control plane and the
+// other tools build side by side: they share no packages, and each build
+// leaves a core idle while it links or downloads modules.
 func build(ctx context.Context) error {
-	for _, ensure := range []func(context.Context, io.Writer) error{
-		testenv.EnsureBinaries,
-		forge.EnsureBinaries,
-		prometheus.EnsureBinaries,
-	} {
-		if err := ensure(ctx, os.Stdout); err != nil {
-			return err
-		}
+	lanes := [][]func(context.Context, io.Writer) error{
+		{testenv.EnsureBinaries},
+		{forge.EnsureBinaries, prometheus.EnsureBinaries},
 	}
-	return nil
+	g, ctx := errgroup.WithContext(ctx)
+	for _, lane := range lanes {
+		g.Go(func() error {
+			for _, ensure := range lane {
+				if err := ensure(ctx, os.Stdout); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 func up(ctx context.Context) error {
