@@ -57,7 +57,7 @@ func ensureBinaries(ctx context.Context, progress io.Writer) (binaries, error) {
 	kwokDir, err := toolcache.Ensure(ctx, toolcache.Tool{
 		Name: "kwok", Version: KwokVersion,
 		Programs: []toolcache.Program{{Name: "kwok", Build: func(ctx context.Context, dir string) error {
-			return toolcache.GoInstall(ctx, dir, "-ldflags", "-s -w", "sigs.k8s.io/kwok/cmd/kwok@"+KwokVersion)
+			return toolcache.GoBuild(ctx, "kube", filepath.Join(dir, "kwok"), "-ldflags", "-s -w", "sigs.k8s.io/kwok/cmd/kwok")
 		}}},
 	}, progress)
 	if err != nil {

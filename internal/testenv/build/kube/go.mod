@@ -1,6 +1,8 @@
-// Builds kube-apiserver, kube-controller-manager and kube-scheduler for the
-// test environment. A module of its own so that the main module never
-// depends on k8s.io/kubernetes.
+// Builds kube-apiserver, kube-controller-manager, kube-scheduler and kwok for
+// the test environment. A module of its own so that the main module never
+// depends on k8s.io/kubernetes. kwok is built here, against the control
+// plane's client libraries, so that its first build reuses their compiled
+// packages (25 s instead of 2 minutes on 2 cores).
 module github.com/baton-gitops/baton/internal/testenv/build/kube
 
 go 1.26.0
@@ -175,7 +177,7 @@ require (
 	k8s.io/component-helpers v0.37.2 // indirect
 	k8s.io/controller-manager v0.37.2 // indirect
 	k8s.io/cri-api v0.37.2 // indirect
-	k8s.io/cri-client v0.0.0 // indirect
+	k8s.io/cri-client v0.36.1 // indirect
 	k8s.io/csi-translation-lib v0.0.0 // indirect
 	k8s.io/dynamic-resource-allocation v0.37.2 // indirect
 	k8s.io/endpointslice v0.0.0 // indirect
@@ -197,6 +199,7 @@ require (
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	sigs.k8s.io/apiserver-network-proxy/konnectivity-client v0.36.0 // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
+	sigs.k8s.io/kwok v0.8.0 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
