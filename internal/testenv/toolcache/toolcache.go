@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // EnvCacheDir overrides where the cache lives.
@@ -235,4 +237,26 @@ func buildModuleDir(module string) (string, error) {
 		return "", fmt.Errorf("toolcache: build module %s: %w", module, err)
 	}
 	return d, nil
+}
+
+// EnsureFunc builds some tools into the cache, printing progress lines.
+type EnsureFunc func(ctx context.Context, progress io.Writer) error
+
+// EnsureInLanes runs the functions of each lane in order and the lanes side
+// by side. Tools that share no packages build faster side by side on a
+// fresh machine: each build leaves a core idle while it links or downloads
+// modules. The first error cancels the other lanes.
+func EnsureInLanes(ctx context.Context, progress io.Writer, lanes ...[]EnsureFunc) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, lane := range lanes {
+		g.Go(func() error {
+			for _, ensure := range lane {
+				if err := ensure(ctx, progress); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/baton-gitops/baton/internal/demo"
 	"github.com/baton-gitops/baton/internal/testenv"
 	"github.com/baton-gitops/baton/internal/testenv/forge"
+	"github.com/baton-gitops/baton/internal/testenv/toolcache"
 )
 
 // agentNamespace holds the agents' inventories and Leases (one Lease per
@@ -43,10 +44,9 @@ func up(ctx context.Context, state string) error {
 	progress := os.Stderr
 	start := time.Now()
 	fmt.Fprintln(progress, "== building (the first run builds the control plane and Gitea: minutes; later runs: seconds)")
-	if err := testenv.EnsureBinaries(ctx, progress); err != nil {
-		return err
-	}
-	if err := forge.EnsureBinaries(ctx, progress); err != nil {
+	if err := toolcache.EnsureInLanes(ctx, progress,
+		[]toolcache.EnsureFunc{testenv.EnsureBinaries},
+		[]toolcache.EnsureFunc{forge.EnsureBinaries}); err != nil {
 		return err
 	}
 	baton := filepath.Join(state, "baton")

@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,7 +18,6 @@ import (
 	"github.com/baton-gitops/baton/internal/testenv/forge"
 	"github.com/baton-gitops/baton/internal/testenv/prometheus"
 	"github.com/baton-gitops/baton/internal/testenv/toolcache"
-	"golang.org/x/sync/errgroup"
 )
 
 func main() {
@@ -52,26 +50,12 @@ func main() {
 
 // build prepares every program the tests start, so that their one-time
 // build shows its progress before the tests run (go test only prints a
-// package's output when the package finishes). The control plane and the
-// other tools build side by side: they share no packages, and each build
-// leaves a core idle while it links or downloads modules.
+// package's output when the package finishes). The control plane builds
+// beside the forge and Prometheus: they share no packages.
 func build(ctx context.Context) error {
-	lanes := [][]func(context.Context, io.Writer) error{
-		{testenv.EnsureBinaries},
-		{forge.EnsureBinaries, prometheus.EnsureBinaries},
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	for _, lane := range lanes {
-		g.Go(func() error {
-			for _, ensure := range lane {
-				if err := ensure(ctx, os.Stdout); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
+	return toolcache.EnsureInLanes(ctx, os.Stdout,
+		[]toolcache.EnsureFunc{testenv.EnsureBinaries},
+		[]toolcache.EnsureFunc{forge.EnsureBinaries, prometheus.EnsureBinaries})
 }
 
 func up(ctx context.Context) error {
