@@ -112,9 +112,10 @@ var repoName = regexp.MustCompile(`[^a-z0-9-]+`)
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	name := strings.Trim(repoName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(name) > 90 {
-		name = name[:90]
+	if len(name) > 85 {
+		name = name[:85]
 	}
+	name = gitea.RepoName(name)
 	f := &fixture{t: t, name: name, dir: t.TempDir(), clock: newClock()}
 	if _, err := gitea.CreateRepo(t.Context(), name); err != nil {
 		t.Fatal(err)

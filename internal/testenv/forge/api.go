@@ -76,6 +76,13 @@ type Repo struct {
 	DefaultBranch string `json:"default_branch"`
 }
 
+// RepoName returns base with a number this forge has not given before, so
+// that a test run twice in one process (go test -count=2) creates a
+// repository of its own rather than finding the last run's.
+func (f *Forge) RepoName(base string) string {
+	return fmt.Sprintf("%s-%d", base, f.repos.Add(1))
+}
+
 // CreateRepo creates an empty public repository owned by the admin user and
 // returns its clone URL (http://127.0.0.1:PORT/USER/NAME.git, without
 // credentials).

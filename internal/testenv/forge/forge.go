@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -49,8 +50,9 @@ type Forge struct {
 	token    string
 	client   *http.Client
 
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the process has exited
+	repos atomic.Int64  // numbers given by RepoName
 
 	mu      sync.Mutex // guards keep and stopped
 	keep    bool       // keep dir after Stop (a test failed)

@@ -47,24 +47,25 @@ func commitFile(t *testing.T, dir, name, content, msg string) string {
 // mergeable, merge, and see the base branch move.
 func TestPullRequestFlow(t *testing.T) {
 	ctx := t.Context()
-	cloneURL, err := gitea.CreateRepo(ctx, "flow")
+	name := gitea.RepoName("flow")
+	cloneURL, err := gitea.CreateRepo(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := gitea.CloneURL("flow"); cloneURL != want {
+	if want := gitea.CloneURL(name); cloneURL != want {
 		t.Errorf("clone URL %q, want %q", cloneURL, want)
 	}
 	dir := t.TempDir()
 	git(t, dir, "init", "-q", "-b", "main")
 	base := commitFile(t, dir, "a.txt", "one\n", "first")
-	git(t, dir, "push", "-q", gitea.AuthenticatedURL("flow"), "main")
-	if err := gitea.WaitBranch(ctx, "flow", "main", base); err != nil {
+	git(t, dir, "push", "-q", gitea.AuthenticatedURL(name), "main")
+	if err := gitea.WaitBranch(ctx, name, "main", base); err != nil {
 		t.Fatal(err)
 	}
 	git(t, dir, "checkout", "-q", "-b", "feature")
 	head := commitFile(t, dir, "a.txt", "two\n", "second")
-	git(t, dir, "push", "-q", gitea.AuthenticatedURL("flow"), "feature")
-	if err := gitea.WaitBranch(ctx, "flow", "feature", head); err != nil {
+	git(t, dir, "push", "-q", gitea.AuthenticatedURL(name), "feature")
+	if err := gitea.WaitBranch(ctx, name, "feature", head); err != nil {
 		t.Fatal(err)
 	}
 
@@ -73,7 +74,7 @@ func TestPullRequestFlow(t *testing.T) {
 		Mergeable bool `json:"mergeable"`
 		Merged    bool `json:"merged"`
 	}
-	repoPath := "/repos/" + gitea.User() + "/flow"
+	repoPath := "/repos/" + gitea.User() + "/" + name
 	if err := gitea.API(ctx, http.MethodPost, repoPath+"/pulls",
 		map[string]string{"head": "feature", "base": "main", "title": "second"}, &pr); err != nil {
 		t.Fatal(err)
@@ -91,7 +92,7 @@ func TestPullRequestFlow(t *testing.T) {
 		map[string]string{"Do": "merge"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	git(t, dir, "fetch", "-q", gitea.AuthenticatedURL("flow"), "main")
+	git(t, dir, "fetch", "-q", gitea.AuthenticatedURL(name), "main")
 	merged := git(t, dir, "rev-parse", "FETCH_HEAD")
 	if merged == base {
 		t.Fatal("main did not move after the merge")
@@ -110,13 +111,14 @@ func TestPullRequestFlow(t *testing.T) {
 // A token-less push is refused, so tests can rely on auth being checked.
 func TestPushNeedsToken(t *testing.T) {
 	ctx := t.Context()
-	if _, err := gitea.CreateRepo(ctx, "auth"); err != nil {
+	name := gitea.RepoName("auth")
+	if _, err := gitea.CreateRepo(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	git(t, dir, "init", "-q", "-b", "main")
 	commitFile(t, dir, "a.txt", "one\n", "first")
-	cmd := exec.Command("git", "push", "-q", gitea.CloneURL("auth"), "main")
+	cmd := exec.Command("git", "push", "-q", gitea.CloneURL(name), "main")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
 	if out, err := cmd.CombinedOutput(); err == nil {

@@ -68,7 +68,8 @@ func repo(t *testing.T, name string) (*gitea.Client, func(branch string) string)
 
 func TestPullRequestLifecycle(t *testing.T) {
 	ctx := t.Context()
-	c, push := repo(t, "lifecycle")
+	name := server.RepoName("lifecycle")
+	c, push := repo(t, name)
 	// Opened right after the push, before Gitea has registered the branch:
 	// the client waits for it rather than failing with 404.
 	sha := push("baton/promote-staging-to-prod")
@@ -113,7 +114,7 @@ func TestPullRequestLifecycle(t *testing.T) {
 		var p struct {
 			Mergeable bool `json:"mergeable"`
 		}
-		if err := server.API(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/lifecycle/pulls/%d", server.User(), pr.Number), nil, &p); err != nil {
+		if err := server.API(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/%s/pulls/%d", server.User(), name, pr.Number), nil, &p); err != nil {
 			t.Fatal(err)
 		}
 		if p.Mergeable {
@@ -128,7 +129,7 @@ func TestPullRequestLifecycle(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if err := server.API(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/lifecycle/pulls/%d/merge", server.User(), pr.Number),
+	if err := server.API(ctx, http.MethodPost, fmt.Sprintf("/repos/%s/%s/pulls/%d/merge", server.User(), name, pr.Number),
 		map[string]string{"Do": "merge"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestPullRequestLifecycle(t *testing.T) {
 
 func TestCloseWithoutMerge(t *testing.T) {
 	ctx := t.Context()
-	c, push := repo(t, "close")
+	c, push := repo(t, server.RepoName("close"))
 	push("baton/revert-staging-to-prod")
 	pr, err := c.CreatePullRequest(ctx, promote.NewPullRequest{Head: "baton/revert-staging-to-prod", Base: "env/prod", Title: "revert"})
 	if err != nil {
@@ -165,18 +166,19 @@ func TestCloseWithoutMerge(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	ctx := t.Context()
-	c, _ := repo(t, "errors")
+	name := server.RepoName("errors")
+	c, _ := repo(t, name)
 	_, err := c.EditPullRequest(ctx, 999, "t", "b")
 	if err == nil || !strings.Contains(err.Error(), "edit pull request #999") || !strings.Contains(err.Error(), "404") {
 		t.Errorf("missing pull request: %v", err)
 	}
-	bad, _ := gitea.New(gitea.Options{URL: server.URL(), Owner: server.User(), Repo: "errors", Token: "wrong-token"})
+	bad, _ := gitea.New(gitea.Options{URL: server.URL(), Owner: server.User(), Repo: name, Token: "wrong-token"})
 	_, err = bad.PullRequests(ctx, "x", "env/prod", "open")
 	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "wrong-token") {
 		t.Errorf("bad token: %v", err)
 	}
 	// A head branch that never appears fails after the wait, naming it.
-	quick, _ := gitea.New(gitea.Options{URL: server.URL(), Owner: server.User(), Repo: "errors", Token: server.Token(), CreateWait: time.Second})
+	quick, _ := gitea.New(gitea.Options{URL: server.URL(), Owner: server.User(), Repo: name, Token: server.Token(), CreateWait: time.Second})
 	_, err = quick.CreatePullRequest(ctx, promote.NewPullRequest{Head: "no-such-branch", Base: "env/prod", Title: "t"})
 	if err == nil || !strings.Contains(err.Error(), "no-such-branch") {
 		t.Errorf("missing head: %v", err)
