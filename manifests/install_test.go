@@ -25,6 +25,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/testenv/prometheus"
 	"github.com/baton-gitops/baton/reconciler"
+	"github.com/baton-gitops/baton/reconciler/inventory"
 )
 
 // TestInstall applies the install to the control plane as `kubectl apply
@@ -204,6 +205,12 @@ func syncAs(t *testing.T, cfg *rest.Config, envName, ns string, objs []*unstruct
 		t.Fatal(err)
 	}
 	defer r.Close()
+	// The inventory outlives the test's namespaces: remove it so that a
+	// second run (go test -count=2) does not try to prune the first run's
+	// objects, in namespaces gone and out of the agent's reach.
+	t.Cleanup(func() {
+		_ = env.Clientset(t).CoreV1().ConfigMaps("baton-system").Delete(context.Background(), inventory.ConfigMapName(envName), metav1.DeleteOptions{})
+	})
 	res, err := r.Sync(t.Context(), reconciler.Request{Environment: envName, Revision: "0123456789abcdef0123456789abcdef01234567",
 		DefaultNamespace: ns, Objects: objs, Prune: true})
 	switch {
