@@ -38,10 +38,8 @@ type Options struct {
 // Client is a promote.Forge for one Gitea repository. It is safe for
 // concurrent use.
 type Client struct {
-	api        rest.Client
+	repo       rest.Repo
 	web        string
-	repoPath   string
-	fullName   string
 	createWait time.Duration
 }
 
@@ -68,21 +66,19 @@ func New(opts Options) (*Client, error) {
 	}
 	root := strings.TrimSuffix(u.String(), "/")
 	return &Client{
-		api: rest.Client{
+		repo: rest.NewRepo("gitea", rest.Client{
 			Base: root + "/api/v1", HTTP: opts.HTTPClient, Token: opts.Token, TokenFile: opts.TokenFile,
 			Auth:   func(r *http.Request, t string) { r.Header.Set("Authorization", "token "+t) },
 			Header: http.Header{"Accept": {"application/json"}},
-		},
+		}, opts.Owner, opts.Repo),
 		web:        root,
-		repoPath:   "/repos/" + url.PathEscape(opts.Owner) + "/" + url.PathEscape(opts.Repo),
-		fullName:   opts.Owner + "/" + opts.Repo,
 		createWait: opts.CreateWait,
 	}, nil
 }
 
 // CompareURL is the compare page template for promote.Options.CompareURL.
 func (c *Client) CompareURL() string {
-	return c.web + "/" + c.fullName + "/compare/{base}...{head}"
+	return c.web + "/" + c.repo.Name + "/compare/{base}...{head}"
 }
 
 // pull is the part of Gitea's pull request JSON the promoter uses.
@@ -148,12 +144,12 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 		q := url.Values{"state": {state}, "base_branch": {base}, "sort": {sort},
 			"limit": {fmt.Sprint(pageSize)}, "page": {fmt.Sprint(page)}}
 		var list []pull
-		if _, err := c.api.Do(ctx, http.MethodGet, c.repoPath+"/pulls?"+q.Encode(), nil, &list); err != nil {
-			return nil, fmt.Errorf("gitea %s: list pull requests: %w", c.fullName, err)
+		if _, err := c.repo.API.Do(ctx, http.MethodGet, c.repo.Path+"/pulls?"+q.Encode(), nil, &list); err != nil {
+			return nil, fmt.Errorf("gitea %s: list pull requests: %w", c.repo.Name, err)
 		}
 		for _, p := range list {
 			// Only branches of this repository, not forks' of the same name.
-			if p.Head.Ref != head || p.Base.Ref != base || (p.Head.Repo != nil && p.Head.Repo.FullName != c.fullName) {
+			if p.Head.Ref != head || p.Base.Ref != base || (p.Head.Repo != nil && p.Head.Repo.FullName != c.repo.Name) {
 				continue
 			}
 			pr := p.convert()
@@ -162,7 +158,7 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 				// has it.
 				lookups++
 				var full pull
-				if _, err := c.api.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repoPath, p.Number), nil, &full); err == nil {
+				if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repo.Path, p.Number), nil, &full); err == nil {
 					pr = full.convert()
 				}
 			}
@@ -181,17 +177,17 @@ func (c *Client) CreatePullRequest(ctx context.Context, pr promote.NewPullReques
 	in := map[string]string{"head": pr.Head, "base": pr.Base, "title": pr.Title, "body": pr.Body}
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
 		var p pull
-		_, err := c.api.Do(ctx, http.MethodPost, c.repoPath+"/pulls", in, &p)
+		_, err := c.repo.API.Do(ctx, http.MethodPost, c.repo.Path+"/pulls", in, &p)
 		switch status := rest.StatusOf(err); {
 		case err == nil:
 			return p.convert(), nil
 		case status == http.StatusConflict:
-			return promote.PullRequest{}, fmt.Errorf("gitea %s: %s into %s: %w", c.fullName, pr.Head, pr.Base, promote.ErrPullRequestExists)
+			return promote.PullRequest{}, fmt.Errorf("gitea %s: %s into %s: %w", c.repo.Name, pr.Head, pr.Base, promote.ErrPullRequestExists)
 		case status == http.StatusNotFound && time.Now().Before(deadline):
 			// The branch was pushed a moment ago and Gitea has not
 			// registered it yet.
 		default:
-			return promote.PullRequest{}, fmt.Errorf("gitea %s: open pull request %s into %s: %w", c.fullName, pr.Head, pr.Base, err)
+			return promote.PullRequest{}, fmt.Errorf("gitea %s: open pull request %s into %s: %w", c.repo.Name, pr.Head, pr.Base, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -204,29 +200,20 @@ func (c *Client) CreatePullRequest(ctx context.Context, pr promote.NewPullReques
 // EditPullRequest sets the title and body of a pull request.
 func (c *Client) EditPullRequest(ctx context.Context, number int, title, body string) (promote.PullRequest, error) {
 	var p pull
-	if _, err := c.api.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/pulls/%d", c.repoPath, number),
-		map[string]string{"title": title, "body": body}, &p); err != nil {
-		return promote.PullRequest{}, fmt.Errorf("gitea %s: edit pull request #%d: %w", c.fullName, number, err)
+	if err := c.repo.EditPull(ctx, number, title, body, &p); err != nil {
+		return promote.PullRequest{}, err
 	}
 	return p.convert(), nil
 }
 
 // ClosePullRequest closes a pull request without merging it.
 func (c *Client) ClosePullRequest(ctx context.Context, number int) error {
-	if _, err := c.api.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/pulls/%d", c.repoPath, number),
-		map[string]string{"state": "closed"}, nil); err != nil {
-		return fmt.Errorf("gitea %s: close pull request #%d: %w", c.fullName, number, err)
-	}
-	return nil
+	return c.repo.ClosePull(ctx, number)
 }
 
 // Comment adds a comment to a pull request.
 func (c *Client) Comment(ctx context.Context, number int, body string) error {
-	if _, err := c.api.Do(ctx, http.MethodPost, fmt.Sprintf("%s/issues/%d/comments", c.repoPath, number),
-		map[string]string{"body": body}, nil); err != nil {
-		return fmt.Errorf("gitea %s: comment on #%d: %w", c.fullName, number, err)
-	}
-	return nil
+	return c.repo.Comment(ctx, number, body)
 }
 
 // Comments returns the bodies of a pull request's comments, oldest first.
@@ -235,8 +222,8 @@ func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
 	var list []struct {
 		Body string `json:"body"`
 	}
-	if _, err := c.api.Do(ctx, http.MethodGet, fmt.Sprintf("%s/issues/%d/comments", c.repoPath, number), nil, &list); err != nil {
-		return nil, fmt.Errorf("gitea %s: comments of #%d: %w", c.fullName, number, err)
+	if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/issues/%d/comments", c.repo.Path, number), nil, &list); err != nil {
+		return nil, fmt.Errorf("gitea %s: comments of #%d: %w", c.repo.Name, number, err)
 	}
 	out := make([]string, len(list))
 	for i, cm := range list {

@@ -44,11 +44,9 @@ type Options struct {
 // Client is a promote.Forge for one GitHub repository. It is safe for
 // concurrent use.
 type Client struct {
-	api      rest.Client
-	web      string
-	repoPath string
-	owner    string
-	fullName string
+	repo  rest.Repo
+	web   string
+	owner string
 }
 
 var _ promote.Forge = (*Client)(nil)
@@ -79,24 +77,22 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 	return &Client{
-		api: rest.Client{
+		repo: rest.NewRepo("github", rest.Client{
 			Base: strings.TrimSuffix(u.String(), "/"), HTTP: opts.HTTPClient, Token: opts.Token, TokenFile: opts.TokenFile,
 			Auth: func(r *http.Request, t string) { r.Header.Set("Authorization", "Bearer "+t) },
 			Header: http.Header{
 				"Accept":               {"application/vnd.github+json"},
 				"X-Github-Api-Version": {apiVersion},
 			},
-		},
-		web:      strings.TrimSuffix(opts.WebURL, "/"),
-		repoPath: "/repos/" + url.PathEscape(opts.Owner) + "/" + url.PathEscape(opts.Repo),
-		owner:    opts.Owner,
-		fullName: opts.Owner + "/" + opts.Repo,
+		}, opts.Owner, opts.Repo),
+		web:   strings.TrimSuffix(opts.WebURL, "/"),
+		owner: opts.Owner,
 	}, nil
 }
 
 // CompareURL is the compare page template for promote.Options.CompareURL.
 func (c *Client) CompareURL() string {
-	return c.web + "/" + c.fullName + "/compare/{base}...{head}"
+	return c.web + "/" + c.repo.Name + "/compare/{base}...{head}"
 }
 
 // pull is the part of GitHub's pull request JSON the promoter uses.
@@ -154,17 +150,17 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 	q := url.Values{"state": {state}, "head": {c.owner + ":" + head}, "base": {base},
 		"sort": {"updated"}, "direction": {"desc"}, "per_page": {fmt.Sprint(perPage)}}
 	var list []pull
-	hdr, err := c.api.Do(ctx, http.MethodGet, c.repoPath+"/pulls?"+q.Encode(), nil, &list)
+	hdr, err := c.repo.API.Do(ctx, http.MethodGet, c.repo.Path+"/pulls?"+q.Encode(), nil, &list)
 	if err != nil {
-		return nil, fmt.Errorf("github %s: list pull requests: %w", c.fullName, err)
+		return nil, fmt.Errorf("github %s: list pull requests: %w", c.repo.Name, err)
 	}
 	// Open pull requests for one head and base are one or two; further
 	// pages matter only for open ones.
 	for next := c.nextLink(hdr); next != "" && state == "open"; {
 		var more []pull
-		h, err := c.api.DoURL(ctx, http.MethodGet, next, c.repoPath+"/pulls", nil, &more)
+		h, err := c.repo.API.DoURL(ctx, http.MethodGet, next, c.repo.Path+"/pulls", nil, &more)
 		if err != nil {
-			return nil, fmt.Errorf("github %s: list pull requests: %w", c.fullName, err)
+			return nil, fmt.Errorf("github %s: list pull requests: %w", c.repo.Name, err)
 		}
 		list = append(list, more...)
 		next = c.nextLink(h)
@@ -176,7 +172,7 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 		if pr.Merged && pr.MergedBy == "" && lookups < maxMergedLookups {
 			lookups++
 			var full pull
-			if _, err := c.api.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repoPath, p.Number), nil, &full); err == nil {
+			if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repo.Path, p.Number), nil, &full); err == nil {
 				pr = full.convert()
 			}
 		}
@@ -189,14 +185,14 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 // and base gives promote.ErrPullRequestExists.
 func (c *Client) CreatePullRequest(ctx context.Context, pr promote.NewPullRequest) (promote.PullRequest, error) {
 	var p pull
-	_, err := c.api.Do(ctx, http.MethodPost, c.repoPath+"/pulls",
+	_, err := c.repo.API.Do(ctx, http.MethodPost, c.repo.Path+"/pulls",
 		map[string]any{"head": pr.Head, "base": pr.Base, "title": pr.Title, "body": pr.Body}, &p)
 	if err != nil {
 		var re *rest.Error
 		if errors.As(err, &re) && re.Status == http.StatusUnprocessableEntity && strings.Contains(re.Body, "already exists") {
-			return promote.PullRequest{}, fmt.Errorf("github %s: %s into %s: %w", c.fullName, pr.Head, pr.Base, promote.ErrPullRequestExists)
+			return promote.PullRequest{}, fmt.Errorf("github %s: %s into %s: %w", c.repo.Name, pr.Head, pr.Base, promote.ErrPullRequestExists)
 		}
-		return promote.PullRequest{}, fmt.Errorf("github %s: open pull request %s into %s: %w", c.fullName, pr.Head, pr.Base, err)
+		return promote.PullRequest{}, fmt.Errorf("github %s: open pull request %s into %s: %w", c.repo.Name, pr.Head, pr.Base, err)
 	}
 	return p.convert(), nil
 }
@@ -204,45 +200,35 @@ func (c *Client) CreatePullRequest(ctx context.Context, pr promote.NewPullReques
 // EditPullRequest sets the title and body of a pull request.
 func (c *Client) EditPullRequest(ctx context.Context, number int, title, body string) (promote.PullRequest, error) {
 	var p pull
-	if _, err := c.api.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/pulls/%d", c.repoPath, number),
-		map[string]string{"title": title, "body": body}, &p); err != nil {
-		return promote.PullRequest{}, fmt.Errorf("github %s: edit pull request #%d: %w", c.fullName, number, err)
+	if err := c.repo.EditPull(ctx, number, title, body, &p); err != nil {
+		return promote.PullRequest{}, err
 	}
 	return p.convert(), nil
 }
 
 // ClosePullRequest closes a pull request without merging it.
 func (c *Client) ClosePullRequest(ctx context.Context, number int) error {
-	if _, err := c.api.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/pulls/%d", c.repoPath, number),
-		map[string]string{"state": "closed"}, nil); err != nil {
-		return fmt.Errorf("github %s: close pull request #%d: %w", c.fullName, number, err)
-	}
-	return nil
+	return c.repo.ClosePull(ctx, number)
 }
 
-// Comment adds a comment to a pull request (an issue comment, as on the
-// conversation tab).
+// Comment adds a comment to a pull request.
 func (c *Client) Comment(ctx context.Context, number int, body string) error {
-	if _, err := c.api.Do(ctx, http.MethodPost, fmt.Sprintf("%s/issues/%d/comments", c.repoPath, number),
-		map[string]string{"body": body}, nil); err != nil {
-		return fmt.Errorf("github %s: comment on #%d: %w", c.fullName, number, err)
-	}
-	return nil
+	return c.repo.Comment(ctx, number, body)
 }
 
 // Comments returns the bodies of a pull request's conversation comments,
 // oldest first, following the pages.
 func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
-	path := fmt.Sprintf("%s/issues/%d/comments", c.repoPath, number)
-	next := c.api.Base + path + "?per_page=" + fmt.Sprint(perPage)
+	path := fmt.Sprintf("%s/issues/%d/comments", c.repo.Path, number)
+	next := c.repo.API.Base + path + "?per_page=" + fmt.Sprint(perPage)
 	var out []string
 	for next != "" {
 		var list []struct {
 			Body string `json:"body"`
 		}
-		hdr, err := c.api.DoURL(ctx, http.MethodGet, next, path, nil, &list)
+		hdr, err := c.repo.API.DoURL(ctx, http.MethodGet, next, path, nil, &list)
 		if err != nil {
-			return nil, fmt.Errorf("github %s: comments of #%d: %w", c.fullName, number, err)
+			return nil, fmt.Errorf("github %s: comments of #%d: %w", c.repo.Name, number, err)
 		}
 		for _, cm := range list {
 			out = append(out, cm.Body)
@@ -261,7 +247,7 @@ func (c *Client) nextLink(h http.Header) string {
 		return ""
 	}
 	m := reNext.FindStringSubmatch(h.Get("Link"))
-	if m == nil || !strings.HasPrefix(m[1], c.api.Base+"/") {
+	if m == nil || !strings.HasPrefix(m[1], c.repo.API.Base+"/") {
 		return ""
 	}
 	return m[1]
