@@ -166,14 +166,32 @@ func (p *Promoter) dedupe(ctx context.Context, edge Edge, head, base string, out
 }
 
 // closeDuplicates closes every pull request but the first (the oldest).
+// The other promoter of the race closes the same ones, so a close that
+// fails is fine when the pull request is no longer open (Gitea refuses the
+// second of two concurrent changes: "the issue is already changed").
 func (p *Promoter) closeDuplicates(ctx context.Context, open []PullRequest) error {
 	for _, dup := range open[1:] {
 		_ = p.opts.Forge.Comment(ctx, dup.Number, fmt.Sprintf("Duplicate of #%d (two promoters raced); closing.", open[0].Number))
-		if err := p.opts.Forge.ClosePullRequest(ctx, dup.Number); err != nil {
+		if err := p.opts.Forge.ClosePullRequest(ctx, dup.Number); err != nil && p.stillOpen(ctx, dup) {
 			return fmt.Errorf("close duplicate pull request #%d: %w", dup.Number, err)
 		}
 	}
 	return nil
+}
+
+// stillOpen reports whether pr is still among the open pull requests of
+// its branches; when the forge cannot say, it is taken to be open.
+func (p *Promoter) stillOpen(ctx context.Context, pr PullRequest) bool {
+	open, err := p.opts.Forge.PullRequests(ctx, pr.Head, pr.Base, "open")
+	if err != nil {
+		return true
+	}
+	for _, o := range open {
+		if o.Number == pr.Number {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Promoter) compareURL(base, head string) string {
