@@ -26,6 +26,14 @@ func (c *capturer) failures(t *testing.T) {
 		createDeployment(t, c.kube, deployment(ns, tc.name, 3, tc.failure))
 		until(t, tc.name+" pods failing", func(ctx context.Context) (bool, error) {
 			_, ev, ok := c.evidence(ctx, gvrDeployment, ns, tc.name)
+			if tc.failure == testenv.FailImagePull {
+				// Past ErrImagePull, in the state such pods stay in.
+				for i := range ev.Pods {
+					if !waitingReason("ImagePullBackOff")(&ev.Pods[i]) {
+						return false, nil
+					}
+				}
+			}
 			return ok && podsShowFailure(ev, 3), nil
 		})
 		c.saveCase(t, "diagnose/deployment-"+tc.name, c.get(t, gvrDeployment, ns, tc.name))
