@@ -152,7 +152,7 @@ func allPodsExist(obj *unstructured.Unstructured) bool {
 // controllerWrapper is how a StatefulSet reports a refused pod or claim:
 // "create Pod web-0 in StatefulSet web failed error: pods "web-0" is
 // forbidden: ...".
-var controllerWrapper = regexp.MustCompile(`^create (\w+) \S+ (?:for Pod \S+ )?in StatefulSet \S+ failed error: `)
+var controllerWrapper = regexp.MustCompile(`^[Cc]reate (\w+) \S+ (?:for Pod \S+ )?in StatefulSet \S+ failed error: `)
 
 // refusal names the policy that refused a controller's pods, from the
 // message of its FailedCreate event or ReplicaFailure condition.
@@ -166,7 +166,7 @@ func refusal(subject, msg string) problem {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "Error creating: ")
-	policy, cause := refusingPolicy(msg)
+	policy, cause, msg := refusingPolicy(msg)
 	msg = forbiddenPrefix.ReplaceAllString(msg, "")
 	detail := "cannot create " + what
 	if policy != "" {

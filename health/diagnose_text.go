@@ -155,36 +155,44 @@ func probeOutput(msg string) string {
 // change the message at every retry.
 var forbiddenPrefix = regexp.MustCompile(`^[a-z]+ "[^"]*" is forbidden: `)
 
-// policies find the policy that refused a pod in an admission error.
+// policies find the policy that refused a pod in an admission error. The
+// sentence naming it is dropped from the message (a detail names the
+// policy already), unless keep is set.
 var policies = []struct {
-	re    *regexp.Regexp
-	name  string // fmt verb for the submatch, if any
+	re    *regexp.Regexp // the first submatch is the policy's name
+	name  string         // fmt verb for the name, if any
+	keep  bool
 	cause Cause
 }{
-	{regexp.MustCompile(`exceeded quota: ([^,\s]+)`), `ResourceQuota %q`, QuotaExceeded},
-	{regexp.MustCompile(`violates PodSecurity "([^"]+)"`), `PodSecurity %q`, Forbidden},
-	{regexp.MustCompile(`admission webhook "([^"]+)" denied`), `admission webhook %q`, Forbidden},
-	{regexp.MustCompile(`ValidatingAdmissionPolicy '([^']+)'`), `ValidatingAdmissionPolicy %q`, Forbidden},
-	{regexp.MustCompile(`error looking up service account ([^:\s]+)`), `missing ServiceAccount %s`, ConfigError},
-	{regexp.MustCompile(`unable to validate against any security context constraint`), `SecurityContextConstraints`, Forbidden},
-	{regexp.MustCompile(`(usage|limit to request ratio) per (Container|Pod) is`), `LimitRange`, Forbidden},
+	{re: regexp.MustCompile(`exceeded quota: ([^,\s]+)`), name: `ResourceQuota %q`, keep: true, cause: QuotaExceeded},
+	{re: regexp.MustCompile(`violates PodSecurity "([^"]+)": `), name: `PodSecurity %q`, cause: Forbidden},
+	{re: regexp.MustCompile(`admission webhook "([^"]+)" denied the request: `), name: `admission webhook %q`, cause: Forbidden},
+	{re: regexp.MustCompile(`ValidatingAdmissionPolicy '([^']+)' with binding '[^']*' denied request: `), name: `ValidatingAdmissionPolicy %q`, cause: Forbidden},
+	{re: regexp.MustCompile(`error looking up service account ([^:\s]+)`), name: `missing ServiceAccount %s`, keep: true, cause: ConfigError},
+	{re: regexp.MustCompile(`unable to validate against any security context constraint`), name: `SecurityContextConstraints`, keep: true, cause: Forbidden},
+	{re: regexp.MustCompile(`(usage|limit to request ratio) per (Container|Pod) is`), name: `LimitRange`, keep: true, cause: Forbidden},
 }
 
 // refusingPolicy names the policy that refused a pod and the cause it
-// stands for; a refusal it cannot place is Forbidden if it says so.
-func refusingPolicy(msg string) (string, Cause) {
+// stands for, and returns the message without the sentence naming it; a
+// refusal it cannot place is Forbidden if it says so.
+func refusingPolicy(msg string) (string, Cause, string) {
 	for _, p := range policies {
-		m := p.re.FindStringSubmatch(msg)
-		if m == nil {
+		loc := p.re.FindStringSubmatchIndex(msg)
+		if loc == nil {
 			continue
 		}
-		if len(m) > 1 && strings.Contains(p.name, "%") {
-			return fmt.Sprintf(p.name, m[1]), p.cause
+		name := p.name
+		if strings.Contains(name, "%") {
+			name = fmt.Sprintf(name, msg[loc[2]:loc[3]])
 		}
-		return p.name, p.cause
+		if !p.keep && loc[1] < len(msg) {
+			msg = msg[loc[1]:]
+		}
+		return name, p.cause, msg
 	}
 	if strings.Contains(msg, "forbidden") || strings.Contains(msg, "denied") {
-		return "", Forbidden
+		return "", Forbidden, msg
 	}
-	return "", NoCause
+	return "", NoCause, msg
 }
