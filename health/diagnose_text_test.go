@@ -38,10 +38,10 @@ func TestClip(t *testing.T) {
 
 func TestUnwrap(t *testing.T) {
 	cases := map[string]string{
-		`rpc error: code = Unknown desc = Error response from daemon: pull access denied for nginx211, repository does not exist or may require 'docker login'`: `pull access denied for nginx211, repository does not exist or may require 'docker login'`,
+		`rpc error: code = Unknown desc = Error response from daemon: pull access denied for nginx211, repository does not exist or may require 'docker login'`:                                                    `pull access denied for nginx211, repository does not exist or may require 'docker login'`,
 		`failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "wge": executable file not found in $PATH: unknown`: `exec: "wge": executable file not found in $PATH`,
-		`failed to pull and unpack image "docker.io/a/b:1": failed to resolve reference "docker.io/a/b:1": docker.io/a/b:1: not found`: `docker.io/a/b:1: not found`,
-		`unable to pull image or OCI artifact: pull image err: initializing source docker://r.io/a@sha256:1: reading manifest sha256:1 in r.io/a: manifest unknown; artifact err: get manifest: x`: `reading manifest sha256:1 in r.io/a: manifest unknown`,
+		`failed to pull and unpack image "docker.io/a/b:1": failed to resolve reference "docker.io/a/b:1": docker.io/a/b:1: not found`:                                                                             `docker.io/a/b:1: not found`,
+		`unable to pull image or OCI artifact: pull image err: initializing source docker://r.io/a@sha256:1: reading manifest sha256:1 in r.io/a: manifest unknown; artifact err: get manifest: x`:                 `reading manifest sha256:1 in r.io/a: manifest unknown`,
 		`Error: secrets "my-password" not found`: `secrets "my-password" not found`,
 		// A wrapper with nothing after it stays: better than nothing.
 		`Error: `: `Error: `,
@@ -56,8 +56,8 @@ func TestUnwrap(t *testing.T) {
 func TestSchedulerSummary(t *testing.T) {
 	cases := map[string]string{
 		"0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
-		"0/3 nodes are available: 3 Insufficient cpu.. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod..": "0/3 nodes are available: 3 Insufficient cpu.",
-		"0/10 nodes are available: 10 node(s) didn't match node selector, 4 Insufficient cpu.":                                                  "0/10 nodes are available: 10 node(s) didn't match node selector, 4 Insufficient cpu.",
+		"0/3 nodes are available: 3 Insufficient cpu.. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod..":                                                         "0/3 nodes are available: 3 Insufficient cpu.",
+		"0/10 nodes are available: 10 node(s) didn't match node selector, 4 Insufficient cpu.":                                                                                                        "0/10 nodes are available: 10 node(s) didn't match node selector, 4 Insufficient cpu.",
 	}
 	for in, want := range cases {
 		if got := schedulerSummary(in); got != want {
