@@ -126,6 +126,18 @@ spec:
 
 	c.quota(t)
 	c.recentOOM(t)
+
+	// Pod security refuses a StatefulSet's pod; the controller says so in
+	// a FailedCreate event on the StatefulSet.
+	ns3 := namespace(t, c.kube)
+	labelNamespace(t, c.kube, ns3, "pod-security.kubernetes.io/enforce", "restricted")
+	create(t, c.dyn, gvrStatefulSet, ns3, statefulSet("db", 1, "", 0))
+	until(t, "db refused", func(ctx context.Context) (bool, error) {
+		u, ev, ok := c.evidence(ctx, gvrStatefulSet, ns3, "db")
+		_, failed := latestEvent(ev.Events, "StatefulSet", "db", "FailedCreate")
+		return ok && failed && Compute(u).Message == "0/1 pods created", nil
+	})
+	c.saveCase(t, "diagnose/statefulset-forbidden", c.get(t, gvrStatefulSet, ns3, "db"))
 }
 
 // quota captures pods refused by a ResourceQuota, for a Deployment and for

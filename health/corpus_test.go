@@ -123,16 +123,23 @@ func workloadOf(t *testing.T, kind string, c realpods.Case) (*unstructured.Unstr
 	if ns == "" {
 		ns = "default"
 	}
+	// A pod of a ReplicaSet names its Deployment: "web-7d9f8" of "web".
+	deployment, rs := "app", "app-7d9f8"
+	if ref := metav1.GetControllerOf(c.Pod); ref != nil && ref.Kind == "ReplicaSet" {
+		if i := strings.LastIndexByte(ref.Name, '-'); i > 0 {
+			deployment, rs = ref.Name[:i], ref.Name
+		}
+	}
 	var manifest string
 	switch kind {
 	case "Deployment":
 		manifest = fmt.Sprintf(`
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: app, namespace: %s, generation: 2}
+metadata: {name: %s, namespace: %s, generation: 2}
 spec: {replicas: 1, selector: {matchLabels: {app: app}}}
-status: {observedGeneration: 2, replicas: 1, updatedReplicas: 1, readyReplicas: %d, availableReplicas: %[2]d}
-`, ns, ready)
+status: {observedGeneration: 2, replicas: 1, updatedReplicas: 1, readyReplicas: %d, availableReplicas: %[3]d}
+`, deployment, ns, ready)
 	case "StatefulSet":
 		manifest = fmt.Sprintf(`
 apiVersion: apps/v1
@@ -167,7 +174,7 @@ status: {active: %d, failed: %d, ready: %d}
 	ev := Evidence{Pods: []corev1.Pod{*c.Pod}, Events: c.Events}
 	if kind == "Deployment" {
 		ev.ReplicaSet = &appsv1.ReplicaSet{
-			ObjectMeta: metav1.ObjectMeta{Name: "app-7d9f8", Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: rs, Namespace: ns},
 			Spec:       appsv1.ReplicaSetSpec{Replicas: new(int32(1))},
 			Status:     appsv1.ReplicaSetStatus{Replicas: 1, ReadyReplicas: int32(ready), AvailableReplicas: int32(ready)},
 		}

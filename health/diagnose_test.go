@@ -90,6 +90,11 @@ func TestDiagnose(t *testing.T) {
 			message: `^StatefulSet ` + nsRE + `/cache: 1/2 pods created; pod cache-0: container cache CrashLoopBackOff \(last exit 1 Error, 4 restarts\)$`,
 		},
 		{
+			name: "pod security refuses a statefulset's pod", fixture: "statefulset-forbidden", cause: Forbidden, certain: false,
+			message: `^StatefulSet ` + nsRE + `/db: 0/1 pods created; statefulset db: cannot create pods, refused by PodSecurity "restricted:latest": ` +
+				`allowPrivilegeEscalation != false \(container "db" must set securityContext\.allowPrivilegeEscalation=false\), .*…$`,
+		},
+		{
 			name: "job failed", fixture: "job-failed", cause: JobFailed, certain: true,
 			message: `^Job ` + nsRE + `/report: job failed: DeadlineExceeded: Job was active longer than specified deadline$`,
 		},
