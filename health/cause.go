@@ -121,7 +121,11 @@ type Evidence struct {
 	ReplicaSet *appsv1.ReplicaSet
 	// Pods are the pods of the current rollout: the newest ReplicaSet's for
 	// a Deployment, the controller's own for other workloads, the pod
-	// itself for a Pod.
+	// itself for a Pod. Diagnose reads their metadata (name, namespace,
+	// uid, deletionTimestamp), their whole status, and of their spec only
+	// nodeName, readinessGates, the claim names of volumes, and the name,
+	// image and readiness and startup probes of containers and init
+	// containers: a cache may drop the rest.
 	Pods []corev1.Pod
 	// Events are events about the object, its ReplicaSet and its pods, in
 	// any order. Only Warning events with one of EventReasons are read;
