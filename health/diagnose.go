@@ -177,28 +177,28 @@ func refusal(subject, msg string) problem {
 
 // latestEvent returns the newest Warning event about kind/name with one of
 // the reasons; of events equally new, the last listed.
-func latestEvent(events []corev1.Event, kind, name string, reasons ...string) (corev1.Event, bool) {
-	var best corev1.Event
+func latestEvent(events []corev1.Event, kind, name string, reasons ...string) (*corev1.Event, bool) {
+	var best *corev1.Event
 	var bestAt time.Time
-	found := false
-	for _, e := range events {
+	for i := range events {
+		e := &events[i]
 		if e.Type != corev1.EventTypeWarning || e.InvolvedObject.Kind != kind || e.InvolvedObject.Name != name {
 			continue
 		}
 		if !slices.Contains(reasons, e.Reason) {
 			continue
 		}
-		if at := eventTime(e); !found || !at.Before(bestAt) {
-			best, bestAt, found = e, at, true
+		if at := eventTime(e); best == nil || !at.Before(bestAt) {
+			best, bestAt = e, at
 		}
 	}
-	return best, found
+	return best, best != nil
 }
 
 // eventTime is when an event last happened. Events written through the
 // events.k8s.io API fill eventTime and series; the core API fills
 // lastTimestamp; either may be empty.
-func eventTime(e corev1.Event) time.Time {
+func eventTime(e *corev1.Event) time.Time {
 	switch {
 	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
 		return e.Series.LastObservedTime.Time

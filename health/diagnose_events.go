@@ -8,67 +8,79 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// podEvents holds the Warning events about one pod, newest first: where
+// podEvents reads the Warning events about one pod, newest first: where
 // the pod's status is silent they say why (the scheduler's message, a
-// probe's output, a registry's error, a mount failure).
-type podEvents []corev1.Event
+// probe's output, a registry's error, a mount failure). It selects and
+// sorts them on first use only, and points into the evidence rather than
+// copying it: most pods never need their events.
+type podEvents struct {
+	all    []corev1.Event
+	pod    *corev1.Pod
+	sorted []*corev1.Event
+	done   bool
+}
 
-// eventsOf selects the Warning events about pod. An event about an
-// earlier pod of the same name (a StatefulSet's pod recreated) is left out
-// when both carry a UID.
-func eventsOf(events []corev1.Event, pod *corev1.Pod) podEvents {
-	var out podEvents
-	for _, e := range events {
+func eventsOf(events []corev1.Event, pod *corev1.Pod) *podEvents {
+	return &podEvents{all: events, pod: pod}
+}
+
+// list selects the Warning events about the pod, newest first. An event
+// about an earlier pod of the same name (a StatefulSet's pod recreated) is
+// left out when both carry a UID.
+func (p *podEvents) list() []*corev1.Event {
+	if p.done {
+		return p.sorted
+	}
+	p.done = true
+	for i := range p.all {
+		e := &p.all[i]
 		o := e.InvolvedObject
-		if e.Type != corev1.EventTypeWarning || o.Kind != "Pod" || o.Name != pod.Name {
+		if e.Type != corev1.EventTypeWarning || o.Kind != "Pod" || o.Name != p.pod.Name {
 			continue
 		}
-		if (o.Namespace != "" && pod.Namespace != "" && o.Namespace != pod.Namespace) ||
-			(o.UID != "" && pod.UID != "" && o.UID != pod.UID) {
+		if (o.Namespace != "" && p.pod.Namespace != "" && o.Namespace != p.pod.Namespace) ||
+			(o.UID != "" && p.pod.UID != "" && o.UID != p.pod.UID) {
 			continue
 		}
-		out = append(out, e)
+		p.sorted = append(p.sorted, e)
 	}
 	// Newest first; events without times keep their order reversed, so the
 	// last one listed (the latest in `kubectl describe`) comes first.
-	slices.Reverse(out)
-	slices.SortStableFunc(out, func(a, b corev1.Event) int { return eventTime(b).Compare(eventTime(a)) })
-	return out
+	slices.Reverse(p.sorted)
+	slices.SortStableFunc(p.sorted, func(a, b *corev1.Event) int { return eventTime(b).Compare(eventTime(a)) })
+	return p.sorted
 }
 
 // newest returns the newest event with one of the reasons that match
 // accepts (nil accepts all).
-func (evs podEvents) newest(match func(corev1.Event) bool, reasons ...string) (corev1.Event, bool) {
-	for _, e := range evs {
+func (p *podEvents) newest(match func(*corev1.Event) bool, reasons ...string) (*corev1.Event, bool) {
+	for _, e := range p.list() {
 		if slices.Contains(reasons, e.Reason) && (match == nil || match(e)) {
 			return e, true
 		}
 	}
-	return corev1.Event{}, false
+	return nil, false
 }
 
 // aboutContainer matches events about the container: the kubelet names it
 // in the field path ("spec.containers{api}", "spec.initContainers{init}").
 // An event without a field path may be about any container; one naming
 // another container is not about this one.
-func aboutContainer(c container) func(corev1.Event) bool {
-	return func(e corev1.Event) bool {
-		fp := e.InvolvedObject.FieldPath
-		return fp == "" || strings.HasSuffix(fp, "{"+c.name+"}")
-	}
+func aboutContainer(c container, e *corev1.Event) bool {
+	fp := e.InvolvedObject.FieldPath
+	return fp == "" || strings.HasSuffix(fp, "{"+c.name+"}")
 }
 
 // containerEvent returns the newest event about the container with one of
 // the reasons whose message passes ok.
-func (evs podEvents) containerEvent(c container, ok func(string) bool, reasons ...string) (corev1.Event, bool) {
-	about := aboutContainer(c)
-	return evs.newest(func(e corev1.Event) bool { return about(e) && ok(e.Message) }, reasons...)
+func (p *podEvents) containerEvent(c container, ok func(string) bool, reasons ...string) (*corev1.Event, bool) {
+	return p.newest(func(e *corev1.Event) bool { return aboutContainer(c, e) && ok(e.Message) }, reasons...)
 }
 
 // since reports whether e happened at or after t, or either time is
 // unknown: events outlive the container run they were about, and a probe
 // failure before the last restart did not cause it.
-func since(e corev1.Event, t time.Time) bool {
+func since(e *corev1.Event, t time.Time) bool {
 	at := eventTime(e)
 	return at.IsZero() || t.IsZero() || !at.Before(t)
 }

@@ -161,7 +161,7 @@ func pick(found []problem) (problem, bool) {
 // podFailure reads a Failed pod's own reason: an eviction (with the node's
 // pressure and the containers' usage), or the kubelet refusing the pod
 // (OutOfcpu, NodeAffinity, a node shutdown, ...).
-func podFailure(pod *corev1.Pod, evs podEvents) (problem, bool) {
+func podFailure(pod *corev1.Pod, evs *podEvents) (problem, bool) {
 	if pod.Status.Phase != corev1.PodFailed || pod.Status.Reason == "" {
 		return problem{}, false
 	}
@@ -182,7 +182,7 @@ func podFailure(pod *corev1.Pod, evs podEvents) (problem, bool) {
 // condition's message or, where the status does not say (as `kubectl
 // describe` shows it, or a status written before the scheduler's), the
 // newest FailedScheduling event.
-func schedulingProblem(pod *corev1.Pod, evs podEvents) (problem, bool) {
+func schedulingProblem(pod *corev1.Pod, evs *podEvents) (problem, bool) {
 	if pod.Spec.NodeName != "" {
 		return problem{}, false
 	}
@@ -215,7 +215,7 @@ func schedulingProblem(pod *corev1.Pod, evs podEvents) (problem, bool) {
 // volumeProblem reads why a pod bound to a node starts no container: the
 // kubelet's newest FailedMount or FailedAttachVolume event (a missing
 // ConfigMap or Secret is a config error), or a sandbox it cannot create.
-func volumeProblem(pod *corev1.Pod, containers []container, evs podEvents) (problem, bool) {
+func volumeProblem(pod *corev1.Pod, containers []container, evs *podEvents) (problem, bool) {
 	if pod.Spec.NodeName == "" || pod.Status.Phase != corev1.PodPending {
 		return problem{}, false
 	}
@@ -241,10 +241,9 @@ func volumeProblem(pod *corev1.Pod, containers []container, evs podEvents) (prob
 // Ready. The checks run from the most to the least specific reason, so an
 // OOM kill is named as such although the container also crash-loops, and
 // a crash loop as a liveness probe's when the probe is what kills it.
-func inspectContainer(c container, evs podEvents, opts DiagnoseOptions) (problem, bool) {
+func inspectContainer(c container, evs *podEvents, opts DiagnoseOptions) (problem, bool) {
 	cs := c.status
 	w := cs.State.Waiting
-	restarts := fmt.Sprintf("%d %s", cs.RestartCount, plural(int64(cs.RestartCount), "restart", "restarts"))
 	switch {
 	case w != nil && slices.Contains(imagePullReasons, w.Reason):
 		// Not pulled now means not pulled on retry either, short of a
@@ -267,13 +266,13 @@ func inspectContainer(c container, evs podEvents, opts DiagnoseOptions) (problem
 		if t := cs.LastTerminationState.Terminated; msg == "" && t != nil {
 			msg = t.Message
 		}
-		return problem{cause: ConfigError, detail: fmt.Sprintf("%s cannot start (%s, %s): %s", c.label(), w.Reason, restarts, failedText(c, msg, evs)),
+		return problem{cause: ConfigError, detail: fmt.Sprintf("%s cannot start (%s, %s): %s", c.label(), w.Reason, restarts(cs), failedText(c, msg, evs)),
 			restarts: cs.RestartCount, certain: cs.RestartCount >= opts.RestartThreshold}, true
 	case terminatedBy(cs, "OOMKilled") != nil:
 		t := terminatedBy(cs, "OOMKilled")
 		return problem{
 			cause:    OOMKilled,
-			detail:   fmt.Sprintf("%s OOMKilled (exit %d, %s)", c.label(), t.ExitCode, restarts),
+			detail:   fmt.Sprintf("%s OOMKilled (exit %d, %s)", c.label(), t.ExitCode, restarts(cs)),
 			restarts: cs.RestartCount,
 			certain:  cs.RestartCount >= opts.RestartThreshold,
 		}, true
@@ -289,7 +288,7 @@ func inspectContainer(c container, evs podEvents, opts DiagnoseOptions) (problem
 			last = strings.TrimSpace(fmt.Sprintf("last exit %d %s", t.ExitCode, t.Reason))
 			why = t.Message
 		}
-		detail := fmt.Sprintf("%s CrashLoopBackOff (%s, %s)", c.label(), last, restarts)
+		detail := fmt.Sprintf("%s CrashLoopBackOff (%s, %s)", c.label(), last, restarts(cs))
 		if why = failedText(c, why, evs); why != "" {
 			detail += ": " + why
 		}
@@ -317,7 +316,7 @@ func inspectContainer(c container, evs podEvents, opts DiagnoseOptions) (problem
 // more than "Back-off pulling image" (ErrImagePull on docker), else the
 // newest Failed event about pulling this container's image, which is where
 // containerd and CRI-O put it.
-func pullError(c container, w *corev1.ContainerStateWaiting, evs podEvents) string {
+func pullError(c container, w *corev1.ContainerStateWaiting, evs *podEvents) string {
 	if w.Message != "" && !strings.HasPrefix(w.Message, "Back-off pulling image") {
 		return evidence(w.Message)
 	}
@@ -332,7 +331,7 @@ func pullError(c container, w *corev1.ContainerStateWaiting, evs podEvents) stri
 // failedText returns msg, or when it is empty the newest Failed event
 // about the container ("Error: ..."), whose text the kubelet also puts
 // there.
-func failedText(c container, msg string, evs podEvents) string {
+func failedText(c container, msg string, evs *podEvents) string {
 	if msg != "" {
 		return evidence(msg)
 	}
@@ -348,7 +347,7 @@ func failedText(c container, msg string, evs podEvents) string {
 // killedByProbe finds a container restarted by its liveness or startup
 // probe: the kubelet kills it (exit 137 or 143, reason Error) and says why
 // only in an Unhealthy event. Between kills the container may look Ready.
-func killedByProbe(c container, evs podEvents, opts DiagnoseOptions) (problem, bool) {
+func killedByProbe(c container, evs *podEvents, opts DiagnoseOptions) (problem, bool) {
 	cs := c.status
 	if cs.RestartCount == 0 {
 		return problem{}, false
@@ -368,9 +367,8 @@ func killedByProbe(c container, evs podEvents, opts DiagnoseOptions) (problem, b
 	}
 	crashing := cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff"
 	return problem{
-		cause: ProbeFailing,
-		detail: fmt.Sprintf("%s restarted by its %s probe (%d %s): %s", c.label(), probe, cs.RestartCount,
-			plural(int64(cs.RestartCount), "restart", "restarts"), probeOutput(e.Message)),
+		cause:    ProbeFailing,
+		detail:   fmt.Sprintf("%s restarted by its %s probe (%s): %s", c.label(), probe, restarts(cs), probeOutput(e.Message)),
 		restarts: cs.RestartCount,
 		certain:  crashing && cs.RestartCount >= opts.RestartThreshold,
 	}, true
@@ -378,7 +376,7 @@ func killedByProbe(c container, evs podEvents, opts DiagnoseOptions) (problem, b
 
 // unready says why a running container is not ready: the newest failed
 // probe's output or, without one, the probe the spec sets.
-func unready(c container, evs podEvents) string {
+func unready(c container, evs *podEvents) string {
 	started := c.status.Started == nil || *c.status.Started
 	kind, prefix := "readiness", "Readiness probe"
 	if !started {
@@ -402,7 +400,7 @@ func unready(c container, evs podEvents) string {
 // notReady explains a running pod that is not Ready although no container
 // reports a problem: a readiness gate not yet True, or a probe at pod
 // level.
-func notReady(pod *corev1.Pod, evs podEvents) problem {
+func notReady(pod *corev1.Pod, evs *podEvents) problem {
 	for _, g := range pod.Spec.ReadinessGates {
 		if c, ok := podCondition(pod, g.ConditionType); !ok || c.Status != corev1.ConditionTrue {
 			return problem{cause: ProbeFailing, detail: fmt.Sprintf("running but readiness gate %s is not True", g.ConditionType)}
@@ -431,12 +429,17 @@ func recentOOM(c container, opts DiagnoseOptions) (problem, bool) {
 	// would change the message at every evaluation.
 	return problem{
 		cause: OOMKilled,
-		detail: fmt.Sprintf("%s OOMKilled at %s (exit %d, %d %s)", c.label(), t.FinishedAt.UTC().Format(time.RFC3339),
-			t.ExitCode, cs.RestartCount, plural(int64(cs.RestartCount), "restart", "restarts")),
+		detail: fmt.Sprintf("%s OOMKilled at %s (exit %d, %s)", c.label(), t.FinishedAt.UTC().Format(time.RFC3339),
+			t.ExitCode, restarts(cs)),
 		restarts:  cs.RestartCount,
 		certain:   true,
 		container: c.name,
 	}, true
+}
+
+// restarts says "4 restarts".
+func restarts(cs corev1.ContainerStatus) string {
+	return fmt.Sprintf("%d %s", cs.RestartCount, plural(int64(cs.RestartCount), "restart", "restarts"))
 }
 
 // terminatedBy returns the container's current or last termination when it

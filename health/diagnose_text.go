@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +25,32 @@ const (
 // tabs, the trailing space of eviction messages) into one space, and
 // replaces invalid UTF-8.
 func oneLine(s string) string {
+	if isOneLine(s) {
+		return s // the usual case: no copy
+	}
 	return strings.Join(strings.Fields(strings.ToValidUTF8(s, "\uFFFD")), " ")
+}
+
+// isOneLine reports whether s is valid UTF-8 with single spaces only and
+// none at either end.
+func isOneLine(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' || !utf8.ValidString(s) {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == ' ':
+			if s[i+1] == ' ' {
+				return false
+			}
+		case unicode.IsSpace(r):
+			return false
+		}
+	}
+	return true
 }
 
 // clip shortens s to at most n runes. It cuts at a space when one is near
