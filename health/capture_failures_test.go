@@ -26,6 +26,14 @@ func (c *capturer) failures(t *testing.T) {
 		createDeployment(t, c.kube, deployment(ns, tc.name, 3, tc.failure))
 		until(t, tc.name+" pods failing", func(ctx context.Context) (bool, error) {
 			_, ev, ok := c.evidence(ctx, gvrDeployment, ns, tc.name)
+			if tc.failure == testenv.FailImagePull {
+				// Past ErrImagePull, in the state such pods stay in.
+				for i := range ev.Pods {
+					if !waitingReason("ImagePullBackOff")(&ev.Pods[i]) {
+						return false, nil
+					}
+				}
+			}
 			return ok && podsShowFailure(ev, 3), nil
 		})
 		c.saveCase(t, "diagnose/deployment-"+tc.name, c.get(t, gvrDeployment, ns, tc.name))
@@ -118,6 +126,18 @@ spec:
 
 	c.quota(t)
 	c.recentOOM(t)
+
+	// Pod security refuses a StatefulSet's pod; the controller says so in
+	// a FailedCreate event on the StatefulSet.
+	ns3 := namespace(t, c.kube)
+	labelNamespace(t, c.kube, ns3, "pod-security.kubernetes.io/enforce", "restricted")
+	create(t, c.dyn, gvrStatefulSet, ns3, statefulSet("db", 1, "", 0))
+	until(t, "db refused", func(ctx context.Context) (bool, error) {
+		u, ev, ok := c.evidence(ctx, gvrStatefulSet, ns3, "db")
+		_, failed := latestEvent(ev.Events, "StatefulSet", "db", "FailedCreate")
+		return ok && failed && Compute(u).Message == "0/1 pods created", nil
+	})
+	c.saveCase(t, "diagnose/statefulset-forbidden", c.get(t, gvrStatefulSet, ns3, "db"))
 }
 
 // quota captures pods refused by a ResourceQuota, for a Deployment and for

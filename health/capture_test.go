@@ -28,7 +28,9 @@ import (
 //	BATON_CAPTURE_FIXTURES=1 go test -run TestCaptureFixtures ./health/
 //
 // Names of ReplicaSets and pods are random, so the table tests match
-// messages with patterns.
+// messages with patterns. docs/diagnosis.md quotes messages of some
+// fixtures: after a capture, copy the new ones there (TestDiagnosisDoc
+// prints them).
 func TestCaptureFixtures(t *testing.T) {
 	if os.Getenv("BATON_CAPTURE_FIXTURES") == "" {
 		t.Skip("set BATON_CAPTURE_FIXTURES=1 to capture testdata from the test control plane")

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,6 +245,45 @@ metadata: {name: scratch}
 spec: {storageClassName: missing, accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 `)
 	save(t, "status/pvc-pending", c.get(t, gvrPVC, ns, "scratch"))
+
+	// Storage classes whose provisioner never runs here: with
+	// WaitForFirstConsumer the PV controller leaves a claim alone until a
+	// pod uses it; with Immediate it hands the claim to the provisioner at
+	// once, which it records in an annotation.
+	gvrClass := schema.GroupVersionResource{Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"}
+	for _, mode := range []string{"WaitForFirstConsumer", "Immediate"} {
+		class := create(t, c.dyn, gvrClass, "", fmt.Sprintf(`
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: %s-%s}
+provisioner: example.com/never
+volumeBindingMode: %s
+`, ns, strings.ToLower(mode), mode))
+		t.Cleanup(func() {
+			_ = c.dyn.Resource(gvrClass).Delete(context.Background(), class.GetName(), metav1.DeleteOptions{})
+		})
+	}
+	create(t, c.dyn, gvrPVC, ns, fmt.Sprintf(`
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: cache}
+spec: {storageClassName: %s-waitforfirstconsumer, accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`, ns))
+	create(t, c.dyn, gvrPVC, ns, fmt.Sprintf(`
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: logs}
+spec: {storageClassName: %s-immediate, accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`, ns))
+	save(t, "status/pvc-provisioning", c.waitObject(t, gvrPVC, ns, "logs", "handed to its provisioner", func(u *unstructured.Unstructured) bool {
+		return u.GetAnnotations()[provisionerAnnotation] != ""
+	}))
+	// The controller says, in a Normal event, that it left the other one.
+	until(t, "cache left for its first consumer", func(ctx context.Context) (bool, error) {
+		evs, err := c.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=cache,reason=WaitForFirstConsumer"})
+		return err == nil && len(evs.Items) > 0, nil
+	})
+	save(t, "status/pvc-wait-for-consumer", c.get(t, gvrPVC, ns, "cache"))
 	pv := create(t, c.dyn, schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumes"}, "", fmt.Sprintf(`
 apiVersion: v1
 kind: PersistentVolume

@@ -21,19 +21,31 @@ const (
 	// ImagePull: an image cannot be pulled (ErrImagePull, ImagePullBackOff,
 	// InvalidImageName).
 	ImagePull Cause = "imagepull"
-	// ConfigError: a container cannot be created because a ConfigMap or
-	// Secret it references is missing (CreateContainerConfigError, or a
-	// volume that fails to mount for that reason).
+	// ConfigError: the pod's configuration cannot work as written: a
+	// ConfigMap, Secret or key it references is missing
+	// (CreateContainerConfigError, or a volume that fails to mount for that
+	// reason), a security context the image cannot satisfy, or a command the
+	// runtime cannot start (RunContainerError, CreateContainerError).
 	ConfigError Cause = "configerror"
+	// Volume: a volume cannot be attached or mounted for another reason
+	// than a missing ConfigMap or Secret (FailedMount, FailedAttachVolume:
+	// a storage driver error, a volume attached to another node).
+	Volume Cause = "volume"
 	// ProbeFailing: containers run but the pod never becomes Ready.
 	ProbeFailing Cause = "probe"
 	// Unschedulable: the scheduler finds no node (resources, taints,
-	// affinity).
+	// affinity, unbound claims), from the pod's PodScheduled condition or,
+	// where the status is silent, its FailedScheduling events.
 	Unschedulable Cause = "unschedulable"
-	// QuotaExceeded: a ResourceQuota refuses the workload's pods.
+	// Evicted: the kubelet evicted a pod under node pressure (memory, disk,
+	// PIDs); the message names the pressure and the containers' usage.
+	Evicted Cause = "evicted"
+	// QuotaExceeded: a ResourceQuota refuses the workload's pods; the
+	// message names the quota.
 	QuotaExceeded Cause = "quota"
-	// Forbidden: admission (a webhook, a policy, pod security) or RBAC
-	// refuses the workload's pods.
+	// Forbidden: admission (a webhook, a ValidatingAdmissionPolicy, pod
+	// security, a LimitRange) refuses the workload's pods; the message
+	// names the refusing policy.
 	Forbidden Cause = "forbidden"
 	// DeadlineExceeded: a Deployment passed its progress deadline with no
 	// more specific cause found.
@@ -49,35 +61,41 @@ const (
 // Causes lists every cause except NoCause, for pre-registering metric
 // label values.
 func Causes() []Cause {
-	return []Cause{CrashLoop, OOMKilled, ImagePull, ConfigError, ProbeFailing, Unschedulable,
-		QuotaExceeded, Forbidden, DeadlineExceeded, JobFailed, TimedOut}
+	return []Cause{CrashLoop, OOMKilled, ImagePull, ConfigError, Volume, ProbeFailing, Unschedulable,
+		Evicted, QuotaExceeded, Forbidden, DeadlineExceeded, JobFailed, TimedOut}
 }
 
 // rank orders causes by how directly they tell what to fix: a broken image
 // or config beats a crash, which beats a refused pod, which beats a pod the
-// scheduler cannot place, and so on. Lower is more important.
+// scheduler cannot place, and so on. An eviction comes after every problem
+// of a live pod: the controller replaces an evicted pod, and what holds the
+// replacement back is the news. Lower is more important.
 func (c Cause) rank() int {
 	switch c {
 	case ImagePull:
 		return 0
 	case ConfigError:
 		return 1
-	case OOMKilled:
+	case Volume:
 		return 2
-	case CrashLoop:
+	case OOMKilled:
 		return 3
-	case QuotaExceeded, Forbidden:
+	case CrashLoop:
 		return 4
-	case Unschedulable:
+	case QuotaExceeded, Forbidden:
 		return 5
-	case ProbeFailing:
+	case Unschedulable:
 		return 6
-	case DeadlineExceeded, JobFailed:
+	case ProbeFailing:
 		return 7
-	case TimedOut:
+	case Evicted:
 		return 8
+	case DeadlineExceeded, JobFailed:
+		return 9
+	case TimedOut:
+		return 10
 	}
-	return 9
+	return 11
 }
 
 // Diagnosis is what Diagnose concludes about one object.
@@ -103,11 +121,25 @@ type Evidence struct {
 	ReplicaSet *appsv1.ReplicaSet
 	// Pods are the pods of the current rollout: the newest ReplicaSet's for
 	// a Deployment, the controller's own for other workloads, the pod
-	// itself for a Pod.
+	// itself for a Pod. Diagnose reads their metadata (name, namespace,
+	// uid, deletionTimestamp), their whole status, and of their spec only
+	// nodeName, readinessGates, the claim names of volumes, and the name,
+	// image and readiness and startup probes of containers and init
+	// containers: a cache may drop the rest.
 	Pods []corev1.Pod
-	// Events are events about the object, its ReplicaSet and its pods.
-	// Only Warning events are read.
+	// Events are events about the object, its ReplicaSet and its pods, in
+	// any order. Only Warning events with one of EventReasons are read;
+	// where the status is silent they carry the evidence (a scheduler's
+	// message, a probe's output, a registry's error, a mount failure, a
+	// refused pod).
 	Events []corev1.Event
+}
+
+// EventReasons lists the reasons of the Warning events Diagnose reads, for
+// a reader that wants to keep only those.
+func EventReasons() []string {
+	return []string{"FailedScheduling", "Failed", "BackOff", "Unhealthy", "FailedMount", "FailedAttachVolume",
+		"FailedCreatePodSandBox", "Evicted", "FailedCreate"}
 }
 
 // DiagnoseOptions tune Diagnose. The zero value is the default.

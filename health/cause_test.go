@@ -55,9 +55,9 @@ var causeCases = []causeCase{
 	{
 		name: "imagepull", cause: ImagePull, failFast: true,
 		setup: deploymentCase("api", testenv.FailImagePull, 3),
-		shown: waitingReason("ImagePullBackOff"),
+		shown: waitingReason("ErrImagePull"),
 		message: `^Deployment ` + nsRE + `/api: 0/3 updated pods ready; pod api-` + hashRE + `-` + hashRE +
-			`: container api cannot pull image "registry.example/api:1.0" \(ImagePullBackOff: Back-off pulling image "registry.example/api:1.0": not found\)( \(and [12] more pods?\))?$`,
+			`: container api cannot pull image "registry.example/api:1.0" \((ImagePullBackOff|ErrImagePull: pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed)\)( \(and [12] more pods?\))?$`,
 	},
 	{
 		name: "readiness never true", cause: ProbeFailing,
@@ -86,7 +86,7 @@ var causeCases = []causeCase{
 			return ref("Deployment", ns, "api")
 		},
 		message: `^Deployment ` + nsRE + `/api: [01]/3 updated pods ready; replicaset api-` + hashRE +
-			`: cannot create pods: pods "api-` + hashRE + `-` + hashRE + `" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1$`,
+			`: cannot create pods, refused by ResourceQuota "pods": exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1$`,
 	},
 	{
 		name: "missing configmap", cause: ConfigError,

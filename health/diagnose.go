@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -83,7 +84,7 @@ func Diagnose(obj *unstructured.Unstructured, res Result, ev Evidence, opts Diag
 			d.Cause = JobFailed
 		}
 	}
-	d.Message = strings.TrimSuffix(msg, ": ")
+	d.Message = clip(strings.TrimSuffix(oneLine(msg), ":"), maxMessage)
 	return d
 }
 
@@ -99,14 +100,17 @@ func countOthers(problems []problem, best problem) int {
 }
 
 // creationProblem finds pods that the workload's controller could not
-// create: a ResourceQuota or an admission plugin refused them. For a
+// create: a ResourceQuota or an admission plugin (pod security, a webhook,
+// a ValidatingAdmissionPolicy, a LimitRange) refused them. For a
 // Deployment the newest ReplicaSet carries it, in its ReplicaFailure
 // condition (which outlives the events, gone after an hour) or in
-// FailedCreate events; other controllers only emit events on themselves.
+// FailedCreate events; a StatefulSet, DaemonSet, Job or bare ReplicaSet
+// emits FailedCreate events on itself. A refusal is old news once every
+// pod the controller wants exists.
 func creationProblem(obj *unstructured.Unstructured, ev Evidence) (problem, bool) {
 	if rs := ev.ReplicaSet; rs != nil {
 		if rs.Spec.Replicas != nil && rs.Status.Replicas >= *rs.Spec.Replicas {
-			return problem{}, false // all pods exist: an old refusal
+			return problem{}, false
 		}
 		subject := "replicaset " + rs.Name
 		for _, c := range rs.Status.Conditions {
@@ -119,49 +123,82 @@ func creationProblem(obj *unstructured.Unstructured, ev Evidence) (problem, bool
 		}
 		return problem{}, false
 	}
+	if allPodsExist(obj) {
+		return problem{}, false
+	}
+	subject := strings.ToLower(obj.GetKind()) + " " + obj.GetName()
+	if c, ok := findCondition(obj, "ReplicaFailure"); ok && c.Status == "True" {
+		return refusal(subject, c.Message), true
+	}
 	if e, ok := latestEvent(ev.Events, obj.GetKind(), obj.GetName(), "FailedCreate"); ok {
-		return refusal(strings.ToLower(obj.GetKind())+" "+obj.GetName(), e.Message), true
+		return refusal(subject, e.Message), true
 	}
 	return problem{}, false
 }
 
-// refusal classifies a pod creation error message.
-func refusal(subject, msg string) problem {
-	msg = strings.TrimPrefix(msg, "Error creating: ")
-	cause := NoCause
-	switch {
-	case strings.Contains(msg, "exceeded quota"):
-		cause = QuotaExceeded
-	case strings.Contains(msg, "forbidden"), strings.Contains(msg, "denied"):
-		cause = Forbidden
+// allPodsExist reports whether a controller has every pod it wants, from
+// its status counters.
+func allPodsExist(obj *unstructured.Unstructured) bool {
+	switch obj.GetKind() {
+	case "StatefulSet", "ReplicaSet":
+		return intOr(obj, 0, "status", "replicas") >= intOr(obj, 1, "spec", "replicas")
+	case "DaemonSet":
+		desired, ok := intField(obj, "status", "desiredNumberScheduled")
+		return ok && intOr(obj, 0, "status", "currentNumberScheduled") >= desired
 	}
-	return problem{cause: cause, subject: subject, detail: "cannot create pods: " + msg}
+	return false
+}
+
+// controllerWrapper is how a StatefulSet reports a refused pod or claim:
+// "create Pod web-0 in StatefulSet web failed error: pods "web-0" is
+// forbidden: ...".
+var controllerWrapper = regexp.MustCompile(`^[Cc]reate (\w+) \S+ (?:for Pod \S+ )?in StatefulSet \S+ failed error: `)
+
+// refusal names the policy that refused a controller's pods, from the
+// message of its FailedCreate event or ReplicaFailure condition.
+func refusal(subject, msg string) problem {
+	msg = oneLine(msg)
+	what := "pods"
+	if m := controllerWrapper.FindStringSubmatch(msg); m != nil {
+		msg = msg[len(m[0]):]
+		if m[1] == "Claim" {
+			what = "volume claims"
+		}
+	}
+	msg = strings.TrimPrefix(msg, "Error creating: ")
+	policy, cause, msg := refusingPolicy(msg)
+	msg = forbiddenPrefix.ReplaceAllString(msg, "")
+	detail := "cannot create " + what
+	if policy != "" {
+		detail += ", refused by " + policy
+	}
+	return problem{cause: cause, subject: subject, detail: detail + ": " + evidence(msg)}
 }
 
 // latestEvent returns the newest Warning event about kind/name with one of
-// the reasons.
-func latestEvent(events []corev1.Event, kind, name string, reasons ...string) (corev1.Event, bool) {
-	var best corev1.Event
+// the reasons; of events equally new, the last listed.
+func latestEvent(events []corev1.Event, kind, name string, reasons ...string) (*corev1.Event, bool) {
+	var best *corev1.Event
 	var bestAt time.Time
-	found := false
-	for _, e := range events {
+	for i := range events {
+		e := &events[i]
 		if e.Type != corev1.EventTypeWarning || e.InvolvedObject.Kind != kind || e.InvolvedObject.Name != name {
 			continue
 		}
 		if !slices.Contains(reasons, e.Reason) {
 			continue
 		}
-		if at := eventTime(e); !found || at.After(bestAt) {
-			best, bestAt, found = e, at, true
+		if at := eventTime(e); best == nil || !at.Before(bestAt) {
+			best, bestAt = e, at
 		}
 	}
-	return best, found
+	return best, best != nil
 }
 
 // eventTime is when an event last happened. Events written through the
 // events.k8s.io API fill eventTime and series; the core API fills
 // lastTimestamp; either may be empty.
-func eventTime(e corev1.Event) time.Time {
+func eventTime(e *corev1.Event) time.Time {
 	switch {
 	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
 		return e.Series.LastObservedTime.Time

@@ -9,9 +9,13 @@
 //     first, then a function per kind, then the standard conditions.
 //   - Diagnose and Finder: for a workload that is not ready, the pods of
 //     its current rollout and the Warning events about them name a Cause
-//     (crashloop, oomkilled, imagepull, ...) and the pod and container at
-//     fault. Diagnose is pure; the Finder gathers its evidence through a
-//     ClusterReader.
+//     from a closed set (crashloop, oomkilled, imagepull, evicted, ...; see
+//     Causes) and the pod and container at fault, in one bounded line. The
+//     pods' status comes first; events fill in what it does not say (the
+//     scheduler's message, a registry's error, a probe's output, a refused
+//     pod's policy). Diagnose is pure and takes its evidence as plain data
+//     (Evidence: pods and events), so any cache can feed it; the Finder
+//     gathers it through a ClusterReader.
 //   - Checker: Wait follows applied objects through watches until they are
 //     ready, fail for certain, time out or are cancelled; Monitor keeps
 //     following them afterwards and reports changes; Check evaluates once.

@@ -2,6 +2,7 @@ package health
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,29 +32,40 @@ func loadDocs(t testing.TB, name string) []*unstructured.Unstructured {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
-		j, err := yaml.YAMLToJSON(doc)
+		u, err := decodeYAML(doc)
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		if string(bytes.TrimSpace(j)) == "null" {
-			continue // a document holding only comments
+		if u != nil {
+			out = append(out, u)
 		}
-		// Decode as client-go does, so numbers are int64 as they are in
-		// objects read from the apiserver (plain JSON gives float64).
-		obj, _, err := unstructured.UnstructuredJSONScheme.Decode(j, nil, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		u, ok := obj.(*unstructured.Unstructured)
-		if !ok {
-			t.Fatalf("%s: decoded %T, want one object", path, obj)
-		}
-		out = append(out, u)
 	}
 	if len(out) == 0 {
 		t.Fatalf("%s: no objects", path)
 	}
 	return out
+}
+
+// decodeYAML decodes one YAML document as client-go does, so numbers are
+// int64 as they are in objects read from the apiserver (plain JSON gives
+// float64). A document holding only comments gives nil.
+func decodeYAML(doc []byte) (*unstructured.Unstructured, error) {
+	j, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return nil, err
+	}
+	if string(bytes.TrimSpace(j)) == "null" {
+		return nil, nil
+	}
+	obj, _, err := unstructured.UnstructuredJSONScheme.Decode(j, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("decoded %T, want one object", obj)
+	}
+	return u, nil
 }
 
 // loadObject reads a fixture holding exactly one object.

@@ -50,9 +50,25 @@ func waitingReasons(obj *unstructured.Unstructured) string {
 	return strings.Join(parts, ", ")
 }
 
-// pvcStatus: Current once bound to a volume. A claim whose StorageClass has
-// volumeBindingMode WaitForFirstConsumer stays Pending until a pod uses it;
-// Compute cannot see the class, so such a claim reads InProgress.
+// Annotations the volume controllers put on a claim they work on.
+const (
+	// provisionerAnnotation: the PV controller names the provisioner that
+	// is to create the claim's volume (once binding is not delayed).
+	provisionerAnnotation     = "volume.kubernetes.io/storage-provisioner"
+	provisionerAnnotationBeta = "volume.beta.kubernetes.io/storage-provisioner"
+	// selectedNodeAnnotation: the scheduler picked a node for the first
+	// consumer of a WaitForFirstConsumer claim.
+	selectedNodeAnnotation = "volume.kubernetes.io/selected-node"
+)
+
+// pvcStatus: Current once bound to a volume. A Pending claim is InProgress
+// while a volume is on its way: a provisioner has taken it, a consumer's
+// node was picked, or it names its volume. A Pending claim nobody works on
+// is Current: with volumeBindingMode WaitForFirstConsumer (kind's and many
+// clouds' default class) it stays Pending until a pod uses it, which may
+// be never (a suspended CronJob's claim), and that is no failure. A claim
+// that cannot bind holds back the pods that mount it, and their diagnosis
+// names it (the scheduler's "unbound immediate PersistentVolumeClaims").
 func pvcStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 	switch phase := stringField(obj, "status", "phase"); phase {
 	case "Bound":
@@ -60,14 +76,31 @@ func pvcStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 	case "Lost":
 		return Result{Status: Failed, Message: "volume lost"}
 	case "", "Pending":
-		return Result{Status: InProgress, Message: "not yet bound"}
+		ann := obj.GetAnnotations()
+		switch {
+		case ann[provisionerAnnotation] != "" || ann[provisionerAnnotationBeta] != "":
+			p := ann[provisionerAnnotation]
+			if p == "" {
+				p = ann[provisionerAnnotationBeta]
+			}
+			return Result{Status: InProgress, Message: "waiting for " + p + " to provision a volume"}
+		case ann[selectedNodeAnnotation] != "":
+			return Result{Status: InProgress, Message: "waiting for a volume on node " + ann[selectedNodeAnnotation]}
+		case stringField(obj, "spec", "volumeName") != "":
+			return Result{Status: InProgress, Message: "waiting to bind volume " + stringField(obj, "spec", "volumeName")}
+		}
+		return Result{Status: Current, Message: "pending, no provisioner has taken it (its class waits for a first consumer, or has no provisioner): not awaited"}
 	default:
 		return Result{Status: InProgress, Message: "phase " + phase}
 	}
 }
 
 // serviceStatus: only a LoadBalancer Service has something to wait for, its
-// external address. Other types are Current as soon as they exist.
+// external address. Other types are Current as soon as they exist. A
+// cluster without a load-balancer controller (kind, minikube without a
+// tunnel, bare metal without MetalLB) never gives one, so whether to wait
+// is a setting, named in the message (baton.yaml's
+// environments[].health.loadBalancers).
 func serviceStatus(obj *unstructured.Unstructured, opts StatusOptions) Result {
 	if stringField(obj, "spec", "type") != "LoadBalancer" {
 		return Result{Status: Current}
@@ -83,9 +116,9 @@ func serviceStatus(obj *unstructured.Unstructured, opts StatusOptions) Result {
 		return Result{Status: Current, Message: "load balancer at " + strings.Join(addrs, ", ")}
 	}
 	if opts.SkipLoadBalancer {
-		return Result{Status: Current, Message: "load balancer address not awaited in this environment"}
+		return Result{Status: Current, Message: "no load-balancer address yet, not awaited (health.loadBalancers: wait to wait for it)"}
 	}
-	return Result{Status: InProgress, Message: "waiting for a load balancer address"}
+	return Result{Status: InProgress, Message: "waiting for a load-balancer address (none comes without a load-balancer controller; health.loadBalancers: skip to not wait)"}
 }
 
 // namespaceStatus: Current while Active. A namespace with a deletion

@@ -193,7 +193,8 @@ func TestWaitTimeout(t *testing.T) {
 	}
 	c := newChecker(t)
 	rep := c.Wait(t.Context(), []ObjectRef{ref("Service", ns, "edge")}, WaitOptions{Timeout: 2 * time.Second})
-	want := fmt.Sprintf("timed out after 2s: 0/1 objects ready; Service %s/edge: waiting for a load balancer address", ns)
+	want := fmt.Sprintf("timed out after 2s: 0/1 objects ready; Service %s/edge: waiting for a load-balancer address"+
+		" (none comes without a load-balancer controller; health.loadBalancers: skip to not wait)", ns)
 	if rep.Overall != Degraded || rep.Cause != TimedOut || rep.Message != want {
 		t.Errorf("report: %s\nwant message %q", describe(rep), want)
 	}

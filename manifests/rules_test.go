@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/testenv/prometheus"
 )
 
@@ -47,6 +48,7 @@ func writeRuleFile(t testing.TB, folder string) string {
 // alertRule is one alerting rule.
 type alertRule struct {
 	Alert, Expr string
+	Annotations map[string]string
 }
 
 func alertRules(t testing.TB) []alertRule {
@@ -64,6 +66,27 @@ func alertRules(t testing.TB) []alertRule {
 		out = append(out, g.Rules...)
 	}
 	return out
+}
+
+// TestDegradedAlertNamesEveryCause: the alert a degraded environment
+// raises lists the causes baton_health_failures_total can carry, the closed
+// set health.Causes gives the metrics.
+func TestDegradedAlertNamesEveryCause(t *testing.T) {
+	for _, r := range alertRules(t) {
+		if r.Alert != "BatonEnvironmentDegraded" {
+			continue
+		}
+		desc := strings.Join(strings.Fields(r.Annotations["description"]), " ")
+		var names []string
+		for _, c := range health.Causes() {
+			names = append(names, string(c))
+		}
+		if want := "(" + strings.Join(names, ", ") + ")"; !strings.Contains(desc, want) {
+			t.Errorf("BatonEnvironmentDegraded's description does not list the causes %s: %s", want, desc)
+		}
+		return
+	}
+	t.Fatal("no BatonEnvironmentDegraded alert")
 }
 
 func TestAlertRulesPassPromtool(t *testing.T) {

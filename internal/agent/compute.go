@@ -93,7 +93,7 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 			for _, e := range inv.Entries {
 				refs = append(refs, health.ObjectRef{Group: e.Group, Version: e.Version, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
 			}
-			report := checker.Check(ctx, refs, health.EvalOptions{})
+			report := checker.Check(ctx, refs, evalOptions(env.Health))
 			es.Health = HealthInfo{Status: string(report.Overall), Cause: string(report.Cause), Message: report.Message,
 				Since: report.Since, Revision: inv.Revision}
 			if h.rev != nil && h.rev.Commit == inv.Revision {

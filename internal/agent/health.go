@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/baton-gitops/baton/health"
+	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/source"
 )
@@ -32,13 +33,27 @@ func (l *envLoop) waitHealth(ctx context.Context, rev *source.Revision, refs []h
 		}
 	}()
 	started := l.clock.Now()
-	report := l.checker.Wait(ctx, refs, health.WaitOptions{Timeout: l.env.Health.Timeout.Duration})
+	report := l.checker.Wait(ctx, refs, health.WaitOptions{EvalOptions: evalOptions(l.env.Health), Timeout: l.env.Health.Timeout.Duration})
 	if report.Overall == health.Cancelled {
 		l.log.Info("health wait interrupted", "environment", l.env.Name, "revision", short(rev.Commit))
 		return report
 	}
 	l.recordHealth(rev.Commit, report, l.clock.Now().Sub(started))
 	return report
+}
+
+// evalOptions maps an environment's health settings (baton.yaml) onto the
+// checker's judgement. A LoadBalancer Service's address is awaited only
+// when the environment says "wait", as the configuration's default is skip.
+func evalOptions(h config.Health) health.EvalOptions {
+	o := health.EvalOptions{
+		SkipLoadBalancer: h.LoadBalancers != config.LoadBalancersWait,
+		RecentWindow:     h.RecentWindow.Duration,
+	}
+	if h.RestartThreshold != nil {
+		o.RestartThreshold = *h.RestartThreshold
+	}
+	return o
 }
 
 // monitor follows the objects of rev after the wait, recording every
@@ -48,7 +63,7 @@ func (l *envLoop) monitor(ctx context.Context, rev *source.Revision, refs []heal
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := l.checker.Monitor(ctx, refs, health.MonitorOptions{}, func(r health.Report) {
+		err := l.checker.Monitor(ctx, refs, health.MonitorOptions{EvalOptions: evalOptions(l.env.Health)}, func(r health.Report) {
 			l.recordHealth(rev.Commit, r, 0)
 		})
 		if err != nil {

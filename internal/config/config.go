@@ -109,7 +109,29 @@ type Health struct {
 	// Soak is how long the environment must stay healthy before its revision
 	// may be promoted.
 	Soak source.Duration `json:"soak,omitempty"`
+	// LoadBalancers says whether a Service of type LoadBalancer is ready
+	// only once it has an address: "skip" (the default) does not wait for
+	// one, so a cluster without a load-balancer controller (kind, minikube
+	// without a tunnel, bare metal without MetalLB) does not hold the
+	// environment Progressing for ever and freeze its promotions; "wait"
+	// waits for the address, on clusters that always give one.
+	LoadBalancers string `json:"loadBalancers,omitempty"`
+	// RestartThreshold is how many restarts of a crash-looping or
+	// OOM-killed container make the failure certain, ending the wait
+	// before its timeout. Lower fails faster but may condemn a container
+	// that crashes while a dependency starts. 1 to 100; default 3 (a
+	// pointer, so that an explicit 0 is an error rather than the default).
+	RestartThreshold *int32 `json:"restartThreshold,omitempty"`
+	// RecentWindow is how long after an OOM kill a workload that is ready
+	// again still counts as Degraded. Up to 24h; default 10m.
+	RecentWindow source.Duration `json:"recentWindow,omitempty"`
 }
+
+// Values of Health.LoadBalancers.
+const (
+	LoadBalancersSkip = "skip"
+	LoadBalancersWait = "wait"
+)
 
 // Pipeline is the promotion path between environments.
 type Pipeline struct {

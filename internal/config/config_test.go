@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/baton-gitops/baton/health"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -23,6 +25,12 @@ func TestLoadExample(t *testing.T) {
 	}
 	if repo.Auth.TokenFile != "/etc/baton/git/token" || repo.Signatures == nil || repo.Signatures.Branches[0] != "env/prod" {
 		t.Errorf("repository settings not read: %+v", repo.RepositorySettings)
+	}
+	if h := cfg.Environment("dev").Health; h.LoadBalancers != LoadBalancersSkip || *h.RestartThreshold != 3 || h.RecentWindow.Duration != 10*time.Minute {
+		t.Errorf("dev health = %+v", h)
+	}
+	if h := cfg.Environment("prod").Health; h.LoadBalancers != LoadBalancersWait || *h.RestartThreshold != 5 || h.RecentWindow.Duration != 30*time.Minute {
+		t.Errorf("prod health = %+v", h)
 	}
 	staging := cfg.Environment("staging")
 	if staging == nil || staging.Repository != "deploy" || staging.Path != "overlays/staging" {
@@ -86,6 +94,12 @@ func TestDefaults(t *testing.T) {
 		!dev.PruneEnabled() || dev.Timeout.Duration != DefaultSyncTimeout ||
 		dev.Health.Timeout.Duration != DefaultHealthTimeout || dev.Health.Soak.Duration != DefaultSoak {
 		t.Errorf("dev = %+v", dev)
+	}
+	// Health defaults that work on clusters without a load-balancer
+	// controller, and the health package's own defaults.
+	if h := dev.Health; h.LoadBalancers != LoadBalancersSkip || h.RestartThreshold == nil ||
+		*h.RestartThreshold != health.DefaultRestartThreshold || h.RecentWindow.Duration != health.DefaultRecentWindow {
+		t.Errorf("dev health defaults = %+v", h)
 	}
 	r := cfg.Repositories[0]
 	if r.Interval.Duration != time.Minute || r.Timeout.Duration != time.Minute || r.Auth.Username != "git" {
@@ -179,6 +193,13 @@ func TestInvalid(t *testing.T) {
 		{"path escapes", repo + env + "    path: ../other\n", `environments[0].path: "../other" must be a folder inside the repository`},
 		{"bad drift", repo + env + "    drift: fix\n", `environments[0].drift: must be "correct" or "detect-only", not "fix"`},
 		{"negative soak", repo + env + "    health: {soak: -1m}\n", "environments[0].health.soak: must not be negative"},
+		{"bad load balancers", repo + env + "    health: {loadBalancers: ignore}\n", `environments[0].health.loadBalancers: must be "skip" or "wait", not "ignore"`},
+		{"restart threshold zero", repo + env + "    health: {restartThreshold: 0}\n", "environments[0].health.restartThreshold: must be between 1 and 100, not 0"},
+		{"restart threshold too high", repo + env + "    health: {restartThreshold: 1000}\n", "environments[0].health.restartThreshold: must be between 1 and 100, not 1000"},
+		{"restart threshold not a number", repo + env + "    health: {restartThreshold: three}\n", `environments[0].health.restartThreshold: must be a whole number, got the string "three"`},
+		{"restart threshold fraction", repo + env + "    health: {restartThreshold: 2.5}\n", "environments[0].health.restartThreshold: must be a whole number, got 2.5"},
+		{"negative recent window", repo + env + "    health: {recentWindow: -1m}\n", "environments[0].health.recentWindow: must be between 0 and 24h0m0s, not -1m0s"},
+		{"recent window too long", repo + env + "    health: {recentWindow: 48h}\n", "environments[0].health.recentWindow: must be between 0 and 24h0m0s, not 48h0m0s"},
 		{"ignore without paths", repo + env + "    ignore: [{kind: Deployment}]\n", "environments[0].ignore[0].paths: at least one JSON pointer such as /spec/replicas is required"},
 		{"ignore bad pointer", repo + env + "    ignore: [{paths: [spec.replicas]}]\n", `environments[0].ignore[0].paths[0]: "spec.replicas" is not a JSON pointer: it must start with /`},
 		{"sync unknown environment", repo + env + "sync: [dev, qa]\n", `sync[1]: no environment is named "qa"`},

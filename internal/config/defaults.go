@@ -22,6 +22,9 @@ import (
 //	environments[].prune                    true
 //	environments[].health.timeout           5m
 //	environments[].health.soak              2m
+//	environments[].health.loadBalancers     skip  (a LoadBalancer Service's address is not waited for)
+//	environments[].health.restartThreshold  3     (health.DefaultRestartThreshold)
+//	environments[].health.recentWindow      10m   (health.DefaultRecentWindow)
 //	sync                                    none: an agent syncs nothing until told
 //	pipeline.edges                          every consecutive pair of pipeline.order
 //	pipeline.edges[].policy                 pull-request
@@ -45,6 +48,9 @@ const (
 	DefaultDrift          = "correct"
 	DefaultHealthTimeout  = 5 * time.Minute
 	DefaultSoak           = 2 * time.Minute
+	DefaultLoadBalancers  = LoadBalancersSkip
+	DefaultRestarts       = 3
+	DefaultRecentWindow   = 10 * time.Minute
 	DefaultPolicy         = PolicyPullRequest
 	DefaultAuthorName     = "Baton"
 	DefaultAuthorEmail    = "baton@localhost"
@@ -93,6 +99,11 @@ func applyDefaults(c *Config) {
 		}
 		setDuration(&e.Health.Timeout, DefaultHealthTimeout)
 		setDuration(&e.Health.Soak, DefaultSoak)
+		setString(&e.Health.LoadBalancers, DefaultLoadBalancers)
+		if e.Health.RestartThreshold == nil {
+			e.Health.RestartThreshold = ptr(int32(DefaultRestarts))
+		}
+		setDuration(&e.Health.RecentWindow, DefaultRecentWindow)
 	}
 	p := &c.Pipeline
 	if len(p.Edges) == 0 {

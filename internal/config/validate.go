@@ -6,6 +6,7 @@ import (
 	"net"
 	"path"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -137,6 +138,15 @@ func validateEnvironments(c *Config, repos map[string]bool, p *problems) map[str
 		if e.Health.Soak.Duration < 0 {
 			p.add(at+".health.soak", "must not be negative")
 		}
+		if lb := e.Health.LoadBalancers; lb != LoadBalancersSkip && lb != LoadBalancersWait {
+			p.add(at+".health.loadBalancers", "must be %q or %q, not %q", LoadBalancersSkip, LoadBalancersWait, lb)
+		}
+		if n := e.Health.RestartThreshold; n != nil && (*n < 1 || *n > maxRestartThreshold) {
+			p.add(at+".health.restartThreshold", "must be between 1 and %d, not %d", maxRestartThreshold, *n)
+		}
+		if w := e.Health.RecentWindow.Duration; w < 0 || w > maxRecentWindow {
+			p.add(at+".health.recentWindow", "must be between 0 and %s, not %s", maxRecentWindow, w)
+		}
 	}
 	return names
 }
@@ -165,6 +175,14 @@ func validateNames(p *problems, field string, list []string, envs map[string]boo
 		seen[n] = true
 	}
 }
+
+// Bounds of the health settings: past them a setting is a typo, not a
+// choice (a container restarted 1000 times has long been failing; an OOM
+// kill a day old says nothing about today).
+const (
+	maxRestartThreshold = 100
+	maxRecentWindow     = 24 * time.Hour
+)
 
 var validOps = map[string]bool{"<": true, "<=": true, ">": true, ">=": true, "==": true, "!=": true}
 

@@ -41,7 +41,7 @@
 // Health (per environment):
 //
 //	baton_health_status{environment,status}         gauge    1 for the current status (healthy, progressing, degraded, unknown), 0 for the others
-//	baton_health_failures_total{environment,cause}  counter  transitions to degraded by cause: crashloop, oomkilled, imagepull, probe, unschedulable, quota, deadline, ...
+//	baton_health_failures_total{environment,cause}  counter  transitions to degraded by cause (health.Causes): crashloop, oomkilled, imagepull, configerror, volume, probe, unschedulable, evicted, quota, forbidden, deadline, jobfailed, timeout; unknown when none was found
 //	baton_health_wait_duration_seconds{environment} histogram sync to verdict
 //
 // Promotion (per pipeline edge):

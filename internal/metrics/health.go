@@ -20,7 +20,7 @@ func newHealthMetrics(reg prometheus.Registerer) healthMetrics {
 			Help: "1 for the environment's current health status (healthy, progressing, degraded, unknown), 0 for the others."},
 			[]string{"environment", "status"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baton_health_failures_total",
-			Help: "Transitions to degraded, by the cause found: crashloop, oomkilled, imagepull, probe, unschedulable, quota, deadline, ..."},
+			Help: "Transitions to degraded, by the cause found: crashloop, oomkilled, imagepull, configerror, volume, probe, unschedulable, evicted, quota, forbidden, deadline, jobfailed, timeout, unknown."},
 			[]string{"environment", "cause"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "baton_health_wait_duration_seconds",
 			Help: "Time from the end of a sync to the health verdict on its objects.", Buckets: syncBuckets},

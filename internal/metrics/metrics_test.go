@@ -310,6 +310,19 @@ func TestHealthAndDORA(t *testing.T) {
 		t.Errorf("change failures after a revert %v, want 2", got)
 	}
 
+	// The causes real clusters need beyond the first set are in the
+	// closed set, pre-registered at zero and counted under their name.
+	for _, cause := range []string{"evicted", "volume"} {
+		if got := value(t, reg, "baton_health_failures_total", labels("environment", "dev", "cause", cause)); got != 0 {
+			t.Errorf("%s failures before any %v, want a series at 0", cause, got)
+		}
+	}
+	m.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: "e5", Status: "Degraded", Cause: "evicted"})
+	m.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: "e5", Status: "Healthy"})
+	if got := value(t, reg, "baton_health_failures_total", labels("environment", "dev", "cause", "evicted")); got != 1 {
+		t.Errorf("evicted failures %v, want 1", got)
+	}
+
 	// A cause outside the closed set is "other"; none found is "unknown".
 	m.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: "e5", Status: "Degraded", Cause: "a new kind of trouble"})
 	m.HealthChanged(agent.HealthRecord{Environment: "dev", Revision: "e5", Status: "Healthy"})

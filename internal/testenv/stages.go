@@ -11,7 +11,9 @@ import (
 var stagesYAML []byte
 
 // FailureLabel on a pod (put it in a workload's pod template) makes kwok give
-// the pod the status of a real failure instead of Running and Ready.
+// the pod the status of a real failure instead of Running and Ready. The
+// statuses follow what real kubelets report (TestStagesLookReal compares
+// them with the shared corpus of real pod statuses).
 const FailureLabel = "testenv.baton.dev/failure"
 
 // Values of FailureLabel.
@@ -22,10 +24,12 @@ const (
 	FailCrashLoop = "crashloop"
 	// FailOOMKilled: Running, Ready=False, container waiting in
 	// CrashLoopBackOff after its last run was OOMKilled (exit 137),
-	// 3 restarts.
+	// 3 restarts, and a Warning BackOff event.
 	FailOOMKilled = "oomkilled"
-	// FailImagePull: Pending, container waiting in ImagePullBackOff with
-	// the image named in the message.
+	// FailImagePull: Pending, container waiting in ErrImagePull with the
+	// registry's refusal in the message (containerd's wording), then a
+	// second later in ImagePullBackOff with `Back-off pulling image "X"`;
+	// a Warning Failed event for each.
 	FailImagePull = "imagepull"
 	// FailNotReady: Running with its containers running, but never Ready
 	// (a failing readiness probe), with a Warning Unhealthy event.
