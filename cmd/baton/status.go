@@ -3,55 +3,54 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/baton-gitops/baton/internal/agent"
 )
 
-func statusVerb() verb {
-	return verb{
-		name:    "status",
-		summary: "show every environment's revision, health, drift and pending promotion",
-		usage:   "status [--server URL] [-o table|json|yaml]",
-		description: "With --server, reads the agent's /api/status. Without, computes it from git and the\n" +
+func (c *cli) statusCommand() *cobra.Command {
+	var server, format string
+	cmd := &cobra.Command{
+		Use:   "status [--server URL] [-o table|json|yaml]",
+		Short: "show every environment's revision, health, drift and pending promotion",
+		Long: "With --server, reads the agent's /api/status. Without, computes it from git and the\n" +
 			"cluster (the environments of sync:, else all): branch head, synced revision, health with\n" +
 			"its cause, drift and open promotion pull requests; the last sync's age is then unknown (-).",
-		example: "baton status --server http://baton.baton-system:8080\nbaton status -o json",
-		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			server := fs.String("server", "", "agent `URL` to read /api/status from (default: compute it)")
-			format := fs.String("o", formatTable, "output `format`: table, json or yaml")
-			return func(ctx context.Context, c *cli, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				if err := checkFormat(*format, formatTable, formatJSON, formatYAML); err != nil {
-					return err
-				}
-				var st agent.Status
-				var err error
-				if *server != "" {
-					st, err = fetchStatus(ctx, *server)
-				} else {
-					st, err = c.computeStatus(ctx)
-				}
-				if err != nil {
-					return err
-				}
-				switch *format {
-				case formatJSON:
-					return writeJSON(c.stdout, st)
-				case formatYAML:
-					return writeYAML(c.stdout, st)
-				}
-				return statusTable(c, st, time.Now())
+		Example: "baton status --server http://baton.baton-system:8080\nbaton status -o json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := checkFormat(format, formatTable, formatJSON, formatYAML); err != nil {
+				return err
 			}
+			var st agent.Status
+			var err error
+			if server != "" {
+				st, err = fetchStatus(ctx, server)
+			} else {
+				st, err = c.computeStatus(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			switch format {
+			case formatJSON:
+				return writeJSON(c.stdout, st)
+			case formatYAML:
+				return writeYAML(c.stdout, st)
+			}
+			return statusTable(c, st, time.Now())
 		},
 	}
+	cmd.Flags().StringVar(&server, "server", "", "agent URL to read /api/status from (default: compute it)")
+	outputFlag(cmd, &format, formatTable, formatTable, formatJSON, formatYAML)
+	return cmd
 }
 
 // fetchStatus reads an agent's /api/status.
