@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"time"
 
 	"github.com/baton-gitops/baton/internal/config"
@@ -31,15 +32,16 @@ type Control struct {
 // control is an environment's Control and what the agent did with it.
 type control struct {
 	Control
-	// handled is the last RequestedAt acted on.
-	handled string
+	// seen is the last RequestedAt acted on; handled the last one whose
+	// sync finished (status.lastHandledRequestedAt).
+	seen, handled string
 }
 
 // SetControl applies an environment's Control: a change of suspension is
 // in force from the next pass (which it starts at once), and a new sync
 // request polls the branch and syncs now. Unknown environments are
 // ignored. Safe for concurrent use.
-func (a *Agent) SetControl(env string, c Control) {
+func (a *Agent) SetControl(ctx context.Context, env string, c Control) {
 	var loop *envLoop
 	for _, l := range a.loops {
 		if l.env.Name == env {
@@ -57,14 +59,73 @@ func (a *Agent) SetControl(env string, c Control) {
 	}
 	if request {
 		a.log.Info("sync requested", "environment", env, "requestedAt", c.RequestedAt)
-		for _, w := range a.watchers {
-			for _, l := range w.loops {
-				if l == loop {
-					w.Trigger()
+		go a.syncNow(ctx, loop, c.RequestedAt)
+	}
+}
+
+// syncNow polls the environment's repository, has the loop sync, and
+// marks the request handled once that pass has finished: `baton sync`
+// then reads its outcome in the status.
+func (a *Agent) syncNow(ctx context.Context, loop *envLoop, requestedAt string) {
+	for _, w := range a.watchers {
+		for _, l := range w.loops {
+			if l != loop {
+				continue
+			}
+			// Poll is safe beside the watcher's own polls (the repository
+			// serialises them); the results go to every loop, as the
+			// watcher's would.
+			res, err := w.repo.Poll(ctx)
+			for _, br := range res.Branches {
+				for _, wl := range w.loops {
+					if wl.env.Branch == br.Branch {
+						wl.offer(br, err)
+					}
 				}
 			}
 		}
-		signal(loop.wake)
+	}
+	asked := a.parts.clock.Now()
+	signal(loop.wake)
+	// The pass records its start time as LastSync.Time (on the same
+	// clock); wait for one that started after the poll, within the
+	// environment's own bound on a pass.
+	ctx, cancel := context.WithTimeout(ctx, loop.env.Timeout.Duration+time.Minute)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if st, ok := a.board.environment(loop.env.Name); ok && st.LastSync != nil && !st.LastSync.Time.Before(asked) {
+			a.board.markHandled(loop.env.Name, requestedAt)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Warn("sync requested but no pass finished", "environment", loop.env.Name, "requestedAt", requestedAt)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// environment returns a copy of env's status.
+func (b *statusBoard) environment(env string) (EnvironmentStatus, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.envs[env]
+	if !ok {
+		return EnvironmentStatus{}, false
+	}
+	return copyEnv(*e), true
+}
+
+// markHandled records that the sync request at finished.
+func (b *statusBoard) markHandled(env, at string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.controls[env]; c != nil {
+		c.handled = at
+		signal(b.changed)
 	}
 }
 
@@ -75,14 +136,14 @@ func (b *statusBoard) setControl(env config.Environment, c Control, now time.Tim
 	defer b.mu.Unlock()
 	prev := b.controls[env.Name]
 	if prev == nil {
-		prev = &control{handled: c.LastHandled}
+		prev = &control{seen: c.LastHandled, handled: c.LastHandled}
 		b.controls[env.Name] = prev
 	}
 	old := prev.Control
 	prev.Control = c
-	request = c.RequestedAt != "" && c.RequestedAt != prev.handled
+	request = c.RequestedAt != "" && c.RequestedAt != prev.seen
 	if request {
-		prev.handled = c.RequestedAt
+		prev.seen = c.RequestedAt
 	}
 	st := b.envs[env.Name]
 	if st == nil {

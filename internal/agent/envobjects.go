@@ -56,7 +56,7 @@ func (a *Agent) watchObjects(ctx context.Context, client *envobject.Client) {
 	warned := false
 	for {
 		err := client.Watch(ctx, func(e *envobject.Environment) {
-			a.SetControl(e.Name, Control{Suspend: e.Spec.Suspend, By: e.Spec.SuspendedBy, Reason: e.Spec.SuspendReason,
+			a.SetControl(ctx, e.Name, Control{Suspend: e.Spec.Suspend, By: e.Spec.SuspendedBy, Reason: e.Spec.SuspendReason,
 				Generation: e.Generation, RequestedAt: e.Annotations[envobject.AnnotationRequestedAt],
 				LastHandled: e.Status.LastHandledRequestedAt})
 		})
@@ -253,4 +253,50 @@ func metaTime(t time.Time) *metav1.Time {
 	}
 	mt := metav1.NewTime(t)
 	return &mt
+}
+
+// StatusOfObject reads an environment's status back from its Environment
+// object (as `baton status` does for agents it reaches only through their
+// cluster): the inverse of ObjectStatus.
+func StatusOfObject(e envobject.Environment) EnvironmentStatus {
+	st := e.Status
+	out := EnvironmentStatus{Name: e.Name, Repository: st.Repository, Branch: st.Branch, Path: st.Path,
+		Head: revisionOfObject(st.Head), Synced: revisionOfObject(st.Synced), SourceError: st.SourceError,
+		SyncedAt: timeOf(st.SyncedAt), Drifted: st.Drifted}
+	if d, err := time.ParseDuration(st.Soak); err == nil {
+		out.Soak.Duration = d
+	}
+	if l := st.LastSync; l != nil {
+		d, _ := time.ParseDuration(l.Duration)
+		out.LastSync = &SyncInfo{Time: l.Time.Time, Revision: l.Revision, Result: l.Result, Error: l.Error, Counts: l.Counts}
+		out.LastSync.Duration.Duration = d
+	}
+	out.Health = HealthInfo{Status: st.Health.Status, Cause: st.Health.Cause, Message: st.Health.Message,
+		Since: timeOf(st.Health.Since), Revision: st.Health.Revision}
+	if s := st.Suspended; s != nil {
+		out.Suspended, out.SuspendedBy, out.SuspendReason, out.SuspendedSince = true, s.By, s.Reason, timeOf(s.Since)
+	} else if e.Spec.Suspend {
+		// Asked for, not yet acknowledged by the agent.
+		out.Suspended, out.SuspendedBy, out.SuspendReason = true, e.Spec.SuspendedBy, e.Spec.SuspendReason
+	}
+	for _, p := range st.Promotions {
+		out.Promotions = append(out.Promotions, PromotionInfo{To: p.To, Policy: p.Policy, Revision: p.Revision,
+			Outcome: p.Outcome, Reason: p.Reason, Detail: p.Detail, Commit: p.Commit, PullRequestURL: p.PullRequestURL,
+			Time: timeOf(p.Time)})
+	}
+	return out
+}
+
+func revisionOfObject(r *envobject.Revision) *RevisionInfo {
+	if r == nil {
+		return nil
+	}
+	return &RevisionInfo{Commit: r.Commit, Subject: r.Subject, Time: r.Time.Time}
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
 }
