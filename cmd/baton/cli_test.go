@@ -17,7 +17,6 @@ import (
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
-	"github.com/baton-gitops/baton/internal/envobject"
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"

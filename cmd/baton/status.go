@@ -278,11 +278,11 @@ func statusTable(c *cli, st pipelineStatus, now time.Time) error {
 			if e.SuspendedBy != "" {
 				note += " by " + e.SuspendedBy
 			}
-			if !e.SuspendedSince.IsZero() {
-				note += " " + age(now, e.SuspendedSince) + " ago"
-			}
 			if e.SuspendReason != "" {
 				note += ": " + e.SuspendReason
+			}
+			if !e.SuspendedSince.IsZero() {
+				note += " (" + age(now, e.SuspendedSince) + " ago)"
 			}
 			notes = append(notes, note)
 		}
