@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
@@ -30,13 +31,23 @@ type runningAgent struct {
 // configuration's pipeline promotes).
 func (w *world) startAgent(promoter agent.Promoter) *runningAgent {
 	w.t.Helper()
-	require.NoError(w.t, envobject.InstallCRD(w.t.Context(), envConfig()))
+	return w.startAgentOn(envConfig(), "agent-under-test", promoter, nil)
+}
+
+// startAgentOn runs an agent on the cluster of rc, with the world's
+// configuration changed by mutate (when not nil).
+func (w *world) startAgentOn(rc *rest.Config, identity string, promoter agent.Promoter, mutate func(*config.Config)) *runningAgent {
+	w.t.Helper()
+	require.NoError(w.t, envobject.InstallCRD(w.t.Context(), rc))
 	cfg, err := config.Load(w.config)
 	require.NoError(w.t, err)
 	cfg.Agent.CacheDir = w.t.TempDir() // the agent's store, apart from the CLI's
+	if mutate != nil {
+		mutate(cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(w.t, err)
-	a, err := agent.New(agent.Options{Config: cfg, REST: envConfig(), Listener: ln, Identity: "agent-under-test",
+	a, err := agent.New(agent.Options{Config: cfg, REST: rc, Listener: ln, Identity: identity,
 		Promoter: promoter, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(w.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
