@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -85,7 +86,48 @@ func (s *Snapshot) Open(name string) (fs.File, error) {
 		return nil, err
 	}
 	f, err := s.fsys.Open(name)
-	return f, s.wrap("open", name, err)
+	if err != nil {
+		return nil, s.wrap("open", name, err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		// A folder lists what ReadDir lists, not what is on disk.
+		return &dirFile{File: f, snap: s, name: name}, nil
+	}
+	return f, nil
+}
+
+// dirFile is an open folder whose listing leaves out what git would not
+// commit.
+type dirFile struct {
+	fs.File
+	snap    *Snapshot
+	name    string
+	entries []fs.DirEntry
+	read    bool
+}
+
+// ReadDir lists the folder as fs.ReadDirFile says: n > 0 returns at most
+// n entries per call and io.EOF at the end; n <= 0 returns the rest.
+func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	if !d.read {
+		entries, err := d.snap.ReadDir(d.name)
+		if err != nil {
+			return nil, err
+		}
+		d.entries, d.read = entries, true
+	}
+	if n <= 0 {
+		out := d.entries
+		d.entries = nil
+		return out, nil
+	}
+	if len(d.entries) == 0 {
+		return nil, io.EOF
+	}
+	n = min(n, len(d.entries))
+	out := d.entries[:n]
+	d.entries = d.entries[n:]
+	return out, nil
 }
 
 // ReadFile reads the named file.
