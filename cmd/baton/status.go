@@ -55,11 +55,16 @@ func (c *cli) statusCommand() *cobra.Command {
 			}
 			switch format {
 			case formatJSON:
-				return writeJSON(c.stdout, st)
+				err = writeJSON(c.stdout, st)
 			case formatYAML:
-				return writeYAML(c.stdout, st)
+				err = writeYAML(c.stdout, st)
+			default:
+				err = statusTable(c, st, time.Now())
 			}
-			return statusTable(c, st, time.Now())
+			if err == nil && len(st.Problems) > 0 && !anyReported(st) {
+				err = fmt.Errorf("no environment's status could be read: %s", st.Problems[0])
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "read one agent's /api/status at URL instead of the cluster's Environment objects")
@@ -172,6 +177,16 @@ func (c *cli) pipelineStatus(ctx context.Context, cfg *config.Config, server str
 		out.Environments = append(out.Environments, row)
 	}
 	return out, nil
+}
+
+// anyReported reports whether some source reported an environment.
+func anyReported(st pipelineStatus) bool {
+	for _, e := range st.Environments {
+		if e.ReportedBy != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // unreported is the configuration's view of an environment no agent
@@ -315,8 +330,10 @@ func statusTable(c *cli, st pipelineStatus, now time.Time) error {
 	for _, n := range notes {
 		fmt.Fprintln(c.stdout, n)
 	}
-	for _, p := range st.Problems {
-		fmt.Fprintln(c.stderr, "warning: "+p)
+	if anyReported(st) {
+		for _, p := range st.Problems {
+			fmt.Fprintln(c.stderr, "warning: "+p)
+		}
 	}
 	return nil
 }
@@ -340,7 +357,7 @@ func promotions(ps []agent.PromotionInfo) string {
 	var parts []string
 	for _, p := range ps {
 		s := p.To + ": " + dash(p.Outcome)
-		if p.Reason != "" {
+		if p.Reason != "" && p.Reason != p.Outcome {
 			s += " (" + p.Reason + ")"
 		}
 		if p.PullRequestURL != "" {

@@ -230,7 +230,7 @@ func ObjectStatus(identity string, e EnvironmentStatus, handled string) envobjec
 			Time: metaTime(p.Time)})
 		if p.Outcome != "" {
 			s := fmt.Sprintf("%s: %s", p.To, p.Outcome)
-			if p.Reason != "" {
+			if p.Reason != "" && p.Reason != p.Outcome {
 				s += " (" + p.Reason + ")"
 			}
 			summary = append(summary, s)
