@@ -200,7 +200,7 @@ func TestStatus(t *testing.T) {
 	code, out, errOut = w.baton("status")
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `(?m)^ENVIRONMENT\s+SYNCED\s+HEALTH\s+LAST SYNC\s+SOAK\s+DRIFTED\s+PROMOTION\s+REPORTED BY$`, out)
-	require.Regexp(t, `(?m)^dev\s+`+head[:8]+`\s+Healthy\s+\d+s\s+done\s+0\s+-\s+cluster \S+/`+w.agentNS+`$`, out)
+	require.Regexp(t, `(?m)^dev\s+`+head[:8]+`\s+Healthy\s+\d+s\s+(done|0s/1s)\s+0\s+-\s+cluster \S+/`+w.agentNS+`$`, out)
 
 	// Nobody reports it: the configuration's view, and a warning.
 	code, out, errOut = w.baton("status", "--namespace", w.appNS)
@@ -399,4 +399,17 @@ func TestAgentVerb(t *testing.T) {
 		t.Fatal("the agent did not stop within 30s of SIGTERM")
 	}
 	require.Contains(t, stderr.String(), `"msg":"agent stopped"`)
+}
+
+func TestSoakProgress(t *testing.T) {
+	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	e := agent.EnvironmentStatus{Synced: &agent.RevisionInfo{Commit: "a"}, Soak: source.Duration{Duration: 2 * time.Minute},
+		Health: agent.HealthInfo{Status: "Healthy", Revision: "a", Since: now.Add(-45500 * time.Millisecond)}}
+	require.Equal(t, "45s/2m0s", soakProgress(e, now))
+	e.Health.Since = now.Add(-2 * time.Minute)
+	require.Equal(t, "done", soakProgress(e, now))
+	e.Health.Status = "Degraded"
+	require.Equal(t, "-", soakProgress(e, now))
+	e.Health.Status, e.Health.Revision = "Healthy", "older"
+	require.Equal(t, "-", soakProgress(e, now))
 }

@@ -348,7 +348,7 @@ func soakProgress(e agent.EnvironmentStatus, now time.Time) string {
 	if e.Soak.Duration <= 0 || held >= e.Soak.Duration {
 		return "done"
 	}
-	return held.Round(time.Second).String() + "/" + e.Soak.Duration.String()
+	return held.Truncate(time.Second).String() + "/" + e.Soak.Duration.String()
 }
 
 // promotions summarises the edges out of an environment: "staging:
