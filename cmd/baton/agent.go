@@ -24,57 +24,55 @@ func (c *cli) agentCommand() *cobra.Command {
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			{
-				var level slog.Level
-				if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-					return usageError("--log-level %q: want debug, info, warn or error", logLevel)
-				}
-				hopts := &slog.HandlerOptions{Level: level}
-				var logger *slog.Logger
-				switch logFormat {
-				case "json":
-					logger = slog.New(slog.NewJSONHandler(c.stderr, hopts))
-				case "text":
-					logger = slog.New(slog.NewTextHandler(c.stderr, hopts))
-				default:
-					return usageError("--log-format %q: want json or text", logFormat)
-				}
-				cfg, err := c.loadConfig()
-				if err != nil {
-					return err
-				}
-				rc, err := c.restConfig()
-				if err != nil {
-					return err
-				}
-				// The process's one registry, and the recorders the agent and
-				// the git layer report to.
-				m, _ := metrics.New(metrics.Options{})
-				// Kubernetes Events first, then the same records to metrics.
-				ev, err := events.New(rc, events.Options{
-					Namespace: cfg.Agent.Namespace,
-					Host:      identity,
-					Logger:    logger,
-					Next:      m,
-				})
-				if err != nil {
-					return err
-				}
-				defer ev.Close()
-				a, err := agent.New(agent.Options{
-					Config:        cfg,
-					REST:          rc,
-					Logger:        logger,
-					Identity:      identity,
-					Recorder:      ev,
-					SourceMetrics: m,
-					Metrics:       m.Handler(),
-				})
-				if err != nil {
-					return err
-				}
-				return a.Run(ctx)
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError("--log-level %q: want debug, info, warn or error", logLevel)
 			}
+			hopts := &slog.HandlerOptions{Level: level}
+			var logger *slog.Logger
+			switch logFormat {
+			case "json":
+				logger = slog.New(slog.NewJSONHandler(c.stderr, hopts))
+			case "text":
+				logger = slog.New(slog.NewTextHandler(c.stderr, hopts))
+			default:
+				return usageError("--log-format %q: want json or text", logFormat)
+			}
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			rc, err := c.restConfig()
+			if err != nil {
+				return err
+			}
+			// The process's one registry, and the recorders the agent and
+			// the git layer report to.
+			m, _ := metrics.New(metrics.Options{})
+			// Kubernetes Events first, then the same records to metrics.
+			ev, err := events.New(rc, events.Options{
+				Namespace: cfg.Agent.Namespace,
+				Host:      identity,
+				Logger:    logger,
+				Next:      m,
+			})
+			if err != nil {
+				return err
+			}
+			defer ev.Close()
+			a, err := agent.New(agent.Options{
+				Config:        cfg,
+				REST:          rc,
+				Logger:        logger,
+				Identity:      identity,
+				Recorder:      ev,
+				SourceMetrics: m,
+				Metrics:       m.Handler(),
+			})
+			if err != nil {
+				return err
+			}
+			return a.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")

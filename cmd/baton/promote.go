@@ -33,59 +33,57 @@ func (c *cli) promoteCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			var err error
-			{
-				if from == "" || to == "" {
-					return usageError("--from and --to are required")
-				}
-				if format != "" {
-					if err := checkFormat(format, formatTable, formatJSON, formatYAML); err != nil {
-						return err
-					}
-				}
-				var ov *promote.Override
-				switch {
-				case override:
-					if ov, err = gateOverride(reason); err != nil {
-						return err
-					}
-				case reason != "":
-					return usageError("--reason is only for --override-gates")
-				}
-				out, err := c.promote(ctx, from, to, ref, server, ov)
-				if err != nil {
-					return err
-				}
-				switch format {
-				case formatJSON:
-					err = writeJSON(c.stdout, out)
-				case formatYAML:
-					err = writeYAML(c.stdout, out)
-				case formatTable:
-					err = table(c.stdout, []string{"EDGE", "REVISION", "OUTCOME", "REASON", "COMMIT", "PULL REQUEST"},
-						[][]string{{out.Edge, short(out.Revision), out.Outcome, dash(out.Reason), dash(short(out.Commit)), dash(out.PullRequestURL)}})
-				default:
-					line := fmt.Sprintf("%s %s: %s", out.Edge, short(out.Revision), out.Outcome)
-					if out.Commit != "" {
-						line += " " + short(out.Commit)
-					}
-					if out.PullRequestURL != "" {
-						line += " " + out.PullRequestURL
-					}
-					_, err = fmt.Fprintln(c.stdout, line)
-				}
-				if err != nil {
-					return err
-				}
-				switch out.Outcome {
-				case agent.PromotionBlocked, agent.PromotionFrozen, agent.PromotionHeld:
-					err := fmt.Errorf("promotion %s: %s (%s): %s", out.Outcome, out.Edge, dash(out.Reason), out.Detail)
-					if ov != nil {
-						err = fmt.Errorf("%w (--override-gates skips the soak and metric gates only)", err)
-					}
-					return err
-				}
-				return nil
+			if from == "" || to == "" {
+				return usageError("--from and --to are required")
 			}
+			if format != "" {
+				if err := checkFormat(format, formatTable, formatJSON, formatYAML); err != nil {
+					return err
+				}
+			}
+			var ov *promote.Override
+			switch {
+			case override:
+				if ov, err = gateOverride(reason); err != nil {
+					return err
+				}
+			case reason != "":
+				return usageError("--reason is only for --override-gates")
+			}
+			out, err := c.promote(ctx, from, to, ref, server, ov)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case formatJSON:
+				err = writeJSON(c.stdout, out)
+			case formatYAML:
+				err = writeYAML(c.stdout, out)
+			case formatTable:
+				err = table(c.stdout, []string{"EDGE", "REVISION", "OUTCOME", "REASON", "COMMIT", "PULL REQUEST"},
+					[][]string{{out.Edge, short(out.Revision), out.Outcome, dash(out.Reason), dash(short(out.Commit)), dash(out.PullRequestURL)}})
+			default:
+				line := fmt.Sprintf("%s %s: %s", out.Edge, short(out.Revision), out.Outcome)
+				if out.Commit != "" {
+					line += " " + short(out.Commit)
+				}
+				if out.PullRequestURL != "" {
+					line += " " + out.PullRequestURL
+				}
+				_, err = fmt.Fprintln(c.stdout, line)
+			}
+			if err != nil {
+				return err
+			}
+			switch out.Outcome {
+			case agent.PromotionBlocked, agent.PromotionFrozen, agent.PromotionHeld:
+				err := fmt.Errorf("promotion %s: %s (%s): %s", out.Outcome, out.Edge, dash(out.Reason), out.Detail)
+				if ov != nil {
+					err = fmt.Errorf("%w (--override-gates skips the soak and metric gates only)", err)
+				}
+				return err
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "source environment name (required)")

@@ -33,57 +33,55 @@ func (c *cli) setImageCommand() *cobra.Command {
 			"baton set-image --env dev web=:2.0.1 worker=registry.example/worker@sha256:4f1c...",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			{
-				if len(args) == 0 {
-					return usageError("give at least one IMAGE=NEWIMAGE[:TAG][@DIGEST]")
-				}
-				if format != "" {
-					if err := checkFormat(format, formatTable, formatJSON, formatYAML); err != nil {
-						return err
-					}
-				}
-				var images []render.Image
-				for _, a := range args {
-					img, err := parseImageArg(a)
-					if err != nil {
-						return &exitError{2, err}
-					}
-					images = append(images, img)
-				}
-				cfg, err := c.loadConfig()
-				if err != nil {
+			if len(args) == 0 {
+				return usageError("give at least one IMAGE=NEWIMAGE[:TAG][@DIGEST]")
+			}
+			if format != "" {
+				if err := checkFormat(format, formatTable, formatJSON, formatYAML); err != nil {
 					return err
 				}
-				env, err := environment(cfg, envName)
+			}
+			var images []render.Image
+			for _, a := range args {
+				img, err := parseImageArg(a)
 				if err != nil {
-					return err
+					return &exitError{2, err}
 				}
-				who := source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}
-				if author != "" {
-					if who, err = parseAuthor(author); err != nil {
-						return &exitError{2, err}
-					}
+				images = append(images, img)
+			}
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			env, err := environment(cfg, envName)
+			if err != nil {
+				return err
+			}
+			who := source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}
+			if author != "" {
+				if who, err = parseAuthor(author); err != nil {
+					return &exitError{2, err}
 				}
-				out, err := setImages(ctx, cfg, env, images, who, strings.Join(args, " "))
-				if err != nil {
-					return err
-				}
-				switch format {
-				case formatJSON:
-					return writeJSON(c.stdout, out)
-				case formatYAML:
-					return writeYAML(c.stdout, out)
-				case formatTable:
-					return table(c.stdout, []string{"ENVIRONMENT", "BRANCH", "FILE", "COMMIT", "CHANGED"},
-						[][]string{{out.Environment, out.Branch, out.File, out.Commit, fmt.Sprint(out.Changed)}})
-				}
-				if !out.Changed {
-					fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), short(out.Commit))
-					return nil
-				}
-				fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, short(out.Commit), out.Branch, out.File)
+			}
+			out, err := setImages(ctx, cfg, env, images, who, strings.Join(args, " "))
+			if err != nil {
+				return err
+			}
+			switch format {
+			case formatJSON:
+				return writeJSON(c.stdout, out)
+			case formatYAML:
+				return writeYAML(c.stdout, out)
+			case formatTable:
+				return table(c.stdout, []string{"ENVIRONMENT", "BRANCH", "FILE", "COMMIT", "CHANGED"},
+					[][]string{{out.Environment, out.Branch, out.File, out.Commit, fmt.Sprint(out.Changed)}})
+			}
+			if !out.Changed {
+				fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), short(out.Commit))
 				return nil
 			}
+			fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, short(out.Commit), out.Branch, out.File)
+			return nil
 		},
 	}
 	c.envFlag(cmd, &envName, "environment name (required)")
