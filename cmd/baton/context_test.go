@@ -62,7 +62,7 @@ func TestContextPicksTheClusterAndStatusShowsPeers(t *testing.T) {
 	require.NoError(t, clientcmd.WriteToFile(*two, kubeconfig))
 
 	w.startAgentOn(envConfig(), "dev-agent", nil, nil)
-	w.startAgentOn(prodCluster.Config(), "prod-agent", nil, func(c *config.Config) {
+	prod := w.startAgentOn(prodCluster.Config(), "prod-agent", nil, func(c *config.Config) {
 		c.Sync, c.Agent.Namespace = []string{"prod"}, prodAgent
 	})
 	wait, cancelWait := context.WithTimeout(ctx, 90*time.Second)
@@ -106,5 +106,17 @@ func TestContextPicksTheClusterAndStatusShowsPeers(t *testing.T) {
 	code, out, errOut = w.baton("status", "--kubeconfig", kubeconfig)
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `(?m)^prod suspended by `+user+`restricted-[0-9a-f]+: INC-9 \(\d+s ago\)$`, out)
+
+	// A peer by URL: prod's agent's /api/status.
+	w.writeConfig("  - name: prod\n    branch: env/prod\n    path: base\n    namespace: "+prodApp+"\n",
+		"pipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: auto}]\n  author: {name: CI Bot, email: ci@example.com}\n"+
+			"peers:\n  - {name: prod-http, url: '"+prod.url+"'}\n")
+	code, out, errOut = w.baton("status", "--kubeconfig", kubeconfig, "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	st = pipelineStatus{}
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Equal(t, "peer prod-http", st.Environments[1].ReportedBy)
+	require.Equal(t, "leader", st.Environments[1].Role)
+	require.True(t, st.Environments[1].Suspended)
 	_ = os.Remove(kubeconfig)
 }
