@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -170,6 +171,13 @@ func (c *cli) promote(ctx context.Context, fromName, toName, ref, server string,
 		Override: override}
 	if req.Healthy {
 		req.HealthySince = state.Health.Since
+		if server == "" {
+			// Computed from the cluster, health is known as of now only:
+			// how long it has held is not, so the soak starts now rather
+			// than when the status was computed (seconds ago on a slow
+			// machine, enough to pass a short soak).
+			req.HealthySince = time.Now()
+		}
 	} else if req.Reason == "" {
 		req.Reason = dash(state.Health.Status)
 	}
