@@ -19,7 +19,7 @@ func TestBaseInstallsAHardenedAgent(t *testing.T) {
 	objs := build(t)
 	for _, o := range objs {
 		switch o.GetKind() {
-		case "Namespace", "ClusterRole", "ClusterRoleBinding":
+		case "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition":
 		default:
 			if o.GetNamespace() != "baton-system" {
 				t.Errorf("%s/%s in namespace %q, want baton-system", o.GetKind(), o.GetName(), o.GetNamespace())

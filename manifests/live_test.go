@@ -26,7 +26,6 @@ import (
 	"github.com/baton-gitops/baton/internal/testenv"
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
 	"github.com/baton-gitops/baton/internal/testenv/prometheus"
-	"github.com/baton-gitops/baton/reconciler/inventory"
 )
 
 // web is the application's Deployment at an image tag; failure, when set,
@@ -457,7 +456,7 @@ func (w *liveWorld) checkEvents(ctx context.Context, t *testing.T, d1 string) {
 		t.Fatalf("Events in %s: missing %v (Promoted for %s found: %v)", w.agentNS, missing, d1, promoted != nil)
 	}
 	if promoted.Annotations[events.AnnotationAuthor] != "Baton Test <test@baton.invalid>" ||
-		promoted.Annotations[events.AnnotationTo] != "staging" || promoted.InvolvedObject.Name != inventory.ConfigMapName("dev") {
+		promoted.Annotations[events.AnnotationTo] != "staging" || promoted.InvolvedObject.Kind != "Environment" || promoted.InvolvedObject.Name != "dev" {
 		t.Errorf("Promoted event %+v", promoted)
 	}
 }

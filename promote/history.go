@@ -56,8 +56,11 @@ func analyzeTarget(from, head string, log []*source.Revision) targetHistory {
 		// A revert lands by itself, or as the head of a merged pull
 		// request (the merge commit's other parents).
 		for _, r := range append([]*source.Revision{c}, mergedParents(c, index)...) {
-			if x, ok := reverts(r.Message); ok && reverted[r.Commit] == nil && reverted[c.Commit] == nil {
-				reverted[x] = r
+			// A rollback to an older commit reverts several at once.
+			if reverted[r.Commit] == nil && reverted[c.Commit] == nil {
+				for _, x := range revertedCommits(r.Message) {
+					reverted[x] = r
+				}
 			}
 		}
 		if p := promotionAt(from, c, index); p != nil {

@@ -24,13 +24,19 @@ import (
 )
 
 func TestHelpShowsAnExampleForEveryVerb(t *testing.T) {
-	for _, v := range verbs() {
+	root := (&cli{}).rootCommand()
+	for _, v := range root.Commands() {
+		if v.Name() == "help" || v.Name() == "completion" {
+			continue
+		}
 		var stdout, stderr strings.Builder
-		code := run(context.Background(), []string{v.name, "--help"}, &stdout, &stderr)
-		require.Equal(t, 0, code, v.name)
-		require.Contains(t, stderr.String(), "Usage: baton "+v.name, v.name)
-		require.Contains(t, stderr.String(), "Example:\n  baton "+v.name, v.name)
-		require.Contains(t, stderr.String(), "--kubeconfig", v.name)
+		code := run(context.Background(), []string{v.Name(), "--help"}, &stdout, &stderr)
+		require.Equal(t, 0, code, v.Name())
+		require.Contains(t, stdout.String(), "Usage:\n  baton "+v.Name(), v.Name())
+		require.Contains(t, stdout.String(), "Examples:\n  baton "+v.Name(), v.Name())
+		for _, global := range []string{"--kubeconfig", "--context", "--namespace", "--as", "--request-timeout", "--config"} {
+			require.Contains(t, stdout.String(), global, v.Name())
+		}
 	}
 }
 
@@ -162,43 +168,44 @@ func TestDiffExitCodes(t *testing.T) {
 	require.Equal(t, 2, code, errOut)
 }
 
-func TestStatusJSON(t *testing.T) {
+func TestStatus(t *testing.T) {
 	w := newWorld(t)
-	cfg, err := config.Load(w.config)
-	require.NoError(t, err)
-	cfg.Agent.CacheDir = t.TempDir() // the agent's store, apart from the CLI's
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	a, err := agent.New(agent.Options{Config: cfg, REST: envConfig(), Listener: ln, Identity: "agent-under-test",
-		Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	a := w.startAgent(nil)
 	head := w.repo.Head(t, "env/dev")
 	eventually(t, 60*time.Second, "the agent to sync and report health", func() bool {
 		s := a.Status().Environments[0]
 		return s.Synced != nil && s.Synced.Commit == head && s.Health.Status == "Healthy"
 	})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	_, err := w.waitReady(ctx, "dev")
+	require.NoError(t, err)
 
 	n := w.normalizer()
-	server := "http://" + ln.Addr().String()
-	code, out, errOut := w.baton("status", "--server", server, "-o", "json")
+	code, out, errOut := w.baton("status", "--server", a.url, "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	golden(t, "status-server.golden.json", n.apply(out))
 
+	// From the cluster's Environment objects: the same, but for who reports.
 	code, out, errOut = w.baton("status", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	golden(t, "status-objects.golden.json", n.apply(out))
+
+	// Computed from git and the cluster where no agent reports (an
+	// empty namespace for the objects).
+	code, out, errOut = w.baton("status", "-o", "json", "--compute", "--namespace", w.appNS)
 	require.Equal(t, 0, code, errOut)
 	golden(t, "status-computed.golden.json", n.apply(out))
 
-	code, out, errOut = w.baton("status", "--server", server)
+	code, out, errOut = w.baton("status")
 	require.Equal(t, 0, code, errOut)
-	require.Regexp(t, `(?m)^ENVIRONMENT\s+BRANCH\s+SYNCED\s+HEALTH\s+LAST SYNC\s+DRIFTED\s+PROMOTION$`, out)
-	require.Regexp(t, `(?m)^dev\s+env/dev\s+`+head[:8]+`\s+Healthy\s+\d+s\s+0\s+-$`, out)
+	require.Regexp(t, `(?m)^ENVIRONMENT\s+SYNCED\s+HEALTH\s+LAST SYNC\s+SOAK\s+DRIFTED\s+PROMOTION\s+REPORTED BY$`, out)
+	require.Regexp(t, `(?m)^dev\s+`+head[:8]+`\s+Healthy\s+\d+s\s+(done|0s/1s)\s+0\s+-\s+cluster \S+/`+w.agentNS+`$`, out)
+
+	// Nobody reports it: the configuration's view, and a warning.
+	code, out, errOut = w.baton("status", "--namespace", w.appNS)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `(?m)^dev\s+-\s+-\s+-\s+-\s+-\s+-\s+-$`, out)
 }
 
 func TestSetImage(t *testing.T) {
@@ -392,4 +399,17 @@ func TestAgentVerb(t *testing.T) {
 		t.Fatal("the agent did not stop within 30s of SIGTERM")
 	}
 	require.Contains(t, stderr.String(), `"msg":"agent stopped"`)
+}
+
+func TestSoakProgress(t *testing.T) {
+	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	e := agent.EnvironmentStatus{Synced: &agent.RevisionInfo{Commit: "a"}, Soak: source.Duration{Duration: 2 * time.Minute},
+		Health: agent.HealthInfo{Status: "Healthy", Revision: "a", Since: now.Add(-45500 * time.Millisecond)}}
+	require.Equal(t, "45s/2m0s", soakProgress(e, now))
+	e.Health.Since = now.Add(-2 * time.Minute)
+	require.Equal(t, "done", soakProgress(e, now))
+	e.Health.Status = "Degraded"
+	require.Equal(t, "-", soakProgress(e, now))
+	e.Health.Status, e.Health.Revision = "Healthy", "older"
+	require.Equal(t, "-", soakProgress(e, now))
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/reconciler"
@@ -16,57 +17,65 @@ import (
 // formatDiff is diff's default output: unified diffs.
 const formatDiff = "diff"
 
-func diffVerb() verb {
-	return verb{
-		name:    "diff",
-		summary: "show what a sync would change in the cluster (exit 1 when something would)",
-		usage:   "diff --env NAME [--revision REF] [--color auto|always|never] [-o diff|json|yaml]",
-		description: "Renders the environment at REF and asks the API server, through server-side apply\n" +
-			"dry runs, what a sync would change: created, changed and pruned objects, with unified\n" +
-			"YAML diffs (Secret values masked). Exits 0 when nothing would change, 1 when something\n" +
-			"would, 2 on failure: usable in CI to preview a pull request.",
-		example: "baton diff --env staging --revision my-feature-branch\nbaton diff --env prod -o json",
-		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			envName := fs.String("env", "", "environment `name` (required)")
-			ref := fs.String("revision", "", "commit or branch `REF` (default: the branch head)")
-			color := fs.String("color", "auto", "colour the diff: auto (when stdout is a terminal), always or never")
-			format := fs.String("o", formatDiff, "output `format`: diff, json or yaml")
-			return func(ctx context.Context, c *cli, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				if err := checkFormat(*format, formatDiff, formatJSON, formatYAML); err != nil {
-					return err
-				}
-				if err := checkFormat(*color, "auto", "always", "never"); err != nil {
-					return err
-				}
-				res, err := c.diff(ctx, *envName, *ref)
-				if err != nil {
-					return &exitError{2, err}
-				}
-				switch *format {
-				case formatJSON:
-					err = writeJSON(c.stdout, diffReport(res))
-				case formatYAML:
-					err = writeYAML(c.stdout, diffReport(res))
-				default:
-					err = printDiff(c.stdout, res, *color == "always" || (*color == "auto" && isTerminal(c.stdout)))
-				}
-				if err != nil {
-					return &exitError{2, err}
-				}
-				if differs(res) {
-					return errDifferences
-				}
-				return nil
+// worktreeRevision names a working tree's render where a commit would be.
+const worktreeRevision = "working-tree"
+
+func (c *cli) diffCommand() *cobra.Command {
+	var envName, ref, path, color, format string
+	cmd := &cobra.Command{
+		Use:   "diff --env NAME [--revision REF | --path DIR] [--color auto|always|never] [-o diff|json|yaml]",
+		Short: "show what a sync would change in the cluster (exit 1 when something would)",
+		Long: "Renders the environment at REF, or from the working tree with --path (uncommitted changes\n" +
+			"included), and asks the API server, through server-side apply dry runs, what a sync would\n" +
+			"change: created, changed and pruned objects, with unified YAML diffs (Secret values masked).\n" +
+			"Exits 0 when nothing would change, 1 when something would, 2 on failure: usable in CI to\n" +
+			"preview a pull request.",
+		Example: "baton diff --env staging --revision my-feature-branch\n" +
+			"baton diff --path . --env staging\n" +
+			"baton diff --env prod -o json",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format, formatDiff, formatJSON, formatYAML); err != nil {
+				return err
 			}
+			if err := checkFormat(color, "auto", "always", "never"); err != nil {
+				return err
+			}
+			if path != "" && ref != "" {
+				return usageError("--revision and --path exclude each other: --path diffs the files on disk")
+			}
+			res, err := c.diff(cmd.Context(), envName, ref, path)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			switch format {
+			case formatJSON:
+				err = writeJSON(c.stdout, diffReport(res))
+			case formatYAML:
+				err = writeYAML(c.stdout, diffReport(res))
+			default:
+				err = printDiff(c.stdout, res, color == "always" || (color == "auto" && isTerminal(c.stdout)))
+			}
+			if err != nil {
+				return &exitError{2, err}
+			}
+			if differs(res) {
+				return errDifferences
+			}
+			return nil
 		},
 	}
+	c.envFlag(cmd, &envName, "environment name (required)")
+	cmd.Flags().StringVar(&ref, "revision", "", "commit or branch REF (default: the branch head)")
+	cmd.Flags().StringVar(&path, "path", "", "diff the environment's overlay in the working tree DIR (uncommitted changes included)")
+	_ = cmd.MarkFlagDirname("path")
+	cmd.Flags().StringVar(&color, "color", "auto", "colour the diff: auto (when stdout is a terminal), always or never")
+	outputFlag(cmd, &format, formatDiff, formatDiff, formatJSON, formatYAML)
+	return cmd
 }
 
 // diff renders env at ref and dry-runs it against the cluster.
-func (c *cli) diff(ctx context.Context, envName, ref string) (reconciler.Result, error) {
+func (c *cli) diff(ctx context.Context, envName, ref, path string) (reconciler.Result, error) {
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return reconciler.Result{}, err
@@ -79,18 +88,26 @@ func (c *cli) diff(ctx context.Context, envName, ref string) (reconciler.Result,
 	if err != nil {
 		return reconciler.Result{}, err
 	}
-	repo, rev, err := resolveRevision(ctx, cfg, env, ref)
-	if err != nil {
-		return reconciler.Result{}, err
-	}
-	defer repo.Close()
-	r, err := render.New(render.Options{CacheSize: -1})
-	if err != nil {
-		return reconciler.Result{}, err
-	}
-	rendered, err := r.Render(ctx, rev.Snapshot, env.Path)
-	if err != nil {
-		return reconciler.Result{}, err
+	var rendered render.Result
+	revision := worktreeRevision
+	if path != "" {
+		if rendered, err = renderTree(ctx, path, env); err != nil {
+			return reconciler.Result{}, err
+		}
+	} else {
+		repo, rev, err := resolveRevision(ctx, cfg, env, ref)
+		if err != nil {
+			return reconciler.Result{}, err
+		}
+		defer repo.Close()
+		r, err := render.New(render.Options{CacheSize: -1})
+		if err != nil {
+			return reconciler.Result{}, err
+		}
+		if rendered, err = r.Render(ctx, rev.Snapshot, env.Path); err != nil {
+			return reconciler.Result{}, err
+		}
+		revision = rev.Commit
 	}
 	// No watch cache: one pass reads each object once anyway.
 	rec, err := reconciler.New(rc, reconciler.Options{InventoryNamespace: cfg.Agent.Namespace, DisableCache: true})
@@ -98,7 +115,7 @@ func (c *cli) diff(ctx context.Context, envName, ref string) (reconciler.Result,
 		return reconciler.Result{}, err
 	}
 	defer rec.Close()
-	return rec.Diff(ctx, agent.SyncRequest(*env, rev.Commit, rendered.Objects))
+	return rec.Diff(ctx, agent.SyncRequest(*env, revision, rendered.Objects))
 }
 
 // differs reports whether a sync would change anything.

@@ -138,6 +138,7 @@ func (w *world) normalizer() *normalizer {
 	n.add(regexp.QuoteMeta(w.appNS), "NAMESPACE", false)
 	n.add(regexp.QuoteMeta(w.agentNS), "AGENT-NAMESPACE", false)
 	n.add(regexp.QuoteMeta(w.srv.HTTPURL("deploy")), "REPO-URL", false)
+	n.add(`http://127\.0\.0\.1:\d+`, "AGENT-URL", false)
 	n.add(`\b[0-9a-f]{40}\b`, "COMMIT", true)
 	n.add(`\b[0-9a-f]{8}\b`, "SHORT", true)
 	n.add(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`, "TIME", false)

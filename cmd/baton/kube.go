@@ -3,38 +3,38 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/baton-gitops/baton/internal/config"
 )
 
-// restConfig finds the cluster: --kubeconfig when given, else the
-// in-cluster service account, else $KUBECONFIG, else ~/.kube/config.
+// restConfig finds the cluster as kubectl does: --kubeconfig, else
+// $KUBECONFIG, else ~/.kube/config, else the in-cluster service account;
+// --context, --as, --request-timeout and the other connection flags apply.
 func (c *cli) restConfig() (*rest.Config, error) {
-	if c.kubeconfig != "" {
-		cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
-		if err != nil {
-			return nil, fmt.Errorf("kubeconfig %s: %w", c.kubeconfig, err)
-		}
-		return cfg, nil
-	}
-	if cfg, err := rest.InClusterConfig(); err == nil {
-		return cfg, nil
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{}
-	if env := os.Getenv("KUBECONFIG"); env != "" {
-		rules.Precedence = filepath.SplitList(env)
-	} else if home, err := os.UserHomeDir(); err == nil {
-		rules.ExplicitPath = filepath.Join(home, ".kube", "config")
-		if _, err := os.Stat(rules.ExplicitPath); err != nil {
-			return nil, errors.New("no cluster: not in a cluster, $KUBECONFIG is unset and ~/.kube/config does not exist; pass --kubeconfig")
-		}
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	cfg, err := c.kube.ToRESTConfig()
 	if err != nil {
+		if clientcmd.IsEmptyConfig(err) {
+			return nil, errors.New("no cluster: no kubeconfig ($KUBECONFIG, ~/.kube/config) and not running in a cluster; pass --kubeconfig or --context")
+		}
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
+	cfg.UserAgent = "baton/" + version
 	return cfg, nil
+}
+
+// agentNamespace is where the agent keeps its Environment objects and
+// inventories: --namespace when given, else the configuration's
+// agent.namespace, else baton-system. A kubeconfig context's own namespace
+// is for applications, not for the agent, so it is not used.
+func (c *cli) agentNamespace(cfg *config.Config) string {
+	if c.kube.Namespace != nil && *c.kube.Namespace != "" {
+		return *c.kube.Namespace
+	}
+	if cfg != nil && cfg.Agent.Namespace != "" {
+		return cfg.Agent.Namespace
+	}
+	return defaultAgentNamespace
 }

@@ -2,24 +2,26 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/promote"
 )
 
-func promoteVerb() verb {
-	return verb{
-		name:    "promote",
-		summary: "promote a revision along a pipeline edge, by the same code as the agent",
-		usage:   "promote --from ENV --to ENV [--revision REF] [--server URL] [--override-gates --reason TEXT] [-o table|json|yaml]",
-		description: "Evaluates the pipeline edge FROM -> TO once, exactly as the agent does: the source must be\n" +
+func (c *cli) promoteCommand() *cobra.Command {
+	var from, to, ref, server, reason, format string
+	var override bool
+	cmd := &cobra.Command{
+		Use:   "promote --from ENV --to ENV [--revision REF] [--server URL] [--override-gates --reason TEXT] [-o table|json|yaml]",
+		Short: "promote a revision along a pipeline edge, by the same code as the agent",
+		Long: "Evaluates the pipeline edge FROM -> TO once, exactly as the agent does: the source must be\n" +
 			"synced and healthy for its soak time and every gate must pass; then the promotion is pushed\n" +
 			"(auto edge) or proposed by pull request. The source's state comes from its agent with\n" +
 			"--server (which knows how long it has been healthy), else from the cluster (then the soak\n" +
@@ -27,74 +29,74 @@ func promoteVerb() verb {
 			"--override-gates skips the soak and metric gates; --reason is required, and who overrode\n" +
 			"($BATON_USER, else $USER) and why go into the commit's Baton-Gates-Overridden trailer.\n" +
 			"A freeze (an unhealthy or suspended source) and a hold still block.",
-		example: "baton promote --from dev --to staging --server http://baton.baton-system:8080",
-		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			from := fs.String("from", "", "source environment `name` (required)")
-			to := fs.String("to", "", "target environment `name` (required)")
-			ref := fs.String("revision", "", "the source's synced commit `REF`, as a guard (default: whatever it is synced at)")
-			server := fs.String("server", "", "agent `URL` to read the source's state from (default: the cluster)")
-			override := fs.Bool("override-gates", false, "skip the soak and metric gates, recorded in the commit (needs --reason)")
-			reason := fs.String("reason", "", "why the gates are overridden, `TEXT` recorded in the commit")
-			format := fs.String("o", "", "print the outcome as `format`: table, json or yaml (default: one line)")
-			return func(ctx context.Context, c *cli, args []string) error {
-				err := noArgs(args)
-				if err != nil {
-					return err
-				}
-				if *from == "" || *to == "" {
-					return &exitError{2, errors.New("--from and --to are required")}
-				}
-				if *format != "" {
-					if err := checkFormat(*format, formatTable, formatJSON, formatYAML); err != nil {
-						return err
-					}
-				}
-				var ov *promote.Override
-				switch {
-				case *override:
-					if ov, err = gateOverride(*reason); err != nil {
-						return err
-					}
-				case *reason != "":
-					return &exitError{2, errors.New("--reason is only for --override-gates")}
-				}
-				out, err := c.promote(ctx, *from, *to, *ref, *server, ov)
-				if err != nil {
-					return err
-				}
-				switch *format {
-				case formatJSON:
-					err = writeJSON(c.stdout, out)
-				case formatYAML:
-					err = writeYAML(c.stdout, out)
-				case formatTable:
-					err = table(c.stdout, []string{"EDGE", "REVISION", "OUTCOME", "REASON", "COMMIT", "PULL REQUEST"},
-						[][]string{{out.Edge, short(out.Revision), out.Outcome, dash(out.Reason), dash(short(out.Commit)), dash(out.PullRequestURL)}})
-				default:
-					line := fmt.Sprintf("%s %s: %s", out.Edge, short(out.Revision), out.Outcome)
-					if out.Commit != "" {
-						line += " " + short(out.Commit)
-					}
-					if out.PullRequestURL != "" {
-						line += " " + out.PullRequestURL
-					}
-					_, err = fmt.Fprintln(c.stdout, line)
-				}
-				if err != nil {
-					return err
-				}
-				switch out.Outcome {
-				case agent.PromotionBlocked, agent.PromotionFrozen, agent.PromotionHeld:
-					err := fmt.Errorf("promotion %s: %s (%s): %s", out.Outcome, out.Edge, dash(out.Reason), out.Detail)
-					if ov != nil {
-						err = fmt.Errorf("%w (--override-gates skips the soak and metric gates only)", err)
-					}
-					return err
-				}
-				return nil
+		Example: "baton promote --from dev --to staging --server http://baton.baton-system:8080",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			var err error
+			if from == "" || to == "" {
+				return usageError("--from and --to are required")
 			}
+			if format != "" {
+				if err := checkFormat(format, formatTable, formatJSON, formatYAML); err != nil {
+					return err
+				}
+			}
+			var ov *promote.Override
+			switch {
+			case override:
+				if ov, err = gateOverride(reason); err != nil {
+					return err
+				}
+			case reason != "":
+				return usageError("--reason is only for --override-gates")
+			}
+			out, err := c.promote(ctx, from, to, ref, server, ov)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case formatJSON:
+				err = writeJSON(c.stdout, out)
+			case formatYAML:
+				err = writeYAML(c.stdout, out)
+			case formatTable:
+				err = table(c.stdout, []string{"EDGE", "REVISION", "OUTCOME", "REASON", "COMMIT", "PULL REQUEST"},
+					[][]string{{out.Edge, short(out.Revision), out.Outcome, dash(out.Reason), dash(short(out.Commit)), dash(out.PullRequestURL)}})
+			default:
+				line := fmt.Sprintf("%s %s: %s", out.Edge, short(out.Revision), out.Outcome)
+				if out.Commit != "" {
+					line += " " + short(out.Commit)
+				}
+				if out.PullRequestURL != "" {
+					line += " " + out.PullRequestURL
+				}
+				_, err = fmt.Fprintln(c.stdout, line)
+			}
+			if err != nil {
+				return err
+			}
+			switch out.Outcome {
+			case agent.PromotionBlocked, agent.PromotionFrozen, agent.PromotionHeld:
+				err := fmt.Errorf("promotion %s: %s (%s): %s", out.Outcome, out.Edge, dash(out.Reason), out.Detail)
+				if ov != nil {
+					err = fmt.Errorf("%w (--override-gates skips the soak and metric gates only)", err)
+				}
+				return err
+			}
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&from, "from", "", "source environment name (required)")
+	cmd.Flags().StringVar(&to, "to", "", "target environment name (required)")
+	_ = cmd.RegisterFlagCompletionFunc("from", c.completeEnvironments)
+	_ = cmd.RegisterFlagCompletionFunc("to", c.completeEnvironments)
+	cmd.Flags().StringVar(&ref, "revision", "", "the source's synced commit REF, as a guard (default: whatever it is synced at)")
+	cmd.Flags().StringVar(&server, "server", "", "agent URL to read the source's state from (default: the cluster)")
+	cmd.Flags().BoolVar(&override, "override-gates", false, "skip the soak and metric gates, recorded in the commit (needs --reason)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the gates are overridden, recorded in the commit")
+	outputFlag(cmd, &format, "", formatTable, formatJSON, formatYAML)
+	return cmd
 }
 
 // promoteOutcome is what promote prints.
@@ -112,14 +114,14 @@ type promoteOutcome struct {
 // $BATON_USER, else $USER (the git binary is not needed to name them).
 func gateOverride(reason string) (*promote.Override, error) {
 	if strings.TrimSpace(reason) == "" {
-		return nil, &exitError{2, errors.New(`--override-gates needs --reason "why": the reason is recorded in the promotion commit`)}
+		return nil, usageError(`--override-gates needs --reason "why": the reason is recorded in the promotion commit`)
 	}
 	by := os.Getenv("BATON_USER")
 	if by == "" {
 		by = os.Getenv("USER")
 	}
 	if strings.TrimSpace(by) == "" {
-		return nil, &exitError{2, errors.New("--override-gates: set BATON_USER (or USER) to say who overrides the gates")}
+		return nil, usageError("--override-gates: set BATON_USER (or USER) to say who overrides the gates")
 	}
 	return &promote.Override{By: by, Reason: reason}, nil
 }
@@ -169,6 +171,13 @@ func (c *cli) promote(ctx context.Context, fromName, toName, ref, server string,
 		Override: override}
 	if req.Healthy {
 		req.HealthySince = state.Health.Since
+		if server == "" {
+			// Computed from the cluster, health is known as of now only:
+			// how long it has held is not, so the soak starts now rather
+			// than when the status was computed (seconds ago on a slow
+			// machine, enough to pass a short soak).
+			req.HealthySince = time.Now()
+		}
 	} else if req.Reason == "" {
 		req.Reason = dash(state.Health.Status)
 	}

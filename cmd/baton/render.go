@@ -2,75 +2,149 @@ package main
 
 import (
 	"context"
-	"flag"
+	"fmt"
 
+	"github.com/spf13/cobra"
+
+	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/worktree"
 	"github.com/baton-gitops/baton/render"
 )
 
-func renderVerb() verb {
-	return verb{
-		name:    "render",
-		summary: "print an environment's rendered objects at a revision",
-		usage:   "render --env NAME [--revision REF] [-o yaml|json|table]",
-		description: "Renders the environment's overlay with Kustomize, in process, exactly as the agent\n" +
-			"would, and prints the objects. REF is a commit (or a prefix) of the environment's\n" +
-			"branch, or another branch such as a pull request's; the default is the branch head.",
-		example: "baton render --env dev\nbaton render --env prod --revision 1a2b3c4 -o json",
-		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			envName := fs.String("env", "", "environment `name` (required)")
-			ref := fs.String("revision", "", "commit or branch `REF` (default: the branch head)")
-			format := fs.String("o", formatYAML, "output `format`: yaml, json or table")
-			return func(ctx context.Context, c *cli, args []string) error {
-				if err := noArgs(args); err != nil {
-					return err
-				}
-				if err := checkFormat(*format, formatYAML, formatJSON, formatTable); err != nil {
-					return err
-				}
-				cfg, err := c.loadConfig()
-				if err != nil {
-					return err
-				}
-				env, err := environment(cfg, *envName)
-				if err != nil {
-					return err
-				}
-				repo, rev, err := resolveRevision(ctx, cfg, env, *ref)
-				if err != nil {
-					return err
-				}
-				defer repo.Close()
-				r, err := render.New(render.Options{CacheSize: -1})
-				if err != nil {
-					return err
-				}
-				res, err := r.Render(ctx, rev.Snapshot, env.Path)
-				if err != nil {
-					return err
-				}
-				switch *format {
-				case formatJSON:
-					items := make([]any, len(res.Objects))
-					for i, o := range res.Objects {
-						items[i] = o.Object
-					}
-					return writeJSON(c.stdout, map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
-				case formatTable:
-					var rows [][]string
-					for _, o := range res.Objects {
-						rows = append(rows, []string{o.GetKind(), dash(o.GetNamespace()), o.GetName()})
-					}
-					return table(c.stdout, []string{"KIND", "NAMESPACE", "NAME"}, rows)
-				}
-				b, err := res.YAML()
-				if err != nil {
-					return err
-				}
-				_, err = c.stdout.Write(b)
+func (c *cli) renderCommand() *cobra.Command {
+	var envName, ref, path, format string
+	cmd := &cobra.Command{
+		Use:   "render (--env NAME [--revision REF] | --path DIR [--env NAME])",
+		Short: "print an environment's rendered objects, from git or from a working tree",
+		Long: "Renders with Kustomize, in process, exactly as the agent does (the same refusals: no\n" +
+			"remote bases, no plugins, no path or symbolic link out of the tree) and prints the objects.\n\n" +
+			"--env alone renders the environment's branch: REF is a commit (or a prefix) of it, or\n" +
+			"another branch such as a pull request's; the default is the branch head.\n\n" +
+			"--path renders a working tree, uncommitted changes included (for CI and before a commit):\n" +
+			"with --env, the environment's overlay in the git working tree that holds DIR; without,\n" +
+			"DIR itself. Files that .gitignore leaves out, and .git, are not read.",
+		Example: "baton render --env dev\n" +
+			"baton render --env prod --revision 1a2b3c4 -o json\n" +
+			"baton render --path . --env staging\n" +
+			"baton render --path overlays/dev -o table",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format, formatYAML, formatJSON, formatTable); err != nil {
 				return err
 			}
+			var res render.Result
+			var err error
+			if path != "" {
+				if ref != "" {
+					return usageError("--revision and --path exclude each other: --path renders the files on disk")
+				}
+				res, err = c.renderPath(cmd.Context(), path, envName)
+			} else {
+				res, err = c.renderRevision(cmd.Context(), envName, ref)
+			}
+			if err != nil {
+				return err
+			}
+			return printRender(c, res, format)
 		},
 	}
+	c.envFlag(cmd, &envName, "environment name (required without --path)")
+	cmd.Flags().StringVar(&ref, "revision", "", "commit or branch REF (default: the branch head)")
+	cmd.Flags().StringVar(&path, "path", "", "render the working tree DIR instead of git (uncommitted changes included)")
+	_ = cmd.MarkFlagDirname("path")
+	outputFlag(cmd, &format, formatYAML, formatYAML, formatJSON, formatTable)
+	return cmd
+}
+
+// renderRevision renders env at ref from its repository.
+func (c *cli) renderRevision(ctx context.Context, envName, ref string) (render.Result, error) {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return render.Result{}, err
+	}
+	env, err := environment(cfg, envName)
+	if err != nil {
+		return render.Result{}, err
+	}
+	repo, rev, err := resolveRevision(ctx, cfg, env, ref)
+	if err != nil {
+		return render.Result{}, err
+	}
+	defer repo.Close()
+	r, err := render.New(render.Options{CacheSize: -1})
+	if err != nil {
+		return render.Result{}, err
+	}
+	return r.Render(ctx, rev.Snapshot, env.Path)
+}
+
+// renderPath renders a working tree: env's overlay in the git working
+// tree that holds dir, or dir itself without env.
+func (c *cli) renderPath(ctx context.Context, dir, envName string) (render.Result, error) {
+	var env *config.Environment
+	if envName != "" {
+		cfg, err := c.loadConfig()
+		if err != nil {
+			return render.Result{}, err
+		}
+		if env, err = environment(cfg, envName); err != nil {
+			return render.Result{}, err
+		}
+	}
+	return renderTree(ctx, dir, env)
+}
+
+// renderTree renders env's overlay (or, with a nil env, the folder dir) in
+// the working tree that holds dir, by the agent's renderer.
+func renderTree(ctx context.Context, dir string, env *config.Environment) (render.Result, error) {
+	top, rel, err := worktree.Top(dir)
+	if err != nil {
+		return render.Result{}, err
+	}
+	if env != nil {
+		rel = env.Path
+		if rel == "" {
+			rel = "."
+		}
+	}
+	snap, err := worktree.Open(top)
+	if err != nil {
+		return render.Result{}, err
+	}
+	defer snap.Close()
+	r, err := render.New(render.Options{CacheSize: -1})
+	if err != nil {
+		return render.Result{}, err
+	}
+	res, err := r.Render(ctx, snap, rel)
+	if err != nil {
+		return render.Result{}, fmt.Errorf("%s: %w", top, err)
+	}
+	return res, nil
+}
+
+// printRender writes a render's objects as YAML, a JSON List or a table.
+func printRender(c *cli, res render.Result, format string) error {
+	switch format {
+	case formatJSON:
+		items := make([]any, len(res.Objects))
+		for i, o := range res.Objects {
+			items[i] = o.Object
+		}
+		return writeJSON(c.stdout, map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	case formatTable:
+		var rows [][]string
+		for _, o := range res.Objects {
+			rows = append(rows, []string{o.GetKind(), dash(o.GetNamespace()), o.GetName()})
+		}
+		return table(c.stdout, []string{"KIND", "NAMESPACE", "NAME"}, rows)
+	}
+	b, err := res.YAML()
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(b)
+	return err
 }
 
 // dash stands in for an empty cell.

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/render"
@@ -19,74 +20,74 @@ import (
 // between our read and our push.
 const setImageAttempts = 5
 
-func setImageVerb() verb {
-	return verb{
-		name:    "set-image",
-		summary: "commit an image bump to an environment's overlay (for CI after an image push)",
-		usage:   "set-image --env NAME IMAGE=NEWIMAGE[:TAG][@DIGEST]... [--author 'Name <email>'] [-o table|json|yaml]",
-		description: "Sets images: entries of the environment's overlay kustomization on its branch and pushes\n" +
+func (c *cli) setImageCommand() *cobra.Command {
+	var envName, author, format string
+	cmd := &cobra.Command{
+		Use:   "set-image --env NAME IMAGE=NEWIMAGE[:TAG][@DIGEST]... [--author 'Name <email>'] [-o table|json|yaml]",
+		Short: "commit an image bump to an environment's overlay (for CI after an image push)",
+		Long: "Sets images: entries of the environment's overlay kustomization on its branch and pushes\n" +
 			"the commit with a lease: if someone else moved the branch first, the edit is redone on\n" +
 			"their commit (up to 5 times). IMAGE is the image name as the manifests write it. Nothing\n" +
 			"is committed when the overlay already pins these images.",
-		example: "baton set-image --env dev app=registry.example/app:1.4.2\n" +
+		Example: "baton set-image --env dev app=registry.example/app:1.4.2\n" +
 			"baton set-image --env dev web=:2.0.1 worker=registry.example/worker@sha256:4f1c...",
-		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			envName := fs.String("env", "", "environment `name` (required)")
-			author := fs.String("author", "", "commit author as `'Name <email>'` (default: pipeline.author)")
-			format := fs.String("o", "", "print the outcome as `format`: table, json or yaml (default: one line)")
-			return func(ctx context.Context, c *cli, args []string) error {
-				if len(args) == 0 {
-					return &exitError{2, errors.New("give at least one IMAGE=NEWIMAGE[:TAG][@DIGEST]")}
-				}
-				if *format != "" {
-					if err := checkFormat(*format, formatTable, formatJSON, formatYAML); err != nil {
-						return err
-					}
-				}
-				var images []render.Image
-				for _, a := range args {
-					img, err := parseImageArg(a)
-					if err != nil {
-						return &exitError{2, err}
-					}
-					images = append(images, img)
-				}
-				cfg, err := c.loadConfig()
-				if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if len(args) == 0 {
+				return usageError("give at least one IMAGE=NEWIMAGE[:TAG][@DIGEST]")
+			}
+			if format != "" {
+				if err := checkFormat(format, formatTable, formatJSON, formatYAML); err != nil {
 					return err
 				}
-				env, err := environment(cfg, *envName)
+			}
+			var images []render.Image
+			for _, a := range args {
+				img, err := parseImageArg(a)
 				if err != nil {
-					return err
+					return &exitError{2, err}
 				}
-				who := source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}
-				if *author != "" {
-					if who, err = parseAuthor(*author); err != nil {
-						return &exitError{2, err}
-					}
+				images = append(images, img)
+			}
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			env, err := environment(cfg, envName)
+			if err != nil {
+				return err
+			}
+			who := source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}
+			if author != "" {
+				if who, err = parseAuthor(author); err != nil {
+					return &exitError{2, err}
 				}
-				out, err := setImages(ctx, cfg, env, images, who, strings.Join(args, " "))
-				if err != nil {
-					return err
-				}
-				switch *format {
-				case formatJSON:
-					return writeJSON(c.stdout, out)
-				case formatYAML:
-					return writeYAML(c.stdout, out)
-				case formatTable:
-					return table(c.stdout, []string{"ENVIRONMENT", "BRANCH", "FILE", "COMMIT", "CHANGED"},
-						[][]string{{out.Environment, out.Branch, out.File, out.Commit, fmt.Sprint(out.Changed)}})
-				}
-				if !out.Changed {
-					fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), short(out.Commit))
-					return nil
-				}
-				fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, short(out.Commit), out.Branch, out.File)
+			}
+			out, err := setImages(ctx, cfg, env, images, who, strings.Join(args, " "))
+			if err != nil {
+				return err
+			}
+			switch format {
+			case formatJSON:
+				return writeJSON(c.stdout, out)
+			case formatYAML:
+				return writeYAML(c.stdout, out)
+			case formatTable:
+				return table(c.stdout, []string{"ENVIRONMENT", "BRANCH", "FILE", "COMMIT", "CHANGED"},
+					[][]string{{out.Environment, out.Branch, out.File, out.Commit, fmt.Sprint(out.Changed)}})
+			}
+			if !out.Changed {
+				fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), short(out.Commit))
 				return nil
 			}
+			fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, short(out.Commit), out.Branch, out.File)
+			return nil
 		},
 	}
+	c.envFlag(cmd, &envName, "environment name (required)")
+	cmd.Flags().StringVar(&author, "author", "", "commit author as 'Name <email>' (default: pipeline.author)")
+	outputFlag(cmd, &format, "", formatTable, formatJSON, formatYAML)
+	return cmd
 }
 
 // setImageOutcome is what set-image did.

@@ -191,7 +191,10 @@ func New(opts Options) (*Agent, error) {
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
 		a.loops = append(a.loops, l)
 		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
-			Path: env.Path, Suspended: env.Suspend}
+			Path: env.Path, Soak: env.Health.Soak}
+		if env.Suspend {
+			st.Suspended, st.SuspendReason = true, configSuspendReason
+		}
 		for _, e := range l.edges {
 			st.Promotions = append(st.Promotions, PromotionInfo{To: e.To, Policy: e.Policy})
 		}

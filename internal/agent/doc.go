@@ -34,6 +34,14 @@
 //     at once, then the HTTP server stops.
 //   - Results are data: every pass, health verdict and promotion evaluation
 //     goes to the Recorder, one log line, and the status.
+//   - The status is also where Kubernetes tools look: while leading, the
+//     agent keeps one Environment object (baton.dev, see internal/envobject)
+//     per synced environment in its namespace, whose status mirrors
+//     /api/status (envobjects.go). Every replica watches those objects'
+//     spec: a suspension takes effect from the next pass, which starts at
+//     once, and a sync request (baton.dev/requestedAt) polls and syncs now
+//     (control.go). Without the resource in the cluster, both are off and
+//     /api/status is the only status.
 //
 // # What is not
 //

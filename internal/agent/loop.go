@@ -211,7 +211,7 @@ func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Re
 	}
 	o.objects = len(rendered.Objects)
 	applyStart := l.clock.Now()
-	o.result, err = l.reconciler.Sync(ctx, SyncRequest(l.env, rev.Commit, rendered.Objects))
+	o.result, err = l.reconciler.Sync(ctx, SyncRequest(l.runEnv(), rev.Commit, rendered.Objects))
 	o.applyDur = l.clock.Now().Sub(applyStart)
 	if err != nil {
 		o.failedStage, o.err = StageApply, err

@@ -237,3 +237,21 @@ func promotionResult(out promote.Outcome) PromotionResult {
 
 // Close releases the promoter's git store.
 func (p *PipelinePromoter) Close() error { return p.repo.Close() }
+
+// Rollback reverts promotions into env along the pipeline edge from ->
+// env, by hand (`baton rollback`): the last one in effect, or every one
+// after req.To; as a commit or a pull request per the edge's policy,
+// without gates. The reverted content is then held.
+func (p *PipelinePromoter) Rollback(ctx context.Context, from, env string, req promote.RevertRequest) (PromotionResult, error) {
+	edge, ok := p.edges[from+"->"+env]
+	if !ok {
+		return PromotionResult{}, fmt.Errorf("rollback %s: no pipeline edge %s -> %s", env, from, env)
+	}
+	out, err := p.promoter.Revert(ctx, edge, req)
+	if err != nil {
+		return PromotionResult{}, err
+	}
+	r := promotionResult(out)
+	r.Outcome = string(out.Result)
+	return r, nil
+}

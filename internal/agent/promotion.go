@@ -102,7 +102,7 @@ func (l *envLoop) promote(ctx context.Context, st *loopState) <-chan time.Time {
 	} else if req.Reason == "" {
 		req.Reason = string(h.report.Overall)
 	}
-	if l.env.Suspend {
+	if l.suspended() {
 		req.Frozen, req.FrozenReason = true, "the environment is suspended"
 	}
 	var retry time.Duration

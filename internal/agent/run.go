@@ -49,6 +49,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	a.log.Info("agent started", "identity", a.identity, "listen", ln.Addr().String(),
 		"environments", a.cfg.Sync, "leaderElection", a.cfg.Agent.LeaderElection.IsEnabled())
+	// The Environment objects: status while leading, requests always.
+	objectsDone := make(chan struct{})
+	go func() { defer close(objectsDone); a.runObjects(ctx) }()
+	defer func() { cancel(); <-objectsDone }()
 
 	runErr := make(chan error, 1)
 	go func() {

@@ -41,8 +41,17 @@ type EnvironmentStatus struct {
 	Repository string `json:"repository"`
 	Branch     string `json:"branch"`
 	Path       string `json:"path"`
-	// Suspended: nothing is applied or promoted.
-	Suspended bool `json:"suspended,omitempty"`
+	// Suspended: nothing is applied or promoted. SuspendedBy and
+	// SuspendReason say who suspended it and why (`baton suspend` through
+	// the Environment object, or baton.yaml), SuspendedSince since when
+	// this agent knows.
+	Suspended      bool      `json:"suspended,omitempty"`
+	SuspendedBy    string    `json:"suspendedBy,omitempty"`
+	SuspendReason  string    `json:"suspendReason,omitempty"`
+	SuspendedSince time.Time `json:"suspendedSince,omitzero"`
+	// Soak is how long the environment must stay healthy at a revision
+	// before it is promoted (health.soak).
+	Soak source.Duration `json:"soak,omitzero"`
 	// Head is the last good revision of the branch.
 	Head *RevisionInfo `json:"head,omitempty"`
 	// SourceError is why the branch could not be read at the last poll
@@ -127,10 +136,18 @@ type statusBoard struct {
 	// attempted holds the environments whose first sync since this replica
 	// became leader was attempted: readiness.
 	attempted map[string]bool
+	// controls are the people's requests from the Environment objects
+	// (see control.go), by environment.
+	controls map[string]*control
+
+	// changed holds one pending signal that the status changed, for the
+	// Environment objects' writer. It is not guarded: a channel.
+	changed chan struct{}
 }
 
 func newStatusBoard(identity, role string, envs []EnvironmentStatus) *statusBoard {
-	b := &statusBoard{identity: identity, role: role, envs: map[string]*EnvironmentStatus{}, attempted: map[string]bool{}}
+	b := &statusBoard{identity: identity, role: role, envs: map[string]*EnvironmentStatus{}, attempted: map[string]bool{},
+		controls: map[string]*control{}, changed: make(chan struct{}, 1)}
 	for i := range envs {
 		e := envs[i]
 		b.envs[e.Name] = &e
@@ -145,6 +162,7 @@ func (b *statusBoard) update(env string, change func(*EnvironmentStatus)) {
 	defer b.mu.Unlock()
 	if e, ok := b.envs[env]; ok {
 		change(e)
+		signal(b.changed)
 	}
 }
 
@@ -161,6 +179,7 @@ func (b *statusBoard) setRole(role string) {
 	if role == RoleStandby {
 		b.attempted = map[string]bool{}
 	}
+	signal(b.changed)
 }
 
 func (b *statusBoard) setLeader(identity string) {

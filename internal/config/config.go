@@ -34,6 +34,23 @@ type Config struct {
 	Listen Listen `json:"listen,omitempty"`
 	// Agent holds the in-cluster agent's own settings.
 	Agent Agent `json:"agent,omitempty"`
+	// Peers are the agents of the environments this agent does not sync
+	// (other clusters), whose status `baton status` shows beside its own.
+	Peers []Peer `json:"peers,omitempty"`
+}
+
+// Peer is another Baton agent, reached through its HTTP status or through
+// the Environment objects it keeps in its cluster. Exactly one of URL and
+// Context is set.
+type Peer struct {
+	// Name labels the peer in `baton status`. Required.
+	Name string `json:"name"`
+	// URL is the agent's HTTP address; /api/status is read from it.
+	URL string `json:"url,omitempty"`
+	// Context is a kubeconfig context whose cluster holds the agent's
+	// Environment objects, in Namespace (default: agent.namespace).
+	Context   string `json:"context,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Repository is one git repository. Its settings are the source package's

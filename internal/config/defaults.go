@@ -42,6 +42,7 @@ import (
 //	agent.leaderElection.leaseDuration      15s
 //	agent.leaderElection.renewDeadline      10s
 //	agent.leaderElection.retryPeriod        2s
+//	peers[].namespace                       agent.namespace (for a context peer)
 const (
 	DefaultPath           = "."
 	DefaultSyncTimeout    = 5 * time.Minute

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -30,7 +31,35 @@ func validate(c *Config) []error {
 		p.add("listen.http", "%q is not a listen address such as \":8080\"", c.Listen.HTTP)
 	}
 	validateAgent(c.Agent, &p)
+	validatePeers(c.Peers, &p)
 	return p
+}
+
+func validatePeers(peers []Peer, p *problems) {
+	names := map[string]bool{}
+	for i, peer := range peers {
+		at := fmt.Sprintf("peers[%d]", i)
+		switch {
+		case peer.Name == "":
+			p.add(at+".name", "required")
+		case names[peer.Name]:
+			p.add(at+".name", "%q is used by another peer", peer.Name)
+		}
+		names[peer.Name] = true
+		switch {
+		case (peer.URL == "") == (peer.Context == ""):
+			p.add(at, "set exactly one of url (the agent's HTTP address) and context (a kubeconfig context)")
+		case peer.URL != "":
+			if u, err := url.Parse(peer.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.add(at+".url", "%q: want http(s)://host[:port]", peer.URL)
+			}
+		}
+		if peer.Namespace != "" && peer.URL != "" {
+			p.add(at+".namespace", "only with context")
+		} else if errs := validation.IsDNS1123Label(peer.Namespace); peer.Namespace != "" && len(errs) > 0 {
+			p.add(at+".namespace", "%q is not a namespace name: %s", peer.Namespace, errs[0])
+		}
+	}
 }
 
 func validateRepositories(c *Config, p *problems) map[string]bool {

@@ -1,6 +1,7 @@
 // Package events records what the agent does to each environment as
-// Kubernetes Events, so that `kubectl describe configmap` on an
-// environment's inventory (or `kubectl events`) tells its story: Synced,
+// Kubernetes Events on its Environment object (baton.dev), or on its
+// inventory ConfigMap when the cluster has no Environment resource, so that
+// `kubectl describe environment prod` (or `kubectl events`) tells its story: Synced,
 // SyncFailed, Drifted, Pruned, HealthDegraded, Recovered, Promoted,
 // PromotionFrozen, PromotionHeld, PromotionFailed. Each Event names the
 // revision and its commit author in its message and in annotations, and
@@ -26,7 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -34,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/envobject"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 )
 
@@ -70,8 +72,9 @@ const lookupTimeout = 5 * time.Second
 
 // Options configure a Recorder.
 type Options struct {
-	// Namespace holds the environments' inventory ConfigMaps (the agent's
-	// namespace): the Events are recorded on them. Required.
+	// Namespace holds the environments' Environment objects and inventory
+	// ConfigMaps (the agent's namespace): the Events are recorded on them.
+	// Required.
 	Namespace string
 	// Component names the reporting component in the Events. Default
 	// "baton".
@@ -113,9 +116,11 @@ type Recorder struct {
 	envs  map[string]*envState
 	edges map[[2]string]string // from, to -> revision + outcome last reported
 
-	// uids caches the inventory ConfigMaps' UIDs; only the writer
-	// goroutine uses it.
-	uids map[string]types.UID
+	// refs caches the environments' Environment object references; only
+	// the writer goroutine uses it.
+	refs map[string]*corev1.ObjectReference
+	// dynamic reads Environment objects.
+	dynamic dynamic.Interface
 }
 
 type envState struct {
@@ -144,7 +149,10 @@ func New(cfg *rest.Config, opts Options) (*Recorder, error) {
 		return nil, fmt.Errorf("events: %w", err)
 	}
 	r := &Recorder{opts: opts, log: opts.Logger, client: cs, queue: make(chan event, queueSize), done: make(chan struct{}),
-		envs: map[string]*envState{}, edges: map[[2]string]string{}, uids: map[string]types.UID{}}
+		envs: map[string]*envState{}, edges: map[[2]string]string{}, refs: map[string]*corev1.ObjectReference{}}
+	if r.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -203,23 +211,36 @@ func (r *Recorder) write() {
 	}
 }
 
-// reference is the environment's inventory ConfigMap. Its UID makes the
-// Events show in `kubectl describe`; before the first successful sync the
-// ConfigMap does not exist and the Events name it without one.
+// reference is the object the environment's Events are recorded on: its
+// Environment object (kubectl describe environment, k9s, Headlamp), or,
+// when the cluster has no Environment resource or the object does not
+// exist yet, its inventory ConfigMap. A UID makes the Events show in
+// `kubectl describe`; before the first successful sync the ConfigMap does
+// not exist either and the Events name it without one.
 func (r *Recorder) reference(env string) *corev1.ObjectReference {
-	name := inventory.ConfigMapName(env)
-	ref := &corev1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: r.opts.Namespace, Name: name}
-	if uid, ok := r.uids[env]; ok {
-		ref.UID = uid
+	if ref, ok := r.refs[env]; ok {
 		return ref
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
+	obj, err := r.dynamic.Resource(envobject.GVR).Namespace(r.opts.Namespace).Get(ctx, env, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		ref := &corev1.ObjectReference{Kind: envobject.Kind, APIVersion: envobject.APIVersion, Namespace: r.opts.Namespace,
+			Name: env, UID: obj.GetUID()}
+		r.refs[env] = ref
+		return ref
+	case !apierrors.IsNotFound(err):
+		r.log.Warn("event: look up the environment object", "environment", r.opts.Namespace+"/"+env, "error", err.Error())
+	}
+	name := inventory.ConfigMapName(env)
+	ref := &corev1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: r.opts.Namespace, Name: name}
 	cm, err := r.client.CoreV1().ConfigMaps(r.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case err == nil:
-		r.uids[env] = cm.UID
 		ref.UID = cm.UID
+		// Not cached: the Environment object may appear (the agent
+		// creates it), and the Events should move to it then.
 	case !apierrors.IsNotFound(err):
 		r.log.Warn("event: look up the inventory", "configmap", r.opts.Namespace+"/"+name, "error", err.Error())
 	}

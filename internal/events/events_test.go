@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/envobject"
 	"github.com/baton-gitops/baton/internal/events"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 )
@@ -209,4 +210,31 @@ func sortEvents(items []corev1.Event) {
 		return n
 	}
 	sort.Slice(items, func(i, j int) bool { return rv(items[i]) < rv(items[j]) })
+}
+
+// With the Environment resource installed and the agent's object there,
+// the Events are recorded on it (kubectl describe environment dev).
+func TestEventsOnTheEnvironmentObject(t *testing.T) {
+	if err := envobject.InstallCRD(t.Context(), env.Config()); err != nil {
+		t.Fatal(err)
+	}
+	ns := env.Namespace(t)
+	objects := envobject.NewClient(env.Dynamic(t), ns)
+	if err := objects.Ensure(t.Context(), "dev"); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := objects.Get(t.Context(), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := events.New(env.Config(), events.Options{Namespace: ns, Host: "baton-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.SyncDone(syncRec(revA, agent.SyncSucceeded))
+	got := waitEvents(t, ns, 1)
+	if e := got[0].InvolvedObject; e.Kind != envobject.Kind || e.APIVersion != envobject.APIVersion || e.Name != "dev" || e.UID != obj.UID {
+		t.Fatalf("the Synced event regards %+v, want Environment dev (uid %s)", e, obj.UID)
+	}
 }
