@@ -19,8 +19,8 @@ import (
 )
 
 // The rollout benchmarks run the health side in a child process: this test
-// binary again, started with followerEnv set, which TestMain hands to
-// runFollower before any control plane starts. Its CPU time and peak RSS are
+// binary again, started with followerEnv set, which init hands to
+// runFollower before TestMain could start a control plane. Its CPU time and peak RSS are
 // then the checker's own, apart from the benchmark's parent, which applies
 // objects and watches the cluster for the reference timings.
 //
@@ -54,6 +54,12 @@ type followerResult struct {
 	// PeakHeapBytes is the largest live heap sampled every 100 ms.
 	PeakHeapBytes uint64
 	Err           string
+}
+
+func init() {
+	if mode := os.Getenv(followerEnv); mode != "" {
+		os.Exit(runFollower(mode))
+	}
 }
 
 // runFollower is the child's main: it follows the benchmark's objects with

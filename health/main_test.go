@@ -13,11 +13,6 @@ import (
 var env *testenv.Cluster
 
 func TestMain(m *testing.M) {
-	// A benchmark's child process follows objects and exits; it starts no
-	// control plane of its own (see runFollower).
-	if mode := os.Getenv(followerEnv); mode != "" {
-		os.Exit(runFollower(mode))
-	}
 	// testenv.Main asks testing.Verbose, which panics before the flags are
 	// parsed; m.Run parses them again harmlessly.
 	flag.Parse()
