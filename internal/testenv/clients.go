@@ -61,20 +61,17 @@ func (c *Cluster) apiReady(ctx context.Context) error {
 // waitUsable creates the fake nodes and waits until they are Ready and the
 // default ServiceAccount exists (pods are refused before it does).
 func (c *Cluster) waitUsable(ctx context.Context, nodes int) error {
+	if err := c.EnsureNodes(ctx, nodes); err != nil {
+		return err
+	}
 	cs, err := kubernetes.NewForConfig(c.admin)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	if err := c.createNodes(ctx, cs, nodes); err != nil {
-		return err
-	}
-	return c.poll(ctx, "nodes Ready and default ServiceAccount present", func(ctx context.Context) (bool, error) {
-		if ready, err := readyNodes(ctx, cs); err != nil || ready < nodes {
-			return false, nil
-		}
-		_, err = cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+	return c.poll(ctx, "default ServiceAccount present", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	})
 }
