@@ -50,26 +50,34 @@ const benchIdleWindow = time.Minute
 //     Deployments (not the checker's work; for context);
 //   - cluster-available-s: apply end → the last Deployment Available with
 //     the new template, seen by the parent's own watch;
-//   - healthy-s: apply end → Wait returned Healthy;
+//   - healthy-s: apply end → Wait returned Healthy (when the child said
+//     so, by the parent's clock);
 //   - lag-s: healthy-s − cluster-available-s (the goal: ≤ 2 s);
 //   - cpu-s: the child's CPU time (getrusage, user + system) from the start
 //     of Wait to its return (the goal: ≤ 17);
 //   - peak-rss-MB: the child's peak resident set (VmHWM, its start-up
 //     included), rss-delta-MB its growth over the RSS at the start of the
 //     wait, peak-heap-MB the largest live heap sampled (the goal: peak RSS
-//     ≤ 200 MB).
+//     ≤ 200 MB);
+//   - cluster-alone-s: the same rollout without a follower, just before,
+//     and slowdown its ratio to cluster-available-s: how much following
+//     the rollout delays the cluster on a machine it shares.
 //
 // With -cpuprofile, the child writes its own profile beside the parent's,
-// with ".follower" appended to the name.
+// with ".wait.follower" appended to the name.
 func BenchmarkRollout500(b *testing.B) {
 	f := benchFixture(b)
 	var sum rolloutFigures
+	var alone float64
 	n := 0
 	for i := 0; i < b.N; i++ {
-		sum.add(f.rollout(b))
+		alone += f.rollout(b, false).cluster
+		sum.add(f.rollout(b, true))
 		n++
 	}
 	sum.report(b, n)
+	b.ReportMetric(alone/float64(n), "cluster-alone-s")
+	b.ReportMetric(sum.cluster/alone, "slowdown")
 }
 
 // BenchmarkMonitorIdle1500 runs Monitor on the 1,500 healthy objects in a
@@ -90,7 +98,7 @@ func BenchmarkMonitorIdle1500(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		ch := f.startFollower(b, "monitor", followerWindow+"="+window.String())
 		ch.expect(b, "healthy", 10*time.Minute)
-		res := ch.goAndResult(b, window+5*time.Minute)
+		_, res := ch.goAndResult(b, window+5*time.Minute)
 		if res.Overall != Healthy {
 			b.Fatalf("monitor: %s: %s", res.Overall, res.Message)
 		}
@@ -129,6 +137,9 @@ func benchFixture(b *testing.B) *rolloutFixture {
 	})
 	if fixture.err != nil {
 		b.Fatal(fixture.err)
+	}
+	if fixture.f == nil {
+		b.Fatal("the benchmark fixture failed to build (see the first benchmark's output)")
 	}
 	return fixture.f
 }
@@ -171,10 +182,8 @@ func newRolloutFixture(b *testing.B) (*rolloutFixture, error) {
 	if err := f.apply(ctx, true); err != nil {
 		return nil, err
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("fixture: %d/%d Deployments available: %w", f.avail.count(), benchApps, ctx.Err())
+	if err := f.awaitAvailable(ctx, done); err != nil {
+		return nil, err
 	}
 	b.Logf("fixture: %d objects applied and available in %s", 3*benchApps, time.Since(started).Round(time.Second))
 	return f, nil
@@ -294,9 +303,13 @@ func (s rolloutFigures) report(b *testing.B, n int) {
 	b.ReportMetric(s.peakHeap/d, "peak-heap-MB")
 }
 
-// rollout changes every Deployment's image and measures the child's wait.
-func (f *rolloutFixture) rollout(b *testing.B) rolloutFigures {
-	ch := f.startFollower(b, "wait")
+// rollout changes every Deployment's image and measures the cluster's
+// rollout and, with follow, the child's wait.
+func (f *rolloutFixture) rollout(b *testing.B, follow bool) rolloutFigures {
+	var ch *follower
+	if follow {
+		ch = f.startFollower(b, "wait")
+	}
 	f.version++
 	done := f.avail.expect(f.images())
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -306,16 +319,21 @@ func (f *rolloutFixture) rollout(b *testing.B) rolloutFigures {
 		b.Fatal(err)
 	}
 	applyEnd := time.Now()
-	res := ch.goAndResult(b, 15*time.Minute)
+	if !follow {
+		if err := f.awaitAvailable(ctx, done); err != nil {
+			b.Fatal(err)
+		}
+		r := rolloutFigures{apply: applyEnd.Sub(applyStart).Seconds(), cluster: f.avail.at().Sub(applyEnd).Seconds()}
+		b.Logf("rollout to 1.%d without a follower: apply %.1f s; cluster available %.1f s after apply end", f.version, r.apply, r.cluster)
+		return r
+	}
+	healthyAt, res := ch.goAndResult(b, 15*time.Minute)
 	if res.Overall != Healthy {
 		b.Fatalf("wait: %s: %s", res.Overall, res.Message)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		b.Fatalf("cluster: %d/%d Deployments available: %v", f.avail.count(), benchApps, ctx.Err())
+	if err := f.awaitAvailable(ctx, done); err != nil {
+		b.Fatal(err)
 	}
-	healthyAt := time.Unix(0, res.DoneUnixNano)
 	r := rolloutFigures{
 		apply:    applyEnd.Sub(applyStart).Seconds(),
 		cluster:  f.avail.at().Sub(applyEnd).Seconds(),
@@ -328,6 +346,16 @@ func (f *rolloutFixture) rollout(b *testing.B) rolloutFigures {
 	b.Logf("rollout to 1.%d: apply %.1f s; cluster available %.1f s, Baton healthy %.1f s after apply end; %.1f CPU-s; peak RSS %.0f MB (+%.0f), heap %.0f MB",
 		f.version, r.apply, r.cluster, r.healthy, r.cpu, r.peakRSS, r.rssDelta, r.peakHeap)
 	return r
+}
+
+// awaitAvailable waits until done is closed: every Deployment available.
+func (f *rolloutFixture) awaitAvailable(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: %d/%d Deployments available: %w", f.avail.count(), benchApps, ctx.Err())
+	}
 }
 
 // follower is a running child process (see runFollower).
@@ -402,12 +430,15 @@ func (ch *follower) expect(b *testing.B, want string, within time.Duration) {
 	}
 }
 
-// goAndResult tells the child to start and reads its result.
-func (ch *follower) goAndResult(b *testing.B, within time.Duration) followerResult {
+// goAndResult tells the child to start, and returns when it said "done"
+// and its result.
+func (ch *follower) goAndResult(b *testing.B, within time.Duration) (time.Time, followerResult) {
 	b.Helper()
 	if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
 		b.Fatal(err)
 	}
+	ch.expect(b, "done", within)
+	done := time.Now()
 	select {
 	case line, ok := <-ch.lines:
 		rest, found := strings.CutPrefix(line, "result ")
@@ -421,10 +452,10 @@ func (ch *follower) goAndResult(b *testing.B, within time.Duration) followerResu
 		if res.Err != "" {
 			b.Fatalf("follower: %s", res.Err)
 		}
-		return res
-	case <-time.After(within):
-		b.Fatalf("follower: no result within %s", within)
-		return followerResult{}
+		return done, res
+	case <-time.After(time.Minute):
+		b.Fatal("follower: no result within a minute of done")
+		return done, followerResult{}
 	}
 }
 
