@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -21,35 +22,58 @@ import (
 // per namespace holding a workload, informers for its pods, ReplicaSets and
 // Warning events, which the Finder reads through cacheReader.
 //
-// Only the goroutine that created it calls its methods (the informers'
-// own goroutines only signal changed), so targets, informers and
-// namespaces need no lock.
+// The cost of following grows with what changes, not with what is
+// followed: a watch event marks only the objects it concerns (an object
+// itself; a pod, its ReplicaSet and their Deployment through the controller
+// references), an evaluation round evaluates only the marked objects, and
+// rounds are at least minRoundGap apart while events keep coming, so a
+// burst of events about one object costs one evaluation.
+//
+// The informers' goroutines only mark and signal; everything else runs on
+// the goroutine that created the watchSet (Wait's, Monitor's or Check's),
+// so only index and dirty need a lock.
 type watchSet struct {
 	c       *Checker
 	opts    EvalOptions
 	targets []*target
+	health  []ObjectHealth // by target index, as last evaluated
 	finder  *Finder
 
 	informers  map[informerKey]*objectInformer
 	namespaces map[string]*namespaceCache
+	synced     bool // every resolved target's informer has listed, as of the last check
 
-	// changed holds one pending "something changed, evaluate again"; a
-	// burst of watch events collapses into one evaluation.
-	changed chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the informer goroutines started by objectInformer
+	mu    sync.Mutex              // guards index, dirty and target.dirty, shared with the informers' handlers
+	index map[objectKey][]*target // the targets attached to an informer, by what they are
+	dirty []*target               // marked since the last round, each once
+
+	// changed holds one pending "something was marked"; a burst of watch
+	// events collapses into one round.
+	changed   chan struct{}
+	lastRound time.Time   // when the last round started, by the real clock
+	hold      *time.Timer // delays a round to minRoundGap after the last
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // the informer goroutines started by objectInformer
 }
+
+// minRoundGap is the least time between two evaluation rounds while watch
+// events keep coming: a rollout updates each pod several times a second,
+// and one round per gap evaluates each object once for all of them. The
+// first event after a quiet spell is evaluated at once.
+const minRoundGap = 100 * time.Millisecond
 
 // target is one object followed.
 type target struct {
 	ref       ObjectRef
+	index     int    // in watchSet.targets and watchSet.health
 	namespace string // ref.Namespace, or "" for a cluster-scoped kind
 	gvr       schema.GroupVersionResource
 	gk        schema.GroupKind
 	inf       *objectInformer // nil until the kind resolves
 	err       error           // why inf is nil
 	readyAt   time.Time
+	dirty     bool // in watchSet.dirty; guarded by watchSet.mu
 }
 
 // key is the object's key in its informer's store.
@@ -58,6 +82,11 @@ func (t *target) key() string {
 		return t.ref.Name
 	}
 	return t.namespace + "/" + t.ref.Name
+}
+
+// objectKey names an object as watch events and controller references do.
+type objectKey struct {
+	group, kind, namespace, name string
 }
 
 // informerKey identifies an informer: one resource type in one namespace,
@@ -71,7 +100,10 @@ type informerKey struct {
 
 type objectInformer struct {
 	informer cache.SharedIndexInformer
-	synced   cache.InformerSynced // the handler's, so "synced" means "signalled"
+	synced   cache.InformerSynced // the handler's, so "synced" means "marked"
+	// gvk is set for a metadata-only informer, whose objects carry no
+	// kind of their own.
+	gvk schema.GroupVersionKind
 
 	mu      sync.Mutex // guards lastErr, written by the reflector's goroutine
 	lastErr error
@@ -106,16 +138,20 @@ func (c *Checker) watch(ctx context.Context, refs []ObjectRef, opts EvalOptions)
 	w := &watchSet{
 		c:          c,
 		opts:       opts,
+		health:     make([]ObjectHealth, len(refs)),
 		informers:  map[informerKey]*objectInformer{},
 		namespaces: map[string]*namespaceCache{},
+		index:      map[objectKey][]*target{},
 		changed:    make(chan struct{}, 1),
+		hold:       time.NewTimer(time.Hour),
 	}
+	w.hold.Stop()
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	w.finder = NewFinder(cacheReader{w: w})
 
 	reset := false
-	for _, ref := range refs {
-		t := &target{ref: ref}
+	for i, ref := range refs {
+		t := &target{ref: ref, index: i}
 		if err := w.resolve(t, &reset); err != nil {
 			w.close()
 			return nil, err
@@ -140,8 +176,10 @@ func (c *Checker) watch(ctx context.Context, refs []ObjectRef, opts EvalOptions)
 			w.attach(t, len(names[informerKey{gvr: t.gvr, namespace: t.namespace}]) == 1)
 		}
 	}
-	// A first evaluation at once: with no informer (no objects, or none
-	// resolved) nothing else would trigger one before the first resync.
+	// Every object is evaluated in the first round, once the informers
+	// have listed (rounds wait for that); with no informer (no objects, or
+	// none resolved) this signal is what triggers it.
+	w.markWhere(func(*target) bool { return true })
 	w.signal()
 	return w, nil
 }
@@ -184,7 +222,16 @@ func (w *watchSet) attach(t *target, byName bool) {
 	if byName {
 		k.name = t.ref.Name
 	}
-	t.inf = w.objectInformer(k)
+	t.inf = w.objectInformer(k, t.gk.WithVersion(t.gvr.Version))
+	w.synced = false
+	w.mu.Lock()
+	key := objectKey{group: t.gk.Group, kind: t.gk.Kind, namespace: t.namespace, name: t.ref.Name}
+	w.index[key] = append(w.index[key], t)
+	w.mu.Unlock()
+	// Its first evaluation must not wait for a change: the object may not
+	// exist, or its informer may have listed it already. Rounds wait until
+	// every informer has listed, so the mark holds until then.
+	w.mark(key)
 	if isWorkload(t.gk.String()) {
 		w.namespaceCache(t.namespace)
 	}
@@ -204,12 +251,14 @@ func (w *watchSet) retryUnresolved() {
 		}
 		if t.err == nil {
 			w.attach(t, true)
-			w.signal()
 		}
 	}
 }
 
-func (w *watchSet) objectInformer(k informerKey) *objectInformer {
+// objectInformer returns the informer for k, starting it on first use:
+// through the metadata API for kinds without a status, the dynamic client
+// otherwise.
+func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *objectInformer {
 	if oi, ok := w.informers[k]; ok {
 		return oi
 	}
@@ -218,16 +267,27 @@ func (w *watchSet) objectInformer(k informerKey) *objectInformer {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.name).String()
 		}
 	}
-	inf := dynamicinformer.NewFilteredDynamicInformer(w.c.dyn, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
-	oi := &objectInformer{informer: inf}
-	_ = inf.SetTransform(stripManagedFields)
+	oi := &objectInformer{}
+	if metadataOnlyKinds[gvk.GroupKind()] {
+		oi.gvk = gvk
+		oi.informer = metadatainformer.NewFilteredMetadataInformer(w.c.meta, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
+	} else {
+		oi.informer = dynamicinformer.NewFilteredDynamicInformer(w.c.dyn, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
+	}
+	inf := oi.informer
+	_ = inf.SetTransform(trimObject)
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		oi.setErr(err)
 		if !errors.Is(err, context.Canceled) {
 			w.c.log.Warn("health: watch failed, retrying", "resource", k.gvr.String(), "namespace", k.namespace, "error", err)
 		}
 	})
-	reg, _ := inf.AddEventHandler(w.handler())
+	gk := gvk.GroupKind()
+	reg, _ := inf.AddEventHandler(markHandler(func(obj any) {
+		if m, err := meta.Accessor(obj); err == nil {
+			w.mark(objectKey{group: gk.Group, kind: gk.Kind, namespace: m.GetNamespace(), name: m.GetName()})
+		}
+	}))
 	oi.synced = reg.HasSynced
 	w.informers[k] = oi
 	w.wg.Add(2)
@@ -237,7 +297,8 @@ func (w *watchSet) objectInformer(k informerKey) *objectInformer {
 	}()
 	go func() {
 		// The first list may bring nothing (the object is missing): signal
-		// once it is in, so the absence gets evaluated.
+		// once it is in, so that the round its targets' marks wait for
+		// happens.
 		defer w.wg.Done()
 		if cache.WaitForCacheSync(w.ctx.Done(), reg.HasSynced) {
 			w.signal()
@@ -246,40 +307,114 @@ func (w *watchSet) objectInformer(k informerKey) *objectInformer {
 	return oi
 }
 
-// handler signals a change on every watch event.
-func (w *watchSet) handler() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.signal() },
-		UpdateFunc: func(any, any) { w.signal() },
-		DeleteFunc: func(any) { w.signal() },
+// mark queues the followed objects with these keys for the next round.
+func (w *watchSet) mark(keys ...objectKey) {
+	w.mu.Lock()
+	marked := false
+	for _, k := range keys {
+		for _, t := range w.index[k] {
+			marked = w.markLocked(t) || marked
+		}
 	}
+	w.mu.Unlock()
+	if marked {
+		w.signal()
+	}
+}
+
+func (w *watchSet) markLocked(t *target) bool {
+	if t.dirty {
+		return false
+	}
+	t.dirty = true
+	w.dirty = append(w.dirty, t)
+	return true
+}
+
+// markWhere queues the targets for which pick is true.
+func (w *watchSet) markWhere(pick func(*target) bool) {
+	w.mu.Lock()
+	for _, t := range w.targets {
+		if pick(t) {
+			w.markLocked(t)
+		}
+	}
+	w.mu.Unlock()
+}
+
+// markTimeSensitive queues the objects whose evaluation may change with
+// time alone: those not Current, or Current with a cause (a recent OOM
+// kill, which ages out). A healthy environment has none, so a resync of
+// one costs nothing.
+func (w *watchSet) markTimeSensitive() {
+	w.markWhere(func(t *target) bool {
+		h := w.health[t.index]
+		return h.Status != Current || h.Cause != NoCause
+	})
 }
 
 func (w *watchSet) signal() {
 	select {
 	case w.changed <- struct{}{}:
-	default: // an evaluation is already pending
+	default: // a round is already pending
 	}
 }
 
-// stripManagedFields drops managedFields from cached objects: they are
-// often the larger part of an object and status never reads them.
-func stripManagedFields(obj any) (any, error) {
-	if a, err := meta.Accessor(obj); err == nil {
-		a.SetManagedFields(nil)
+// wake says why next returned.
+type wake int
+
+const (
+	wakeRound   wake = iota // objects were marked, or a resync is due
+	wakeTimeout             // the timeout channel fired
+	wakeCancel              // ctx ended
+)
+
+// next blocks until the next round is due: after a change (at least
+// minRoundGap after the last round) or a resync (which retries unresolved
+// kinds and marks the time-sensitive objects), or until timeout fires or
+// ctx ends.
+func (w *watchSet) next(ctx context.Context, timeout, resync <-chan time.Time) wake {
+	pending := false
+	for {
+		var hold <-chan time.Time
+		if pending {
+			wait := minRoundGap - time.Since(w.lastRound)
+			if wait <= 0 {
+				w.lastRound = time.Now()
+				return wakeRound
+			}
+			w.hold.Reset(wait)
+			hold = w.hold.C
+		}
+		select {
+		case <-ctx.Done():
+			return wakeCancel
+		case <-timeout:
+			return wakeTimeout
+		case <-w.changed:
+			pending = true
+		case <-resync:
+			w.retryUnresolved()
+			w.markTimeSensitive()
+			pending = true
+		case <-hold:
+		}
 	}
-	return obj, nil
 }
 
 // targetsSynced reports whether every resolved object's informer has
 // delivered its first list: before that, an absent object only means "not
 // listed yet".
 func (w *watchSet) targetsSynced() bool {
+	if w.synced {
+		return true
+	}
 	for _, t := range w.targets {
 		if t.inf != nil && !t.inf.synced() {
 			return false
 		}
 	}
+	w.synced = true
 	return true
 }
 
@@ -287,10 +422,8 @@ func (w *watchSet) targetsSynced() bool {
 // their first lists, or ctx ends (false).
 func (w *watchSet) waitSynced(ctx context.Context) bool {
 	var synced []cache.InformerSynced
-	for _, t := range w.targets {
-		if t.inf != nil {
-			synced = append(synced, t.inf.synced)
-		}
+	for _, oi := range w.informers {
+		synced = append(synced, oi.synced)
 	}
 	for _, nc := range w.namespaces {
 		synced = append(synced, nc.synced...)
@@ -301,19 +434,29 @@ func (w *watchSet) waitSynced(ctx context.Context) bool {
 // close stops the informers and waits for their goroutines.
 func (w *watchSet) close() {
 	w.cancel()
+	w.hold.Stop()
 	for _, nc := range w.namespaces {
 		nc.shutdown()
 	}
 	w.wg.Wait()
 }
 
-// evaluate computes the health of every target from the caches. now comes
-// from the Checker's clock once per evaluation, so every object in one
-// report is judged at the same instant.
-func (w *watchSet) evaluate(ctx context.Context) []ObjectHealth {
+// evaluate evaluates the objects marked since the last round (all of them
+// in the first) and reports whether the health of any changed. now comes
+// from the Checker's clock once per round, so every object in one report
+// is judged at the same instant.
+func (w *watchSet) evaluate(ctx context.Context) bool {
+	w.mu.Lock()
+	batch := w.dirty
+	w.dirty = nil
+	for _, t := range batch {
+		t.dirty = false
+	}
+	w.mu.Unlock()
+
 	now := w.c.now()
-	out := make([]ObjectHealth, len(w.targets))
-	for i, t := range w.targets {
+	changed := false
+	for _, t := range batch {
 		oh := w.evaluateOne(ctx, t, now)
 		if oh.Status == Current {
 			if t.readyAt.IsZero() {
@@ -323,12 +466,17 @@ func (w *watchSet) evaluate(ctx context.Context) []ObjectHealth {
 			t.readyAt = time.Time{}
 		}
 		oh.ReadyAt = t.readyAt
-		out[i] = oh
+		prev := w.health[t.index]
+		changed = changed || prev.Status != oh.Status || prev.Cause != oh.Cause || prev.Message != oh.Message
+		w.health[t.index] = oh
 	}
-	return out
+	return changed
 }
 
 func (w *watchSet) evaluateOne(ctx context.Context, t *target, now time.Time) ObjectHealth {
+	if w.c.evaluated != nil {
+		w.c.evaluated(t.ref)
+	}
 	oh := ObjectHealth{Ref: t.ref, Status: Unknown}
 	if t.inf == nil {
 		oh.Message = t.err.Error()
@@ -346,8 +494,13 @@ func (w *watchSet) evaluateOne(ctx context.Context, t *target, now time.Time) Ob
 		oh.Message = t.ref.String() + ": not found"
 		return oh
 	}
-	obj, ok := item.(*unstructured.Unstructured)
-	if !ok {
+	var obj *unstructured.Unstructured
+	switch o := item.(type) {
+	case *unstructured.Unstructured:
+		obj = o
+	case *metav1.PartialObjectMetadata:
+		obj = metadataObject(o, t.inf.gvk)
+	default:
 		oh.Message = fmt.Sprintf("%s: unexpected cached type %T", t.ref, item)
 		return oh
 	}
@@ -366,4 +519,24 @@ func (w *watchSet) evaluateOne(ctx context.Context, t *target, now time.Time) Ob
 		oh.Status = Failed
 	}
 	return oh
+}
+
+// summary is what a report says overall.
+type summary struct {
+	overall Overall
+	cause   Cause
+	message string
+}
+
+func summaryOf(objects []ObjectHealth) summary {
+	overall, cause, msg := summarize(objects)
+	return summary{overall: overall, cause: cause, message: msg}
+}
+
+// report builds the report of the objects' present health.
+func (w *watchSet) report(v *verdict, started time.Time) Report {
+	objects := make([]ObjectHealth, len(w.health))
+	copy(objects, w.health)
+	overall, cause, msg := summarize(objects)
+	return Report{Overall: overall, Objects: objects, Cause: cause, Message: msg, Started: started, Since: v.since}
 }
