@@ -23,7 +23,7 @@ type namespaceCache struct {
 	pods      cache.Indexer
 	rss       cache.Indexer
 	events    cache.Indexer
-	synced    []cache.InformerSynced
+	synced    []cache.DoneChecker
 	factories []informers.SharedInformerFactory
 }
 
@@ -92,7 +92,7 @@ func (w *watchSet) namespaceCache(ns string) *namespaceCache {
 	} {
 		_ = h.inf.SetTransform(h.transform)
 		reg, _ := h.inf.AddEventHandler(markHandler(h.mark))
-		nc.synced = append(nc.synced, reg.HasSynced)
+		nc.synced = append(nc.synced, reg.HasSyncedChecker())
 	}
 	f.Start(w.ctx.Done())
 	ef.Start(w.ctx.Done())

@@ -72,6 +72,11 @@ func NewChecker(cfg *rest.Config, opts CheckerOptions) (*Checker, error) {
 	if cfg.Host == "" {
 		return nil, errors.New("health: new checker: rest config has no host")
 	}
+	// Watches carry most of what a checker reads; gzip on them costs the
+	// apiserver and the agent CPU for bandwidth that inside a cluster is
+	// not short.
+	cfg = rest.CopyConfig(cfg)
+	cfg.DisableCompression = true
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("health: new checker for %s: %w", cfg.Host, err)

@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -26,8 +25,9 @@ import (
 // followed: a watch event marks only the objects it concerns (an object
 // itself; a pod, its ReplicaSet and their Deployment through the controller
 // references), an evaluation round evaluates only the marked objects, and
-// rounds are at least minRoundGap apart while events keep coming, so a
-// burst of events about one object costs one evaluation.
+// while events keep coming the next round waits a multiple of what the
+// last one cost (see roundGapFactor), so the events of a burst that arrive
+// meanwhile cost one evaluation per object.
 //
 // The informers' goroutines only mark and signal; everything else runs on
 // the goroutine that created the watchSet (Wait's, Monitor's or Check's),
@@ -49,19 +49,14 @@ type watchSet struct {
 
 	// changed holds one pending "something was marked"; a burst of watch
 	// events collapses into one round.
-	changed   chan struct{}
-	lastRound time.Time   // when the last round started, by the real clock
-	hold      *time.Timer // delays a round to minRoundGap after the last
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup // the informer goroutines started by objectInformer
+	changed    chan struct{}
+	roundStart time.Time   // when the round in progress started; zero between rounds
+	notBefore  time.Time   // when the next round may start
+	hold       *time.Timer // delays a round to notBefore
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // the informer goroutines started by objectInformer
 }
-
-// minRoundGap is the least time between two evaluation rounds while watch
-// events keep coming: a rollout updates each pod several times a second,
-// and one round per gap evaluates each object once for all of them. The
-// first event after a quiet spell is evaluated at once.
-const minRoundGap = 100 * time.Millisecond
 
 // target is one object followed.
 type target struct {
@@ -100,7 +95,7 @@ type informerKey struct {
 
 type objectInformer struct {
 	informer cache.SharedIndexInformer
-	synced   cache.InformerSynced // the handler's, so "synced" means "marked"
+	synced   cache.DoneChecker // the handler's, so "synced" means "marked"
 	// gvk is set for a metadata-only informer, whose objects carry no
 	// kind of their own.
 	gvk schema.GroupVersionKind
@@ -288,7 +283,7 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 			w.mark(objectKey{group: gk.Group, kind: gk.Kind, namespace: m.GetNamespace(), name: m.GetName()})
 		}
 	}))
-	oi.synced = reg.HasSynced
+	oi.synced = reg.HasSyncedChecker()
 	w.informers[k] = oi
 	w.wg.Add(2)
 	go func() {
@@ -297,109 +292,16 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 	}()
 	go func() {
 		// The first list may bring nothing (the object is missing): signal
-		// once it is in, so that the round its targets' marks wait for
-		// happens.
+		// the moment it is in, so that the round its targets' marks wait
+		// for happens.
 		defer w.wg.Done()
-		if cache.WaitForCacheSync(w.ctx.Done(), reg.HasSynced) {
+		select {
+		case <-reg.HasSyncedChecker().Done():
 			w.signal()
+		case <-w.ctx.Done():
 		}
 	}()
 	return oi
-}
-
-// mark queues the followed objects with these keys for the next round.
-func (w *watchSet) mark(keys ...objectKey) {
-	w.mu.Lock()
-	marked := false
-	for _, k := range keys {
-		for _, t := range w.index[k] {
-			marked = w.markLocked(t) || marked
-		}
-	}
-	w.mu.Unlock()
-	if marked {
-		w.signal()
-	}
-}
-
-func (w *watchSet) markLocked(t *target) bool {
-	if t.dirty {
-		return false
-	}
-	t.dirty = true
-	w.dirty = append(w.dirty, t)
-	return true
-}
-
-// markWhere queues the targets for which pick is true.
-func (w *watchSet) markWhere(pick func(*target) bool) {
-	w.mu.Lock()
-	for _, t := range w.targets {
-		if pick(t) {
-			w.markLocked(t)
-		}
-	}
-	w.mu.Unlock()
-}
-
-// markTimeSensitive queues the objects whose evaluation may change with
-// time alone: those not Current, or Current with a cause (a recent OOM
-// kill, which ages out). A healthy environment has none, so a resync of
-// one costs nothing.
-func (w *watchSet) markTimeSensitive() {
-	w.markWhere(func(t *target) bool {
-		h := w.health[t.index]
-		return h.Status != Current || h.Cause != NoCause
-	})
-}
-
-func (w *watchSet) signal() {
-	select {
-	case w.changed <- struct{}{}:
-	default: // a round is already pending
-	}
-}
-
-// wake says why next returned.
-type wake int
-
-const (
-	wakeRound   wake = iota // objects were marked, or a resync is due
-	wakeTimeout             // the timeout channel fired
-	wakeCancel              // ctx ended
-)
-
-// next blocks until the next round is due: after a change (at least
-// minRoundGap after the last round) or a resync (which retries unresolved
-// kinds and marks the time-sensitive objects), or until timeout fires or
-// ctx ends.
-func (w *watchSet) next(ctx context.Context, timeout, resync <-chan time.Time) wake {
-	pending := false
-	for {
-		var hold <-chan time.Time
-		if pending {
-			wait := minRoundGap - time.Since(w.lastRound)
-			if wait <= 0 {
-				w.lastRound = time.Now()
-				return wakeRound
-			}
-			w.hold.Reset(wait)
-			hold = w.hold.C
-		}
-		select {
-		case <-ctx.Done():
-			return wakeCancel
-		case <-timeout:
-			return wakeTimeout
-		case <-w.changed:
-			pending = true
-		case <-resync:
-			w.retryUnresolved()
-			w.markTimeSensitive()
-			pending = true
-		case <-hold:
-		}
-	}
 }
 
 // targetsSynced reports whether every resolved object's informer has
@@ -410,7 +312,7 @@ func (w *watchSet) targetsSynced() bool {
 		return true
 	}
 	for _, t := range w.targets {
-		if t.inf != nil && !t.inf.synced() {
+		if t.inf != nil && !cache.IsDone(t.inf.synced) {
 			return false
 		}
 	}
@@ -421,14 +323,21 @@ func (w *watchSet) targetsSynced() bool {
 // waitSynced waits until the object informers and the namespace caches have
 // their first lists, or ctx ends (false).
 func (w *watchSet) waitSynced(ctx context.Context) bool {
-	var synced []cache.InformerSynced
+	var synced []cache.DoneChecker
 	for _, oi := range w.informers {
 		synced = append(synced, oi.synced)
 	}
 	for _, nc := range w.namespaces {
 		synced = append(synced, nc.synced...)
 	}
-	return cache.WaitForCacheSync(ctx.Done(), synced...)
+	for _, s := range synced {
+		select {
+		case <-s.Done():
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // close stops the informers and waits for their goroutines.
@@ -439,104 +348,4 @@ func (w *watchSet) close() {
 		nc.shutdown()
 	}
 	w.wg.Wait()
-}
-
-// evaluate evaluates the objects marked since the last round (all of them
-// in the first) and reports whether the health of any changed. now comes
-// from the Checker's clock once per round, so every object in one report
-// is judged at the same instant.
-func (w *watchSet) evaluate(ctx context.Context) bool {
-	w.mu.Lock()
-	batch := w.dirty
-	w.dirty = nil
-	for _, t := range batch {
-		t.dirty = false
-	}
-	w.mu.Unlock()
-
-	now := w.c.now()
-	changed := false
-	for _, t := range batch {
-		oh := w.evaluateOne(ctx, t, now)
-		if oh.Status == Current {
-			if t.readyAt.IsZero() {
-				t.readyAt = now
-			}
-		} else {
-			t.readyAt = time.Time{}
-		}
-		oh.ReadyAt = t.readyAt
-		prev := w.health[t.index]
-		changed = changed || prev.Status != oh.Status || prev.Cause != oh.Cause || prev.Message != oh.Message
-		w.health[t.index] = oh
-	}
-	return changed
-}
-
-func (w *watchSet) evaluateOne(ctx context.Context, t *target, now time.Time) ObjectHealth {
-	if w.c.evaluated != nil {
-		w.c.evaluated(t.ref)
-	}
-	oh := ObjectHealth{Ref: t.ref, Status: Unknown}
-	if t.inf == nil {
-		oh.Message = t.err.Error()
-		return oh
-	}
-	if !t.inf.synced() {
-		oh.Message = t.ref.String() + ": not yet listed"
-		if err := t.inf.err(); err != nil {
-			oh.Message += ": " + err.Error()
-		}
-		return oh
-	}
-	item, exists, err := t.inf.informer.GetStore().GetByKey(t.key())
-	if err != nil || !exists {
-		oh.Message = t.ref.String() + ": not found"
-		return oh
-	}
-	var obj *unstructured.Unstructured
-	switch o := item.(type) {
-	case *unstructured.Unstructured:
-		obj = o
-	case *metav1.PartialObjectMetadata:
-		obj = metadataObject(o, t.inf.gvk)
-	default:
-		oh.Message = fmt.Sprintf("%s: unexpected cached type %T", t.ref, item)
-		return oh
-	}
-	res := ComputeWith(obj, w.opts.statusOptions())
-	d := Diagnosis{Message: joinNonEmpty(": ", objectName(obj), res.Message)}
-	if isWorkload(t.gk.String()) {
-		found, err := w.finder.Find(ctx, obj, res, w.opts.diagnoseOptions(now))
-		if err != nil {
-			w.c.log.Warn("health: cause finder failed", "object", t.ref.String(), "error", err)
-		} else {
-			d = found
-		}
-	}
-	oh.Status, oh.Message, oh.Cause = res.Status, d.Message, d.Cause
-	if d.Certain && res.Status == InProgress {
-		oh.Status = Failed
-	}
-	return oh
-}
-
-// summary is what a report says overall.
-type summary struct {
-	overall Overall
-	cause   Cause
-	message string
-}
-
-func summaryOf(objects []ObjectHealth) summary {
-	overall, cause, msg := summarize(objects)
-	return summary{overall: overall, cause: cause, message: msg}
-}
-
-// report builds the report of the objects' present health.
-func (w *watchSet) report(v *verdict, started time.Time) Report {
-	objects := make([]ObjectHealth, len(w.health))
-	copy(objects, w.health)
-	overall, cause, msg := summarize(objects)
-	return Report{Overall: overall, Objects: objects, Cause: cause, Message: msg, Started: started, Since: v.since}
 }
