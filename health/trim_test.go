@@ -139,28 +139,36 @@ func TestTrimKeepsWhatIsRead(t *testing.T) {
 		obj, ev := loadCase(t, name)
 		opts := DiagnoseOptions{Now: fixtureNow(ev)}
 		want := Diagnose(obj, Compute(obj), ev, opts)
-		tobj := obj.DeepCopy()
-		trimUnstructured(tobj)
-		tev := deepCopyEvidence(ev)
-		if tev.ReplicaSet != nil {
-			if _, err := trimReplicaSet(tev.ReplicaSet); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i := range tev.Pods {
-			if _, err := trimPod(&tev.Pods[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i := range tev.Events {
-			if _, err := trimEvent(&tev.Events[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
+		tobj, tev := trimmed(t, obj, ev)
 		if got := Diagnose(tobj, Compute(tobj), tev, opts); got != want {
 			t.Errorf("%s trimmed: %+v\nwant %+v", name, got, want)
 		}
 	}
+}
+
+// trimmed returns copies of a followed object and its evidence as the
+// caches keep them.
+func trimmed(t *testing.T, obj *unstructured.Unstructured, ev Evidence) (*unstructured.Unstructured, Evidence) {
+	t.Helper()
+	tobj := obj.DeepCopy()
+	trimUnstructured(tobj)
+	tev := deepCopyEvidence(ev)
+	if tev.ReplicaSet != nil {
+		if _, err := trimReplicaSet(tev.ReplicaSet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range tev.Pods {
+		if _, err := trimPod(&tev.Pods[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range tev.Events {
+		if _, err := trimEvent(&tev.Events[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tobj, tev
 }
 
 // TestTrimDropsBulk: what the transforms exist for is gone.
