@@ -47,9 +47,11 @@ type PipelinePromoter struct {
 //
 // The promoter follows the pipeline's branches (environment, promotion and
 // revert branches) in a store of its own, as the promote package requires.
-// That store verifies no signatures: it only reads the target branches'
-// heads to build on, while the promoted content comes from the source
-// environment's synced (and, where required, verified) revision.
+// That store applies the repository's signature policy to the environment
+// branches, the heads promotions are built on: a target whose head fails it
+// blocks its promotions. Promotion and revert branches are Baton's own and
+// are checked by content instead. The promoted content comes from the
+// source environment's synced (and, where required, verified) revision.
 func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error) {
 	cfg := opts.Config
 	if len(cfg.Pipeline.Edges) == 0 {
@@ -62,8 +64,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	// Every environment of the pipeline is in one repository (config
 	// validation checks it).
 	repoCfg := cfg.Repository(cfg.Environment(cfg.Pipeline.Order[0]).Repository)
-	settings := RepositorySettings(*repoCfg, pl.Branches())
-	settings.Signatures = nil
+	settings := promoterSettings(*repoCfg, pl)
 	repo, err := source.NewRepository(settings, source.Options{CacheDir: filepath.Join(opts.CacheDir, "promote"),
 		Logger: opts.Logger, Metrics: opts.SourceMetrics, Clock: opts.Clock})
 	if err != nil {
@@ -99,6 +100,28 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 		pp.edges[e.From+"->"+e.To] = e
 	}
 	return pp, nil
+}
+
+// promoterSettings are the source settings of the promoter's store: every
+// branch of the pipeline, with the signature policy kept for the
+// environment branches it covers.
+func promoterSettings(repo config.Repository, pl promote.Pipeline) source.RepositorySettings {
+	settings := RepositorySettings(repo, pl.Branches())
+	sig := repo.Signatures
+	if sig == nil {
+		return settings
+	}
+	var envBranches []string
+	for _, e := range pl.Environments {
+		if len(sig.Branches) == 0 || contains(sig.Branches, e.Branch) {
+			envBranches = append(envBranches, e.Branch)
+		}
+	}
+	settings.Signatures = nil
+	if len(envBranches) > 0 {
+		settings.Signatures = &source.SignatureSettings{KeyringFile: sig.KeyringFile, Branches: envBranches}
+	}
+	return settings
 }
 
 // pipeline converts the configuration's pipeline for the promote package.
