@@ -9,10 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 )
 
 // Webhook defaults.
@@ -23,10 +22,17 @@ const (
 	// DefaultMaxBodyBytes bounds a webhook body; push payloads are a few
 	// tens of kilobytes.
 	DefaultMaxBodyBytes = 1 << 20
-	// DefaultRatePerSecond and DefaultBurst bound the requests the handler
-	// reads, signed or not.
+	// DefaultRatePerSecond and DefaultBurst bound the verified requests
+	// one client (a remote IP address) may make.
 	DefaultRatePerSecond = 10
 	DefaultBurst         = 20
+	// DefaultRefusalsPerSecond and DefaultRefusalBurst bound the requests
+	// one client may have refused (bad signature, oversized or unreadable
+	// body) before it is answered 429 without its body being read.
+	DefaultRefusalsPerSecond = 1
+	DefaultRefusalBurst      = 10
+	// maxClients bounds the per-client rate limit state.
+	maxClients = 4096
 )
 
 // WebhookTarget is what a verified push triggers: a Poller satisfies it.
@@ -55,10 +61,17 @@ type WebhookOptions struct {
 	GenericHeader string
 	// MaxBodyBytes bounds the body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// RatePerSecond and Burst bound the requests handled; zero means the
-	// defaults. Requests over the limit get 429.
+	// RatePerSecond and Burst bound the verified requests of one client
+	// (by remote address), counted after the signature check so that
+	// nobody can spend a forge's budget with unsigned requests; zero means
+	// the defaults. Requests over the limit get 429.
 	RatePerSecond float64
 	Burst         int
+	// RefusalsPerSecond and RefusalBurst bound the refused requests of one
+	// client; past them its requests get 429 before their body is read.
+	// Zero means the defaults.
+	RefusalsPerSecond float64
+	RefusalBurst      int
 	// Targets are asked whether they follow a pushed branch and triggered.
 	Targets []WebhookTarget
 	// Logger records refused requests (never their bodies). Nil discards.
@@ -74,12 +87,16 @@ type WebhookOptions struct {
 // Answers: 200 when a verified push triggered a poll; 202 for verified
 // events that need nothing (other events, other branches, tags); 401 for a
 // missing or bad signature or token; 400 for an unreadable push payload;
-// 405 for methods other than POST; 413 for an oversized body; 429 over the
+// 405 for methods other than POST; 413 for an oversized body; 429 over a
 // rate limit.
+//
+// Rate limits are per client, by the request's remote address: behind a
+// proxy that is the proxy's, and its clients share one budget.
 type WebhookHandler struct {
-	opts    WebhookOptions
-	log     *slog.Logger
-	limiter *tokenBucket
+	opts     WebhookOptions
+	log      *slog.Logger
+	verified *clientLimiter // requests whose signature verified
+	refused  *clientLimiter // requests refused before or at the check
 }
 
 // NewWebhookHandler checks the options and returns the handler.
@@ -99,10 +116,18 @@ func NewWebhookHandler(opts WebhookOptions) (*WebhookHandler, error) {
 	if opts.Burst <= 0 {
 		opts.Burst = DefaultBurst
 	}
+	if opts.RefusalsPerSecond <= 0 {
+		opts.RefusalsPerSecond = DefaultRefusalsPerSecond
+	}
+	if opts.RefusalBurst <= 0 {
+		opts.RefusalBurst = DefaultRefusalBurst
+	}
 	if opts.Clock == nil {
 		opts.Clock = realClock{}
 	}
-	h := &WebhookHandler{opts: opts, log: opts.Logger, limiter: newTokenBucket(opts.RatePerSecond, opts.Burst, opts.Clock)}
+	h := &WebhookHandler{opts: opts, log: opts.Logger,
+		verified: newClientLimiter(opts.RatePerSecond, opts.Burst, opts.Clock),
+		refused:  newClientLimiter(opts.RefusalsPerSecond, opts.RefusalBurst, opts.Clock)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -187,22 +212,24 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	if !h.limiter.allow() {
-		h.log.Warn("webhook refused: rate limit", "remote", r.RemoteAddr)
+	client := clientOf(r)
+	if !h.refused.has(client) {
+		h.log.Warn("webhook refused: too many refused requests from this client", "remote", r.RemoteAddr)
 		http.Error(w, "too many requests", http.StatusTooManyRequests)
 		return
 	}
 	p, ok := h.detect(r)
 	if !ok {
-		h.refuse(w, r, "unknown", "no recognised event or signature header")
+		h.refuse(w, r, client, "unknown", "no recognised event or signature header")
 		return
 	}
 	if len(p.secret) == 0 {
-		h.refuse(w, r, p.name, "no secret configured for this provider")
+		h.refuse(w, r, client, p.name, "no secret configured for this provider")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
+		h.refused.allow(client)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			h.log.Warn("webhook refused: body too large", "provider", p.name, "remote", r.RemoteAddr,
@@ -214,7 +241,12 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := p.verify(r, body, p.secret); err != nil {
-		h.refuse(w, r, p.name, err.Error())
+		h.refuse(w, r, client, p.name, err.Error())
+		return
+	}
+	if !h.verified.allow(client) {
+		h.log.Warn("webhook refused: rate limit", "provider", p.name, "remote", r.RemoteAddr)
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
 		return
 	}
 	if !p.isPush(r) {
@@ -246,38 +278,20 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "triggered %d poll(s)\n", triggered)
 }
 
-// refuse answers 401 and logs why, never the body.
-func (h *WebhookHandler) refuse(w http.ResponseWriter, r *http.Request, providerName, reason string) {
+// refuse answers 401, counts the refusal against the client and logs
+// why, never the body.
+func (h *WebhookHandler) refuse(w http.ResponseWriter, r *http.Request, client, providerName, reason string) {
+	h.refused.allow(client)
 	h.log.Warn("webhook refused", "provider", providerName, "reason", reason, "remote", r.RemoteAddr)
 	http.Error(w, "unauthorized", http.StatusUnauthorized)
 }
 
-// tokenBucket is a rate limiter: rate tokens per second, at most burst.
-type tokenBucket struct {
-	rate  float64
-	burst float64
-	clock Clock
-
-	mu     sync.Mutex // guards tokens and last
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64, burst int, clock Clock) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: float64(burst), clock: clock, tokens: float64(burst), last: clock.Now()}
-}
-
-func (b *tokenBucket) allow() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.clock.Now()
-	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
-		b.tokens = min(b.burst, b.tokens+elapsed*b.rate)
-		b.last = now
+// clientOf names the client of a request by its remote IP address (the
+// port changes with every connection).
+func clientOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return host
 }
