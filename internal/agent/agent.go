@@ -46,6 +46,9 @@ type Options struct {
 	Identity string
 	// Listener serves HTTP; nil listens on Config.Listen.HTTP.
 	Listener net.Listener
+	// WebhookListener, when set, serves the webhook receiver apart, as
+	// Config.Listen.Webhook does; nil listens there when it is set.
+	WebhookListener net.Listener
 	// Clock tells time for durations (soak, backoff, jitter). Nil means
 	// the system clock.
 	Clock Clock
@@ -74,6 +77,10 @@ type Agent struct {
 	recorder Recorder
 	identity string
 	listener net.Listener
+	// webhookListener serves the webhook apart; see Options.
+	webhookListener net.Listener
+	// limits are the HTTP servers' timeouts; zero means defaultHTTPLimits.
+	limits   httpLimits
 	metrics  http.Handler
 	webhook  http.Handler
 	board    *statusBoard
@@ -103,7 +110,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, errors.New("sync: names no environment; list the environments this agent applies")
 	}
 	a := &Agent{cfg: cfg, rest: opts.REST, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
-		listener: opts.Listener, metrics: opts.Metrics}
+		listener: opts.Listener, webhookListener: opts.WebhookListener, metrics: opts.Metrics}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

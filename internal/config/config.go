@@ -48,6 +48,11 @@ type Repository struct {
 	// Name is how environments refer to the repository. Required.
 	Name string `json:"name"`
 	source.RepositorySettings
+	// AllowInsecureHTTP accepts an http:// URL with credentials
+	// (auth.passwordFile or auth.tokenFile), which then cross the network
+	// in clear text. Without it such a URL is an error, unless its host is
+	// the loopback interface.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Environment is one deployment target: an overlay folder on a branch,
@@ -196,6 +201,9 @@ type Prometheus struct {
 	URL string `json:"url,omitempty"`
 	// BearerTokenFile holds a token sent with every query, if set.
 	BearerTokenFile string `json:"bearerTokenFile,omitempty"`
+	// AllowInsecureHTTP accepts an http:// URL with a bearerTokenFile; see
+	// Repository.AllowInsecureHTTP.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Forge kinds (Forge.Kind).
@@ -217,6 +225,9 @@ type Forge struct {
 	TokenFile string `json:"tokenFile,omitempty"`
 	// Repository is "owner/name" on the forge.
 	Repository string `json:"repository,omitempty"`
+	// AllowInsecureHTTP accepts an http:// URL, over which the token
+	// crosses the network in clear text; see Repository.AllowInsecureHTTP.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Webhook configures the push webhook receiver.
@@ -228,8 +239,13 @@ type Webhook struct {
 
 // Listen holds listen addresses.
 type Listen struct {
-	// HTTP serves /healthz, /readyz, /metrics, /api/status and the webhook.
+	// HTTP serves /healthz, /readyz, /metrics, /api/status, and the
+	// webhook unless Webhook is set.
 	HTTP string `json:"http,omitempty"`
+	// Webhook, when set, serves the webhook receiver alone, apart from
+	// status and metrics, so that a network policy or an ingress can open
+	// it to the forge without opening the rest.
+	Webhook string `json:"webhook,omitempty"`
 }
 
 // Agent holds the in-cluster agent's settings.

@@ -32,6 +32,8 @@ import (
 //	forge.url                               https://api.github.com when kind is github
 //	webhook.secretFile                      none: the webhook receiver is off
 //	listen.http                             :8080
+//	listen.webhook                          none: the webhook is served on listen.http
+//	repositories[].allowInsecureHTTP        false (also forge. and pipeline.prometheus.): credentials over http:// are refused, loopback excepted
 //	agent.namespace                         baton-system
 //	agent.cacheDir                          the user cache folder + /baton, resolved when the agent starts
 //	agent.leaderElection.enabled            true

@@ -28,6 +28,14 @@ func validate(c *Config) []error {
 	if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
 		p.add("listen.http", "%q is not a listen address such as \":8080\"", c.Listen.HTTP)
 	}
+	if w := c.Listen.Webhook; w != "" {
+		if _, _, err := net.SplitHostPort(w); err != nil {
+			p.add("listen.webhook", "%q is not a listen address such as \":8081\"", w)
+		} else if w == c.Listen.HTTP {
+			p.add("listen.webhook", "%q is listen.http's address; leave it out to serve the webhook there", w)
+		}
+	}
+	validateCleartext(c, &p)
 	validateAgent(c.Agent, &p)
 	return p
 }
