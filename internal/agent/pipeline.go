@@ -10,8 +10,6 @@ import (
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/promote"
-	"github.com/baton-gitops/baton/promote/forge/gitea"
-	"github.com/baton-gitops/baton/promote/forge/github"
 	"github.com/baton-gitops/baton/promote/promql"
 	"github.com/baton-gitops/baton/source"
 )
@@ -79,7 +77,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	if opts.Clock != nil {
 		po.Clock = opts.Clock
 	}
-	if po.Forge, err = forgeClient(cfg.Forge); err != nil {
+	if po.Forge, err = promoteForge(cfg.Forge); err != nil {
 		repo.Close()
 		return nil, err
 	}
@@ -145,25 +143,6 @@ func pipeline(cfg *config.Config) promote.Pipeline {
 	}
 	pl.Paths = promote.Paths{Include: cfg.Pipeline.Paths.Include, Exclude: cfg.Pipeline.Paths.Exclude}
 	return pl
-}
-
-func forgeClient(f config.Forge) (promote.Forge, error) {
-	owner, name, _ := strings.Cut(f.Repository, "/")
-	switch f.Kind {
-	case config.ForgeGitea:
-		c, err := gitea.New(gitea.Options{URL: f.URL, Owner: owner, Repo: name, TokenFile: f.TokenFile})
-		if err != nil {
-			return nil, fmt.Errorf("forge: %w", err)
-		}
-		return c, nil
-	case config.ForgeGitHub:
-		c, err := github.New(github.Options{APIURL: f.URL, Owner: owner, Repo: name, TokenFile: f.TokenFile})
-		if err != nil {
-			return nil, fmt.Errorf("forge: %w", err)
-		}
-		return c, nil
-	}
-	return nil, nil
 }
 
 // signer reads the pipeline's commit signing key, if one is configured.

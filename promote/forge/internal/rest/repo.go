@@ -52,3 +52,24 @@ func (r *Repo) Comment(ctx context.Context, number int, body string) error {
 	}
 	return nil
 }
+
+// EditComment replaces the body of a pull request's conversation comment.
+func (r *Repo) EditComment(ctx context.Context, id int64, body string) error {
+	if _, err := r.API.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/issues/comments/%d", r.Path, id),
+		map[string]string{"body": body}, nil); err != nil {
+		return fmt.Errorf("%s %s: edit comment %d: %w", r.Forge, r.Name, id, err)
+	}
+	return nil
+}
+
+// SetStatus sets a commit status; state is the forge's own word for it.
+func (r *Repo) SetStatus(ctx context.Context, sha, state, context, description, targetURL string) error {
+	in := map[string]string{"state": state, "context": context, "description": description}
+	if targetURL != "" {
+		in["target_url"] = targetURL
+	}
+	if _, err := r.API.Do(ctx, http.MethodPost, r.Path+"/statuses/"+url.PathEscape(sha), in, nil); err != nil {
+		return fmt.Errorf("%s %s: set status %s on %s: %w", r.Forge, r.Name, context, sha, err)
+	}
+	return nil
+}
