@@ -29,7 +29,11 @@ import (
 //	pipeline.author.name                    Baton
 //	pipeline.author.email                   baton@localhost
 //	forge.kind                              none
-//	forge.url                               https://api.github.com when kind is github
+//	forge.url                               https://api.github.com when kind is github, https://gitlab.com when gitlab
+//	forge.preview.enabled                   true: pull requests into synced environments' branches get previews
+//	forge.preview.interval                  1m, how often open pull requests are listed (webhooks trigger at once)
+//	forge.preview.maxCommentBytes           60000
+//	forge.deployStatuses                    true: synced commits get the status baton/<environment>
 //	webhook.secretFile                      none: the webhook receiver is off
 //	listen.http                             :8080
 //	listen.webhook                          none: the webhook is served on listen.http
@@ -42,23 +46,26 @@ import (
 //	agent.leaderElection.renewDeadline      10s
 //	agent.leaderElection.retryPeriod        2s
 const (
-	DefaultPath           = "."
-	DefaultSyncTimeout    = 5 * time.Minute
-	DefaultDrift          = "correct"
-	DefaultHealthTimeout  = 5 * time.Minute
-	DefaultSoak           = 2 * time.Minute
-	DefaultPolicy         = PolicyPullRequest
-	DefaultAuthorName     = "Baton"
-	DefaultAuthorEmail    = "baton@localhost"
-	DefaultForgeKind      = ForgeNone
-	DefaultGitHubAPIURL   = "https://api.github.com"
-	DefaultHTTPAddress    = ":8080"
-	DefaultNamespace      = "baton-system"
-	DefaultLeaseName      = "baton-agent"
-	DefaultLeaseDuration  = 15 * time.Second
-	DefaultRenewDeadline  = 10 * time.Second
-	DefaultRetryPeriod    = 2 * time.Second
-	DefaultLeaderElection = true
+	DefaultPath            = "."
+	DefaultSyncTimeout     = 5 * time.Minute
+	DefaultDrift           = "correct"
+	DefaultHealthTimeout   = 5 * time.Minute
+	DefaultSoak            = 2 * time.Minute
+	DefaultPolicy          = PolicyPullRequest
+	DefaultAuthorName      = "Baton"
+	DefaultAuthorEmail     = "baton@localhost"
+	DefaultForgeKind       = ForgeNone
+	DefaultGitHubAPIURL    = "https://api.github.com"
+	DefaultGitLabURL       = "https://gitlab.com"
+	DefaultPreviewInterval = time.Minute
+	DefaultPreviewMaxBytes = 60000
+	DefaultHTTPAddress     = ":8080"
+	DefaultNamespace       = "baton-system"
+	DefaultLeaseName       = "baton-agent"
+	DefaultLeaseDuration   = 15 * time.Second
+	DefaultRenewDeadline   = 10 * time.Second
+	DefaultRetryPeriod     = 2 * time.Second
+	DefaultLeaderElection  = true
 )
 
 // applyDefaults fills every zero value that has a default (see the table
@@ -109,8 +116,15 @@ func applyDefaults(c *Config) {
 	setString(&p.Author.Name, DefaultAuthorName)
 	setString(&p.Author.Email, DefaultAuthorEmail)
 	setString(&c.Forge.Kind, DefaultForgeKind)
-	if c.Forge.Kind == ForgeGitHub {
+	switch c.Forge.Kind {
+	case ForgeGitHub:
 		setString(&c.Forge.URL, DefaultGitHubAPIURL)
+	case ForgeGitLab:
+		setString(&c.Forge.URL, DefaultGitLabURL)
+	}
+	setDuration(&c.Forge.Preview.Interval, DefaultPreviewInterval)
+	if c.Forge.Preview.MaxCommentBytes == 0 {
+		c.Forge.Preview.MaxCommentBytes = DefaultPreviewMaxBytes
 	}
 	setString(&c.Listen.HTTP, DefaultHTTPAddress)
 	a := &c.Agent

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -299,9 +300,9 @@ func validateForge(f Forge, p *problems) {
 	switch f.Kind {
 	case ForgeNone:
 		return
-	case ForgeGitea, ForgeGitHub:
+	case ForgeGitea, ForgeGitHub, ForgeGitLab:
 	default:
-		p.add("forge.kind", "must be \"none\", \"gitea\" or \"github\", not %q", f.Kind)
+		p.add("forge.kind", "must be \"none\", \"gitea\", \"github\" or \"gitlab\", not %q", f.Kind)
 		return
 	}
 	if f.URL == "" {
@@ -312,8 +313,19 @@ func validateForge(f Forge, p *problems) {
 	if f.TokenFile == "" {
 		p.add("forge.tokenFile", "required for a %s forge", f.Kind)
 	}
-	if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+	if f.Kind == ForgeGitLab {
+		parts := strings.Split(f.Repository, "/")
+		if len(parts) < 2 || slices.Contains(parts, "") {
+			p.add("forge.repository", "must be the project's full path \"group/name\" (subgroups allowed), not %q", f.Repository)
+		}
+	} else if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
 		p.add("forge.repository", "must be \"owner/name\", not %q", f.Repository)
+	}
+	if f.Preview.Interval.Duration < 0 {
+		p.add("forge.preview.interval", "must not be negative")
+	}
+	if f.Preview.MaxCommentBytes < 4096 {
+		p.add("forge.preview.maxCommentBytes", "%d is too small: at least 4096", f.Preview.MaxCommentBytes)
 	}
 }
 
