@@ -44,6 +44,15 @@ type WebhookTarget interface {
 	Trigger()
 }
 
+// PullRequestTarget is told of verified pull request events: a Previewer
+// is one.
+type PullRequestTarget interface {
+	// PullRequestChanged reports whether the event concerns the target,
+	// which then refreshes what it knows of the pull request. It must not
+	// block.
+	PullRequestChanged(ev PullRequestEvent) bool
+}
+
 // WebhookOptions configures the webhook handler. A provider whose secret is
 // empty is refused (401): no request is accepted unsigned.
 type WebhookOptions struct {
@@ -74,6 +83,9 @@ type WebhookOptions struct {
 	RefusalBurst      int
 	// Targets are asked whether they follow a pushed branch and triggered.
 	Targets []WebhookTarget
+	// PullRequests are told of pull request events (GitHub and Gitea
+	// "pull_request", GitLab "Merge Request Hook"), signed like pushes.
+	PullRequests []PullRequestTarget
 	// Logger records refused requests (never their bodies). Nil discards.
 	Logger *slog.Logger
 	// Clock drives the rate limit; nil means the system clock.
@@ -82,11 +94,13 @@ type WebhookOptions struct {
 
 // WebhookHandler receives push events from GitHub, GitLab, Gitea and a
 // generic HMAC-signed sender and triggers an immediate poll of the followed
-// repositories they concern.
+// repositories they concern; pull request events of the first three go to
+// the PullRequests targets.
 //
-// Answers: 200 when a verified push triggered a poll; 202 for verified
-// events that need nothing (other events, other branches, tags); 401 for a
-// missing or bad signature or token; 400 for an unreadable push payload;
+// Answers: 200 when a verified push triggered a poll or a pull request
+// event concerned a target; 202 for verified events that need nothing
+// (other events, other branches, tags); 401 for a missing or bad signature
+// or token; 400 for an unreadable push or pull request payload;
 // 405 for methods other than POST; 413 for an oversized body; 429 over a
 // rate limit.
 //
@@ -143,6 +157,10 @@ type provider struct {
 	// isPush tells push events from others.
 	isPush func(r *http.Request) bool
 	parse  func(body []byte) (PushEvent, error)
+	// isPullRequest tells pull request events; nil for a sender that has
+	// none.
+	isPullRequest func(r *http.Request) bool
+	parsePR       func(body []byte) (PullRequestEvent, error)
 }
 
 // detect picks the provider from the request's headers. Gitea also sends
@@ -151,23 +169,35 @@ func (h *WebhookHandler) detect(r *http.Request) (provider, bool) {
 	hdr := r.Header
 	switch {
 	case hdr.Get("X-Gitea-Event") != "":
+		// Gitea says "pull_request_sync" for a push to the head branch.
 		return provider{"gitea", h.opts.GiteaSecret, verifyHMAC("X-Gitea-Signature", ""),
-			eventIs("X-Gitea-Event", "push"), parseGitHubPush}, true
+			eventIs("X-Gitea-Event", "push"), parseGitHubPush,
+			eventIs("X-Gitea-Event", "pull_request", "pull_request_sync"), parseGitHubPullRequest}, true
 	case hdr.Get("X-Gitlab-Event") != "":
 		return provider{"gitlab", h.opts.GitLabToken, verifyToken("X-Gitlab-Token"),
-			eventIs("X-Gitlab-Event", "Push Hook"), parseGitLabPush}, true
+			eventIs("X-Gitlab-Event", "Push Hook"), parseGitLabPush,
+			eventIs("X-Gitlab-Event", "Merge Request Hook"), parseGitLabMergeRequest}, true
 	case hdr.Get("X-GitHub-Event") != "":
 		return provider{"github", h.opts.GitHubSecret, verifyHMAC("X-Hub-Signature-256", "sha256="),
-			eventIs("X-GitHub-Event", "push"), parseGitHubPush}, true
+			eventIs("X-GitHub-Event", "push"), parseGitHubPush,
+			eventIs("X-GitHub-Event", "pull_request"), parseGitHubPullRequest}, true
 	case hdr.Get(h.opts.GenericHeader) != "":
-		return provider{"generic", h.opts.GenericSecret, verifyHMAC(h.opts.GenericHeader, "sha256="),
-			func(*http.Request) bool { return true }, parseGenericPush}, true
+		return provider{name: "generic", secret: h.opts.GenericSecret, verify: verifyHMAC(h.opts.GenericHeader, "sha256="),
+			isPush: func(*http.Request) bool { return true }, parse: parseGenericPush}, true
 	}
 	return provider{}, false
 }
 
-func eventIs(header, want string) func(*http.Request) bool {
-	return func(r *http.Request) bool { return r.Header.Get(header) == want }
+func eventIs(header string, want ...string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		got := r.Header.Get(header)
+		for _, w := range want {
+			if got == w {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // verifyHMAC checks header = prefix + hex(HMAC-SHA256(secret, body)). The
@@ -249,9 +279,13 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many requests", http.StatusTooManyRequests)
 		return
 	}
+	if p.isPullRequest != nil && p.isPullRequest(r) {
+		h.pullRequest(w, r, p, body)
+		return
+	}
 	if !p.isPush(r) {
 		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprintln(w, "ignored: not a push event")
+		fmt.Fprintln(w, "ignored: not a push or pull request event")
 		return
 	}
 	ev, err := p.parse(body)
@@ -276,6 +310,29 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Debug("webhook triggered polls", "provider", p.name, "branch", ev.Branch, "polls", triggered)
 	fmt.Fprintf(w, "triggered %d poll(s)\n", triggered)
+}
+
+// pullRequest hands a verified pull request event to the targets.
+func (h *WebhookHandler) pullRequest(w http.ResponseWriter, r *http.Request, p provider, body []byte) {
+	ev, err := p.parsePR(body)
+	if err != nil {
+		h.log.Warn("webhook pull request payload unreadable", "provider", p.name, "remote", r.RemoteAddr, "error", err)
+		http.Error(w, "unreadable pull request payload: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	taken := 0
+	for _, t := range h.opts.PullRequests {
+		if t.PullRequestChanged(ev) {
+			taken++
+		}
+	}
+	if taken == 0 {
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintln(w, "ignored: no preview concerns this pull request")
+		return
+	}
+	h.log.Debug("webhook pull request event", "provider", p.name, "number", ev.Number, "base", ev.Base, "action", ev.Action)
+	fmt.Fprintf(w, "pull request #%d: refreshing\n", ev.Number)
 }
 
 // refuse answers 401, counts the refusal against the client and logs

@@ -380,3 +380,69 @@ func TestClientLimiterIsBounded(t *testing.T) {
 		t.Fatalf("%d buckets, want at most %d", n, maxClients)
 	}
 }
+
+type prTarget struct {
+	mu     sync.Mutex
+	events []PullRequestEvent
+}
+
+func (p *prTarget) PullRequestChanged(ev PullRequestEvent) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, ev)
+	return ev.Base == "env/staging"
+}
+
+// Pull request events of the three forges, signed like pushes, reach the
+// pull request targets with the number, the base branch and the
+// repository's URLs; forged or unreadable ones do not.
+func TestWebhookPullRequestEvents(t *testing.T) {
+	target := &prTarget{}
+	h, err := NewWebhookHandler(WebhookOptions{GitHubSecret: ghSecret, GiteaSecret: giteaSecret, GitLabToken: gitlabToken,
+		PullRequests: []PullRequestTarget{target}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	github := `{"action":"synchronize","number":12,"pull_request":{"number":12,"base":{"ref":"env/staging"},"head":{"ref":"scale"}},"repository":{"clone_url":"https://git.example/acme/deploy.git","html_url":"https://git.example/acme/deploy"}}`
+	gitlab := `{"object_kind":"merge_request","project":{"git_http_url":"https://gitlab.example/acme/deploy.git","git_ssh_url":"git@gitlab.example:acme/deploy.git"},"object_attributes":{"iid":5,"target_branch":"env/prod","source_branch":"x","action":"update"}}`
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		body    string
+		status  int
+		want    *PullRequestEvent
+	}{
+		{"github", []string{"X-GitHub-Event", "pull_request", "X-Hub-Signature-256", "sha256=" + sign(ghSecret, github)}, github, http.StatusOK,
+			&PullRequestEvent{URLs: []string{"https://git.example/acme/deploy.git", "https://git.example/acme/deploy"}, Number: 12, Base: "env/staging", Action: "synchronize"}},
+		{"gitea sync", []string{"X-Gitea-Event", "pull_request_sync", "X-Gitea-Signature", sign(giteaSecret, github)}, github, http.StatusOK,
+			&PullRequestEvent{URLs: []string{"https://git.example/acme/deploy.git", "https://git.example/acme/deploy"}, Number: 12, Base: "env/staging", Action: "synchronize"}},
+		{"gitlab, other base", []string{"X-Gitlab-Event", "Merge Request Hook", "X-Gitlab-Token", string(gitlabToken)}, gitlab, http.StatusAccepted,
+			&PullRequestEvent{URLs: []string{"https://gitlab.example/acme/deploy.git", "git@gitlab.example:acme/deploy.git"}, Number: 5, Base: "env/prod", Action: "update"}},
+		{"forged", []string{"X-GitHub-Event", "pull_request", "X-Hub-Signature-256", "sha256=" + sign([]byte("guess"), github)}, github, http.StatusUnauthorized, nil},
+		{"unreadable", []string{"X-GitHub-Event", "pull_request", "X-Hub-Signature-256", "sha256=" + sign(ghSecret, `{"number":"x"}`)}, `{"number":"x"}`, http.StatusBadRequest, nil},
+		{"review comment", []string{"X-Gitea-Event", "pull_request_comment", "X-Gitea-Signature", sign(giteaSecret, github)}, github, http.StatusAccepted, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target.mu.Lock()
+			target.events = nil
+			target.mu.Unlock()
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
+			for i := 0; i+1 < len(tc.headers); i += 2 {
+				r.Header.Set(tc.headers[i], tc.headers[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d (%s), want %d", rec.Code, strings.TrimSpace(rec.Body.String()), tc.status)
+			}
+			target.mu.Lock()
+			defer target.mu.Unlock()
+			switch {
+			case tc.want == nil && len(target.events) != 0:
+				t.Errorf("delivered %+v", target.events)
+			case tc.want != nil && (len(target.events) != 1 || fmt.Sprint(target.events[0]) != fmt.Sprint(*tc.want)):
+				t.Errorf("delivered %+v, want %+v", target.events, *tc.want)
+			}
+		})
+	}
+}
