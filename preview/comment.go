@@ -60,6 +60,9 @@ func (r Report) Comment(maxBytes int) string {
 		}
 		b.WriteString("\n")
 	}
+	if r.Counts[Failed] > 0 {
+		b.WriteString("A sync applies nothing more and prunes nothing once an object is refused, so objects it would prune are not listed.\n\n")
+	}
 	footer := fmt.Sprintf("<sub>Secret values are masked. The same preview as text: `baton diff --env %s --revision %s`. Baton updates this comment when the pull request, its base or the live environment changes.</sub>\n",
 		r.Environment, commandArg(r.Ref, r.Revision))
 

@@ -64,14 +64,11 @@ type Object struct {
 }
 
 // NewReport builds the Report of a dry run: res and err as
-// reconciler.Diff (or the render before it) returned them. A non-nil err
-// is the Failure.
+// reconciler.Diff (or the render before it) returned them. Objects the
+// pass refused are in res, and err repeats them; an err with no refused
+// object in res (a render failure, a refused request) is the Failure.
 func NewReport(env, revision, ref, path string, res reconciler.Result, err error) Report {
 	r := Report{Environment: env, Revision: revision, Ref: ref, Path: path, Counts: map[Action]int{}}
-	if err != nil {
-		r.Failure = oneLine(err.Error())
-		return r
-	}
 	for _, ch := range res.Changes {
 		a := action(ch.Action)
 		r.Counts[a]++
@@ -83,6 +80,9 @@ func NewReport(env, revision, ref, path string, res reconciler.Result, err error
 			o.Message = oneLine(ch.Err.Error())
 		}
 		r.Objects = append(r.Objects, o)
+	}
+	if err != nil && r.Counts[Failed] == 0 {
+		r.Failure = oneLine(err.Error())
 	}
 	return r
 }

@@ -148,7 +148,7 @@ func TestCommentSizeLimit(t *testing.T) {
 func TestCommentQuotesHostileText(t *testing.T) {
 	res := reconciler.Result{Changes: []reconciler.Change{{
 		Ref: reconciler.ObjectRef{Kind: "<img src=x onerror=alert(1)>", Name: "@admin"}, Action: reconciler.ActionFailed,
-		Err: errors.New("no kind \"<script>\" | [x](https://evil.example) @team"),
+		Err:  errors.New("no kind \"<script>\" | [x](https://evil.example) @team"),
 		Diff: "--- a\n+++ b\n@@ -1 +1 @@\n-```\n+</details><script>alert(1)</script> @ops\n",
 	}}}
 	c := NewReport("prod", "abc", "x", "overlays/prod", res, nil).Comment(0)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/preview"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -88,6 +89,9 @@ type Agent struct {
 	repos    []*source.Repository
 	watchers []*repoWatcher
 	loops    []*envLoop
+	// previewer posts pull request previews while leading; nil without a
+	// forge or with previews off.
+	previewer *preview.Previewer
 
 	closers []func()
 
@@ -167,6 +171,9 @@ func New(opts Options) (*Agent, error) {
 
 	cacheDir, err := CacheDir(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.wireForge(cacheDir, opts.SourceMetrics, clock); err != nil {
 		return nil, err
 	}
 	promotes := false
@@ -284,8 +291,12 @@ func (a *Agent) webhookHandler(clock Clock) (http.Handler, error) {
 		targets = append(targets, w)
 	}
 	// One secret for every sender kind: the configuration names one file.
+	var prs []source.PullRequestTarget
+	if a.previewer != nil {
+		prs = append(prs, a.previewer)
+	}
 	return source.NewWebhookHandler(source.WebhookOptions{GitHubSecret: secret, GitLabToken: secret,
-		GiteaSecret: secret, GenericSecret: secret, Targets: targets, Logger: a.log, Clock: clock})
+		GiteaSecret: secret, GenericSecret: secret, Targets: targets, PullRequests: prs, Logger: a.log, Clock: clock})
 }
 
 func trimNewlines(s string) string {

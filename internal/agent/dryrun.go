@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/reconciler"
@@ -15,13 +14,14 @@ import (
 // SyncRequest's, so a preview sees the environment's scope, identity and
 // ignore rules exactly as its syncs do. `baton diff` and the pull request
 // previews both call it. The pass is bounded by the environment's
-// timeout; a render failure names the revision and the overlay.
+// timeout. A render failure is the renderer's error, which names the
+// overlay, the file and the line: short enough for a commit status.
 func DryRun(ctx context.Context, r *render.Renderer, rec *reconciler.Reconciler, env config.Environment, rev *source.Revision) (reconciler.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, env.Timeout.Duration)
 	defer cancel()
 	rendered, err := r.Render(ctx, rev.Snapshot, env.Path)
 	if err != nil {
-		return reconciler.Result{}, fmt.Errorf("render %s@%s:%s: %w", rev.Repository, short(rev.Commit), env.Path, err)
+		return reconciler.Result{}, err
 	}
 	return rec.Diff(ctx, SyncRequest(env, rev.Commit, rendered.Objects))
 }

@@ -21,6 +21,8 @@ type forgeClient interface {
 	OpenPullRequests(ctx context.Context, base string) ([]promote.PullRequest, error)
 	// PullRequestComments returns a pull request's comments with ids.
 	PullRequestComments(ctx context.Context, number int) ([]promote.Comment, error)
+	// CreateComment adds a comment and returns its id.
+	CreateComment(ctx context.Context, number int, body string) (int64, error)
 	// EditComment replaces the body of comment id of pull request number.
 	EditComment(ctx context.Context, number int, id int64, body string) error
 	// SetCommitStatus sets a status on a commit.

@@ -149,6 +149,9 @@ func (a *Agent) lead(ctx context.Context) {
 	for _, w := range a.watchers {
 		wg.Go(func() { w.run(ctx) })
 	}
+	if a.previewer != nil {
+		wg.Go(func() { _ = a.previewer.Run(ctx) })
+	}
 	wg.Wait()
 }
 

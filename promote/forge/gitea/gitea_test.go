@@ -220,12 +220,13 @@ func TestPreviewCalls(t *testing.T) {
 		t.Fatalf("open into env/dev: %+v %v", other, err)
 	}
 
-	if err := c.Comment(ctx, pr.Number, "first <!-- marker -->"); err != nil {
+	id, err := c.CreateComment(ctx, pr.Number, "first <!-- marker -->")
+	if err != nil {
 		t.Fatal(err)
 	}
 	comments, err := c.PullRequestComments(ctx, pr.Number)
-	if err != nil || len(comments) != 1 || comments[0].ID == 0 {
-		t.Fatalf("comments %+v %v", comments, err)
+	if err != nil || len(comments) != 1 || comments[0].ID != id {
+		t.Fatalf("comments %+v %v, want one with id %d", comments, err, id)
 	}
 	if err := c.EditComment(ctx, pr.Number, comments[0].ID, "second <!-- marker -->"); err != nil {
 		t.Fatal(err)

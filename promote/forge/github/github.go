@@ -218,6 +218,12 @@ func (c *Client) ClosePullRequest(ctx context.Context, number int) error {
 
 // Comment adds a comment to a pull request.
 func (c *Client) Comment(ctx context.Context, number int, body string) error {
+	_, err := c.repo.Comment(ctx, number, body)
+	return err
+}
+
+// CreateComment adds a comment to a pull request and returns its id.
+func (c *Client) CreateComment(ctx context.Context, number int, body string) (int64, error) {
 	return c.repo.Comment(ctx, number, body)
 }
 

@@ -294,8 +294,8 @@ func TestPreviewCalls(t *testing.T) {
 	long := strings.Repeat("é", 200)
 	c := newContract(t,
 		exchange{method: "GET", path: "/repos/acme/deploy/pulls",
-			query: map[string]string{"state": "open", "base": base, "sort": "created", "direction": "asc", "per_page": "100"},
-			raw:   "[" + fixture(t, "pull_open.json") + "]",
+			query:  map[string]string{"state": "open", "base": base, "sort": "created", "direction": "asc", "per_page": "100"},
+			raw:    "[" + fixture(t, "pull_open.json") + "]",
 			header: map[string]string{"Link": `<{server}/repos/acme/deploy/pulls?page=2&state=open&base=env%2Fprod>; rel="next"`}},
 		exchange{method: "GET", path: "/repos/acme/deploy/pulls", query: map[string]string{"page": "2"}, raw: "[" + fixture(t, "pull_fork.json") + "]"},
 		exchange{method: "GET", path: "/repos/acme/deploy/issues/12/comments", query: map[string]string{"per_page": "100"}, raw: "[" + fixture(t, "comment.json") + "]"},

@@ -240,11 +240,20 @@ func (c *Client) ClosePullRequest(ctx context.Context, number int) error {
 
 // Comment adds a note to a merge request.
 func (c *Client) Comment(ctx context.Context, number int, body string) error {
-	if _, err := c.api.Do(ctx, http.MethodPost, fmt.Sprintf("%s/merge_requests/%d/notes", c.path, number),
-		map[string]string{"body": body}, nil); err != nil {
-		return fmt.Errorf("gitlab %s: note on !%d: %w", c.project, number, err)
+	_, err := c.CreateComment(ctx, number, body)
+	return err
+}
+
+// CreateComment adds a note to a merge request and returns its id.
+func (c *Client) CreateComment(ctx context.Context, number int, body string) (int64, error) {
+	var n struct {
+		ID int64 `json:"id"`
 	}
-	return nil
+	if _, err := c.api.Do(ctx, http.MethodPost, fmt.Sprintf("%s/merge_requests/%d/notes", c.path, number),
+		map[string]string{"body": body}, &n); err != nil {
+		return 0, fmt.Errorf("gitlab %s: note on !%d: %w", c.project, number, err)
+	}
+	return n.ID, nil
 }
 
 // Comments returns the bodies of a merge request's notes, oldest first.

@@ -216,8 +216,8 @@ func TestNotesAndStatuses(t *testing.T) {
 	)
 	gl := client(t, c)
 	ctx := context.Background()
-	if err := gl.Comment(ctx, 5, "Promotion frozen"); err != nil {
-		t.Fatal(err)
+	if id, err := gl.CreateComment(ctx, 5, "Promotion frozen"); err != nil || id != 302 {
+		t.Fatalf("note %d %v, want 302", id, err)
 	}
 	notes, err := gl.PullRequestComments(ctx, 5)
 	if err != nil {

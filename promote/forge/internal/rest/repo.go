@@ -44,13 +44,16 @@ func (r *Repo) ClosePull(ctx context.Context, number int) error {
 }
 
 // Comment adds a comment to a pull request's conversation (an issue
-// comment).
-func (r *Repo) Comment(ctx context.Context, number int, body string) error {
-	if _, err := r.API.Do(ctx, http.MethodPost, fmt.Sprintf("%s/issues/%d/comments", r.Path, number),
-		map[string]string{"body": body}, nil); err != nil {
-		return fmt.Errorf("%s %s: comment on #%d: %w", r.Forge, r.Name, number, err)
+// comment) and returns its id.
+func (r *Repo) Comment(ctx context.Context, number int, body string) (int64, error) {
+	var c struct {
+		ID int64 `json:"id"`
 	}
-	return nil
+	if _, err := r.API.Do(ctx, http.MethodPost, fmt.Sprintf("%s/issues/%d/comments", r.Path, number),
+		map[string]string{"body": body}, &c); err != nil {
+		return 0, fmt.Errorf("%s %s: comment on #%d: %w", r.Forge, r.Name, number, err)
+	}
+	return c.ID, nil
 }
 
 // EditComment replaces the body of a pull request's conversation comment.
