@@ -102,10 +102,7 @@ func (c *cli) diff(ctx context.Context, envName, ref string) (preview.Report, er
 	// The pull request previews run the same dry run and write the same
 	// report.
 	res, err := agent.DryRun(ctx, r, rec, *env, rev)
-	if err != nil {
-		return preview.Report{}, err
-	}
-	return preview.NewReport(env.Name, rev.Commit, ref, env.Path, res, nil), nil
+	return preview.NewReport(env.Name, rev.Commit, ref, env.Path, res, err), nil
 }
 
 // diffChange is one object of diff -o json|yaml.
