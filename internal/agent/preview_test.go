@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/baton-gitops/baton/internal/testenv"
 	"github.com/baton-gitops/baton/internal/testenv/forge"
@@ -38,7 +39,7 @@ const (
 // (env/dev and env/staging), an agent syncing both environments into the
 // real control plane, and Gitea's webhooks pointed at the agent.
 type cockpit struct {
-	t       *testing.T
+	t       testing.TB
 	gitea   *forge.Forge
 	repo    string // repository name on Gitea
 	dir     string // working clone
@@ -89,7 +90,9 @@ func cockpitFiles() map[string]string {
 	}
 }
 
-func newCockpit(t *testing.T) *cockpit {
+// newCockpit starts it; with pipeline, dev promotes to staging by pull
+// request.
+func newCockpit(t testing.TB, pipeline bool) *cockpit {
 	t.Helper()
 	f := newFixture(t, map[string]string{"README.md": "unused\n"}) // names and namespaces
 	c := &cockpit{t: t, gitea: forge.StartT(t), dir: t.TempDir(), dev: f.env + "-dev", staging: f.env,
@@ -109,6 +112,11 @@ func newCockpit(t *testing.T) *cockpit {
 	}
 
 	token := writeFile(t, "token", c.gitea.Token())
+	pipelineYAML := ""
+	if pipeline {
+		pipelineYAML = fmt.Sprintf("pipeline:\n  order: [%s, %s]\n  edges: [{from: %s, to: %s, policy: pull-request}]\n  author: {name: Baton, email: baton@example.com}\n",
+			c.dev, c.staging, c.dev, c.staging)
+	}
 	cfg := f.config(fmt.Sprintf(`
 repositories:
   - name: deploy
@@ -128,11 +136,7 @@ environments:
     namespace: %s
     health: {timeout: 1m, soak: 1s}
 sync: [%s, %s]
-pipeline:
-  order: [%s, %s]
-  edges: [{from: %s, to: %s, policy: pull-request}]
-  author: {name: Baton, email: baton@example.com}
-forge:
+%sforge:
   kind: gitea
   url: %s
   tokenFile: %s
@@ -143,7 +147,7 @@ listen: {webhook: ':0'}
 agent:
   namespace: %s
 `, c.gitea.CloneURL(c.repo), c.gitea.User(), token, c.dev, c.devNS, c.staging, c.appNS, c.dev, c.staging,
-		c.dev, c.staging, c.dev, c.staging, c.gitea.URL(), token, c.gitea.User(), c.repo, writeFile(t, "webhook", f.secret), f.agentNS))
+		pipelineYAML, c.gitea.URL(), token, c.gitea.User(), c.repo, writeFile(t, "webhook", f.secret), f.agentNS))
 
 	hook, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -271,15 +275,17 @@ func (c *cockpit) waitPreview(number int, env, commit string, within time.Durati
 	c.t.Helper()
 	var cm giteaComment
 	var st giteaStatus
-	eventually(c.t, within, fmt.Sprintf("the preview of #%d at %s", number, commit[:7]), func() bool {
+	// Every 100 ms: a tighter loop would load the forge being measured.
+	err := wait.PollUntilContextTimeout(c.t.Context(), 100*time.Millisecond, within, true, func(context.Context) (bool, error) {
 		list := c.previewComments(number, env)
 		if len(list) == 0 || !strings.Contains(list[0].Body, commit[:12]) {
-			return false
+			return false, nil
 		}
 		cm = list[0]
 		st = c.latest(commit, preview.StatusContext(env))
-		return st.Status == "success" || st.Status == "failure"
+		return st.Status == "success" || st.Status == "failure", nil
 	})
+	require.NoError(c.t, err, "waiting %s for the preview of #%d at %s", within, number, commit[:7])
 	return cm, st
 }
 
@@ -330,7 +336,7 @@ func noSecrets(t *testing.T, what, text string) {
 // OOMKilled release fails it with the cause; a promotion pull request gets
 // its preview too; no comment or status shows a Secret's value.
 func TestPullRequestCockpit(t *testing.T) {
-	c := newCockpit(t)
+	c := newCockpit(t, true)
 	ctx := t.Context()
 	initial := c.git("rev-parse", "env/staging")
 	eventually(t, 60*time.Second, "both environments synced and healthy", func() bool {
@@ -398,6 +404,7 @@ func TestPullRequestCockpit(t *testing.T) {
 		require.Equal(t, cm.ID, cm2.ID, "the comment was not updated in place")
 		require.Len(t, c.previewComments(number, c.staging), 1)
 		require.Contains(t, cm2.Body, "`replicas 2 → 4`")
+		t.Logf("the preview comment, as Gitea holds it:\n%s", cm2.Body)
 		require.Equal(t, "success", st2.Status)
 		for _, rec := range c.logs.previews(number) {
 			t.Logf("preview run: %v API calls, comment %v bytes, %v", rec["apiCalls"], rec["commentBytes"], rec["duration"])

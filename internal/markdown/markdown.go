@@ -105,8 +105,26 @@ func dropControls(s string, keepNewlines bool) string {
 	}, s)
 }
 
+// breakMentions puts a zero-width space after every @ that a name could
+// follow (a letter, digit, "_" or "-": the forges' mention and team
+// syntax), leaving others ("@@ -1,6 +1,6 @@" of a diff) as they are.
 func breakMentions(s string) string {
-	return strings.ReplaceAll(s, "@", "@"+zeroWidthSpace)
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if s[i] == '@' && i+1 < len(s) && isNameByte(s[i+1]) {
+			b.WriteString(zeroWidthSpace)
+		}
+	}
+	return b.String()
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 func longestRun(s string, c byte) int {

@@ -42,13 +42,13 @@ func TestHTML(t *testing.T) {
 }
 
 func TestBlockCannotBeClosedByItsBody(t *testing.T) {
-	body := " ```\n+ ````` \n- line @team\n"
+	body := "@@ -1 +1 @@\n ```\n+ ````` \n- line @team\n"
 	got := Block("diff", body)
 	if !strings.HasPrefix(got, "``````diff\n") || !strings.HasSuffix(got, "\n``````\n") {
 		t.Errorf("Block = %q: want a six-backtick fence", got)
 	}
-	if strings.Contains(got, "@team") {
-		t.Errorf("Block = %q: mention not broken", got)
+	if strings.Contains(got, "@team") || !strings.Contains(got, "\n@@ -1 +1 @@\n") {
+		t.Errorf("Block = %q: want the mention broken, the hunk header kept", got)
 	}
 	if got := Block("", "no newline"); got != "```\nno newline\n```\n" {
 		t.Errorf("Block = %q", got)
