@@ -170,7 +170,7 @@ func (d *deployStatuses) HealthChanged(r HealthRecord) {
 	}
 	switch r.Status {
 	case "Healthy":
-		d.set(r.Environment, r.Revision, promote.StatusSuccess, fmt.Sprintf("healthy in %s", took.Round(time.Second)))
+		d.set(r.Environment, r.Revision, promote.StatusSuccess, fmt.Sprintf("healthy in %s", took.Round(100*time.Millisecond)))
 	case "Degraded", "Unknown":
 		cause := r.Cause
 		if cause == "" {

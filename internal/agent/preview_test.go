@@ -425,7 +425,8 @@ func TestPullRequestCockpit(t *testing.T) {
 		}
 		require.GreaterOrEqual(t, len(states), 2, "states %q", states)
 		require.True(t, strings.HasPrefix(states[0], "pending: "), "states %q", states)
-		require.Regexp(t, `^success: healthy in \d+s$`, states[len(states)-1])
+		require.Regexp(t, `^success: healthy in [0-9.hms]+$`, states[len(states)-1])
+		t.Logf("deploy statuses of the merge commit: %q", states)
 		require.Equal(t, "4", fmt.Sprint(deploymentReplicas(t, c.appNS, "web")))
 	})
 
@@ -458,6 +459,7 @@ func TestPullRequestCockpit(t *testing.T) {
 			return c.latest(bad, DeployStatusContext(c.staging)).Status == "failure"
 		})
 		st := c.latest(bad, DeployStatusContext(c.staging))
+		t.Logf("deploy status of the OOMKilled release: %s: %s", st.Status, st.Description)
 		require.Contains(t, st.Description, "oomkilled")
 		require.Contains(t, st.Description, "web") // the container
 	})
