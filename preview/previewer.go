@@ -258,14 +258,27 @@ type job struct {
 	// What the forge holds, remembered to save requests.
 	commentID int64
 	body      string
+	statusSHA string // the commit the last final status was set on
+	status    Status // that status
 }
 
 type runDone struct {
-	key     key
-	inputs  inputs
-	comment int64
-	body    string
-	err     error
+	key       key
+	inputs    inputs
+	comment   int64
+	body      string
+	statusSHA string
+	status    Status
+	err       error
+}
+
+// known is what the forge held after the last run: the comment, and the
+// final status on the head it saw.
+type known struct {
+	commentID int64
+	body      string
+	statusSHA string
+	status    Status
 }
 
 // Run previews until ctx ends. It lists every environment's pull requests
@@ -426,10 +439,11 @@ func branchInUse(jobs map[key]*job, branch string) bool {
 func (p *Previewer) start(ctx context.Context, j *job, wg *sync.WaitGroup) {
 	runCtx, cancel := context.WithCancel(ctx)
 	j.cancel, j.runs, j.due, j.first = cancel, j.want, time.Time{}, time.Time{}
-	env, pr, in, commentID, body := p.envs[j.key.env], j.pr, j.want, j.commentID, j.body
+	env, pr, in := p.envs[j.key.env], j.pr, j.want
+	last := known{commentID: j.commentID, body: j.body, statusSHA: j.statusSHA, status: j.status}
 	wg.Go(func() {
 		defer cancel()
-		d := p.preview(runCtx, env, pr, commentID, body)
+		d := p.preview(runCtx, env, pr, last)
 		d.key, d.inputs = j.key, in
 		// The loop may have stopped: never block on it.
 		select {
@@ -448,6 +462,9 @@ func (p *Previewer) finish(jobs map[key]*job, d *runDone, now time.Time) {
 	j.cancel = nil
 	if d.comment != 0 {
 		j.commentID, j.body = d.comment, d.body
+	}
+	if d.statusSHA != "" {
+		j.statusSHA, j.status = d.statusSHA, d.status
 	}
 	switch {
 	case d.err == nil:
@@ -502,13 +519,17 @@ func (c *countingForge) SetStatus(ctx context.Context, sha string, st Status) er
 	return c.Forge.SetStatus(ctx, sha, st)
 }
 
-// preview runs one preview: fetch the head, mark it pending, dry-run,
-// write the comment (in place), set the status.
-func (p *Previewer) preview(ctx context.Context, env Environment, pr PullRequest, commentID int64, lastBody string) runDone {
+// preview runs one preview: fetch the head, mark a new head pending,
+// dry-run, write the comment (in place), set the status. A run again on
+// the same head (the live environment changed) that comes to the same
+// verdict writes nothing: a forge keeps a bounded number of statuses per
+// commit (GitHub: 1000), and an environment that corrects drift every
+// minute must not use them up.
+func (p *Previewer) preview(ctx context.Context, env Environment, pr PullRequest, last known) runDone {
 	started := p.clock.Now()
 	f := &countingForge{Forge: p.opts.Forge}
 	rec := RunRecord{Environment: env.Name, Number: pr.Number, Started: started}
-	d := runDone{comment: commentID, body: lastBody}
+	d := runDone{comment: last.commentID, body: last.body}
 	defer func() {
 		rec.Duration, rec.APICalls, rec.Err = p.clock.Now().Sub(started), f.calls, d.err
 		if p.opts.OnRun != nil {
@@ -530,10 +551,13 @@ func (p *Previewer) preview(ctx context.Context, env Environment, pr PullRequest
 	}
 	rec.Commit = rev.Commit
 	statusContext := StatusContext(env.Name)
-	if err := f.SetStatus(ctx, rev.Commit, Status{Context: statusContext, State: "pending",
-		Description: fmt.Sprintf("comparing %s with the live %s environment", short(rev.Commit), env.Name)}); err != nil {
-		d.err = err
-		return d
+	newHead := rev.Commit != last.statusSHA
+	if newHead {
+		if err := f.SetStatus(ctx, rev.Commit, Status{Context: statusContext, State: "pending",
+			Description: fmt.Sprintf("comparing %s with the live %s environment", short(rev.Commit), env.Name)}); err != nil {
+			d.err = err
+			return d
+		}
 	}
 	res, runErr := p.opts.DryRun(ctx, env.Name, rev)
 	if ctx.Err() != nil {
@@ -543,17 +567,22 @@ func (p *Previewer) preview(ctx context.Context, env Environment, pr PullRequest
 	report := NewReport(env.Name, rev.Commit, pr.Head, env.Path, res, runErr)
 	body := report.Comment(p.opts.MaxCommentBytes)
 	rec.CommentBytes, rec.Passed = len(body), report.Passed()
-	if d.comment, err = p.writeComment(ctx, f, pr.Number, env.Name, commentID, lastBody, body); err != nil {
+	if d.comment, err = p.writeComment(ctx, f, pr.Number, env.Name, last.commentID, last.body, body); err != nil {
 		d.err = err
 		return d
 	}
-	rec.CommentUpdated = body != lastBody
+	rec.CommentUpdated = body != last.body
 	d.body = body
 	st := Status{Context: statusContext, State: "success", Description: report.Summary()}
 	if !report.Passed() {
 		st.State, st.Description = "failure", report.Reason()
 	}
-	d.err = f.SetStatus(ctx, rev.Commit, st)
+	if newHead || st != last.status {
+		if d.err = f.SetStatus(ctx, rev.Commit, st); d.err != nil {
+			return d
+		}
+	}
+	d.statusSHA, d.status = rev.Commit, st
 	return d
 }
 

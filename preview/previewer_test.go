@@ -159,10 +159,28 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
-func startPreviewer(t *testing.T, f *memForge, g *memGit, d *dryRuns) *Previewer {
+// runs counts the finished runs (OnRun).
+type runs struct {
+	mu   sync.Mutex // guards list
+	list []RunRecord
+}
+
+func (r *runs) add(rec RunRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, rec)
+}
+
+func (r *runs) done() []RunRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]RunRecord{}, r.list...)
+}
+
+func startPreviewer(t *testing.T, f *memForge, g *memGit, d *dryRuns, r *runs) *Previewer {
 	t.Helper()
 	p, err := New(Options{Environments: []Environment{{Name: "staging", Branch: "env/staging", Path: "overlays/staging"}},
-		Forge: f, Heads: g, DryRun: d.run, Interval: time.Hour, Debounce: 50 * time.Millisecond})
+		Forge: f, Heads: g, DryRun: d.run, Interval: time.Hour, Debounce: 50 * time.Millisecond, OnRun: r.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,21 +206,21 @@ func TestPreviewerDebouncesAndCancelsStaleRuns(t *testing.T) {
 	f, d := newMemForge(), &dryRuns{}
 	g := &memGit{f: f}
 	f.setHead(7, "aaaa")
-	p := startPreviewer(t, f, g, d)
+	r := &runs{}
+	p := startPreviewer(t, f, g, d, r)
 	waitFor(t, 5*time.Second, "the first preview", func() bool { return f.lastStatus("aaaa").State == "success" })
 
 	// Five live changes at once: one run. (Counted once a later run, of
 	// another head, has finished: runs of a pull request never overlap.)
 	before, _ := d.count()
-	statuses := func(sha string) int {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.statuses[sha])
-	}
+	waitFor(t, 5*time.Second, "the first run recorded", func() bool { return len(r.done()) == 1 })
 	for range 5 {
 		p.LiveChanged("staging")
 	}
-	waitFor(t, 5*time.Second, "the rerun", func() bool { return statuses("aaaa") == 4 })
+	waitFor(t, 5*time.Second, "the rerun", func() bool { return len(r.done()) == 2 })
+	if rec := r.done()[1]; rec.Err != nil || rec.APICalls != 0 {
+		t.Errorf("a rerun with the same verdict: %+v, want no forge request", rec)
+	}
 	f.setHead(7, "abab")
 	refresh(p)
 	waitFor(t, 5*time.Second, "the preview of abab", func() bool { return f.lastStatus("abab").State == "success" })
@@ -258,7 +276,8 @@ func TestPreviewerUpdatesTheExistingComment(t *testing.T) {
 	f.setHead(3, "aaaa")
 	f.comments[3] = []Comment{{ID: 41, Body: "LGTM"}, {ID: 42, Body: "old preview\n" + Marker("staging")}}
 	f.nextID = 100
-	p := startPreviewer(t, f, g, d)
+	r := &runs{}
+	p := startPreviewer(t, f, g, d, r)
 	waitFor(t, 5*time.Second, "the preview", func() bool { return f.lastStatus("aaaa").State == "success" })
 	comments, _ := f.Comments(context.Background(), 3)
 	if len(comments) != 2 || comments[1].ID != 42 || !strings.Contains(comments[1].Body, "x: aaaa") || comments[0].Body != "LGTM" {
@@ -268,15 +287,17 @@ func TestPreviewerUpdatesTheExistingComment(t *testing.T) {
 	f.mu.Lock()
 	f.comments[3][1].Body = body + " " // would show a rewrite
 	f.mu.Unlock()
+	waitFor(t, 5*time.Second, "the first run recorded", func() bool { return len(r.done()) == 1 })
 	p.LiveChanged("staging")
-	waitFor(t, 5*time.Second, "the rerun", func() bool { n, _ := d.count(); return n == 2 })
-	waitFor(t, 5*time.Second, "its status", func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.statuses["aaaa"]) == 4
-	})
+	waitFor(t, 5*time.Second, "the rerun", func() bool { return len(r.done()) == 2 })
 	comments, _ = f.Comments(context.Background(), 3)
 	if comments[1].Body != body+" " {
 		t.Error("an unchanged preview was written again")
+	}
+	f.mu.Lock()
+	n := len(f.statuses["aaaa"])
+	f.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d statuses on aaaa, want the first run's pending and success only", n)
 	}
 }
