@@ -48,9 +48,10 @@ const maxHeaderBytes = 64 << 10
 //	/readyz      200 for a standby; for the leader, once the first sync of
 //	             every environment was attempted; 503 with the pending ones before
 //	/metrics     the metrics handler given in Options (404 without one)
-//	/webhook     push webhooks (GitHub, GitLab, Gitea, generic), signed with
-//	             the webhook secret (404 when none is configured, or when
-//	             listen.webhook serves it apart: see WebhookHandler)
+//	/webhook     push and pull request webhooks (GitHub, GitLab, Gitea;
+//	             pushes also generic), signed with the webhook secret (404
+//	             when none is configured, or when listen.webhook serves it
+//	             apart: see WebhookHandler)
 //	/api/status  the Status as JSON
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
