@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -111,8 +112,14 @@ func TestBaseInstallsAHardenedAgent(t *testing.T) {
 		t.Errorf("agent namespace %q, leader election %v: want baton-system and on (2 replicas)",
 			cfg.Agent.Namespace, cfg.Agent.LeaderElection.IsEnabled())
 	}
-	if len(c.Ports) != 1 || !strings.HasSuffix(cfg.Listen.HTTP, ":"+strconv.Itoa(int(c.Ports[0].ContainerPort))) {
-		t.Errorf("listen.http %q, container ports %v", cfg.Listen.HTTP, c.Ports)
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if len(c.Ports) != 2 || !strings.HasSuffix(cfg.Listen.HTTP, ":"+strconv.Itoa(int(ports["http"]))) ||
+		!strings.HasSuffix(cfg.Listen.Webhook, ":"+strconv.Itoa(int(ports["webhook"]))) {
+		t.Errorf("listen.http %q, listen.webhook %q, container ports %v: want ports http and webhook on them",
+			cfg.Listen.HTTP, cfg.Listen.Webhook, c.Ports)
 	}
 	for _, path := range []string{cfg.Repositories[0].Auth.TokenFile, cfg.Forge.TokenFile, cfg.Webhook.SecretFile} {
 		if !mountedUnder(path, mounts) {
@@ -124,6 +131,39 @@ func TestBaseInstallsAHardenedAgent(t *testing.T) {
 	into(t, find(t, objs, "Service", "baton"), &svc)
 	if svc.Spec.Selector["app.kubernetes.io/name"] != d.Spec.Template.Labels["app.kubernetes.io/name"] {
 		t.Errorf("service selector %v does not select the pods %v", svc.Spec.Selector, d.Spec.Template.Labels)
+	}
+
+	svcPorts := map[string]string{}
+	for _, p := range svc.Spec.Ports {
+		svcPorts[p.Name] = p.TargetPort.String()
+	}
+	if svcPorts["http"] != "http" || svcPorts["webhook"] != "webhook" {
+		t.Errorf("service ports %v: want http and webhook", svc.Spec.Ports)
+	}
+
+	// Ingress: the webhook port from anywhere, the status and metrics
+	// port from selected namespaces only, nothing else.
+	var np networkingv1.NetworkPolicy
+	into(t, find(t, objs, "NetworkPolicy", "baton"), &np)
+	for k, v := range np.Spec.PodSelector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("network policy selects %s=%s, the pods have %q", k, v, d.Spec.Template.Labels[k])
+		}
+	}
+	if len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress || len(np.Spec.Ingress) != 2 {
+		t.Fatalf("network policy %+v: want two ingress rules", np.Spec)
+	}
+	open, restricted := np.Spec.Ingress[0], np.Spec.Ingress[1]
+	if len(open.From) != 0 || len(open.Ports) != 1 || open.Ports[0].Port.String() != "webhook" {
+		t.Errorf("first ingress rule %+v: want the webhook port from anywhere", open)
+	}
+	if len(restricted.From) == 0 || len(restricted.Ports) != 1 || restricted.Ports[0].Port.String() != "http" {
+		t.Errorf("second ingress rule %+v: want the http port from selected peers", restricted)
+	}
+	for _, peer := range restricted.From {
+		if peer.IPBlock != nil || (peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels) == 0) {
+			t.Errorf("http port open to %+v: want only this namespace and labelled ones", peer)
+		}
 	}
 
 	var crb rbacv1.ClusterRoleBinding

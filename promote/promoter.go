@@ -27,6 +27,9 @@ type Repo interface {
 	Log(ctx context.Context, req source.LogRequest) ([]*source.Revision, error)
 	// Commit makes a commit in the local store.
 	Commit(ctx context.Context, req source.CommitRequest) (string, error)
+	// Tree returns the root tree Commit(req) would record, without making
+	// the commit.
+	Tree(ctx context.Context, req source.CommitRequest) (string, error)
 	// Push moves a remote branch if it is where the caller expects; a
 	// moved branch fails with an error matching source.ErrLeaseLost.
 	Push(ctx context.Context, req source.PushRequest) error
@@ -107,6 +110,7 @@ type edgeState struct {
 	held         string // source commit last reported as held
 	landed       string // target commit of the last promotion reported as merged
 	reverted     string // target head last reverted by Rollback
+	verified     string // promotion branch head whose tree was found to be the computed one
 	history      *historyCache
 }
 
@@ -239,6 +243,15 @@ func (p *Promoter) Evaluate(ctx context.Context, e Edge, st SourceState) (Outcom
 // again on the new heads.
 func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment, st SourceState, out *Outcome) (done bool, err error) {
 	heads, err := p.poll(ctx, to.Branch, PromotionBranch(edge))
+	if errors.Is(err, source.ErrSignatureInvalid) {
+		// The target's head fails its branch's signature policy: building
+		// on it (or on the last good head, which the branch has left)
+		// would carry that commit into a promotion Baton signs.
+		out.Result = Blocked
+		out.Blocker = &GateResult{Gate: GateSignature, Detail: fmt.Sprintf(
+			"the head of %s fails its signature policy, so no promotion is built on it: %v", to.Branch, err)}
+		return true, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
 	}

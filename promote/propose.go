@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/markdown"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -19,7 +20,11 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 	branch := PromotionBranch(edge)
 	pushed := false
 	commit := ""
-	if isPromotionOf(branchHead, edge, c.src.Commit, target.Commit) {
+	current, err := p.holdsPromotion(ctx, edge, branch, branchHead, target, c)
+	if err != nil {
+		return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
+	}
+	if current {
 		commit = branchHead.Commit
 	} else {
 		if branchHead != nil {
@@ -33,7 +38,6 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 				return true, nil
 			}
 		}
-		var err error
 		if commit, err = p.promotionCommit(ctx, edge, branch, st, target, c, out.Gates); err != nil {
 			return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
 		}
@@ -66,9 +70,45 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 	body := p.body(ctx, edge, to, st, target, hist, c, out.Gates, commit)
 	p.log.Debug("pull request body written", "edge", edge.Name(), "elapsed", time.Since(start))
 	start = time.Now()
-	err := p.pullRequest(ctx, edge, branch, to.Branch, title, body, commit, pushed, out)
+	err = p.pullRequest(ctx, edge, branch, to.Branch, title, body, commit, pushed, out)
 	p.log.Debug("pull request settled", "edge", edge.Name(), "result", out.Result, "elapsed", time.Since(start))
 	return true, err
+}
+
+// holdsPromotion reports whether the promotion branch's head already is
+// the promotion of c onto target. Its trailer and parent say which
+// promotion it claims to be; anyone who can push to the branch can write
+// those, so its tree must also be exactly the tree Baton computes now. A
+// head that claims the promotion but holds other content is rewritten
+// (with a lease) like a stale one.
+func (p *Promoter) holdsPromotion(ctx context.Context, edge Edge, branch string, head, target *source.Revision, c computed) (bool, error) {
+	if !isPromotionOf(head, edge, c.src.Commit, target.Commit) {
+		return false, nil
+	}
+	s := p.edgeState(edge.Name())
+	p.mu.Lock()
+	verified := s.verified == head.Commit
+	p.mu.Unlock()
+	if verified {
+		return true, nil
+	}
+	req, err := planRequest(branch, target, c.src.Snapshot, c.plan)
+	if err != nil {
+		return false, fmt.Errorf("compute the promotion tree: %w", err)
+	}
+	tree, err := p.opts.Repo.Tree(ctx, req)
+	if err != nil {
+		return false, fmt.Errorf("compute the promotion tree: %w", err)
+	}
+	if tree != head.Tree {
+		p.log.Warn("promotion branch head claims this promotion but holds other content; rewriting it",
+			"edge", edge.Name(), "branch", branch, "head", head.Commit, "tree", head.Tree, "want", tree)
+		return false, nil
+	}
+	p.mu.Lock()
+	s.verified = head.Commit
+	p.mu.Unlock()
+	return true, nil
 }
 
 // pullRequest opens the edge's pull request or updates the open one, and
@@ -210,7 +250,10 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 	var b strings.Builder
 	src := c.src
 	fmt.Fprintf(&b, "Promotes **%s@%s** to **%s** (`%s`), on top of `%s`.\n\n", edge.From, short(src.Commit), edge.To, to.Branch, short(target.Commit))
-	fmt.Fprintf(&b, "Source commit: `%s` %s (%s)\n\n", src.Commit, oneLine(src.Subject()), src.Author.Name)
+	// Everything read from commits (subjects, names, paths, tags) goes
+	// through markdown.Code: anyone who can push to the source branch
+	// writes it, and it must not mention, link or format anything.
+	fmt.Fprintf(&b, "Source commit: `%s` %s (%s)\n\n", src.Commit, markdown.Code(src.Subject()), markdown.Code(src.Author.Name))
 
 	b.WriteString("### Commits\n\n")
 	b.WriteString(p.commitList(ctx, edge, hist, src))
@@ -224,15 +267,15 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 		if !g.Passed {
 			mark = "FAILED"
 		}
-		fmt.Fprintf(&b, "- %s %s: %s\n", g.Gate, mark, oneLine(g.Detail))
+		fmt.Fprintf(&b, "- %s %s: %s\n", g.Gate, mark, markdown.Code(g.Detail))
 	}
 
 	b.WriteString("\n### Changed files\n\n")
 	for _, ch := range c.plan.changes {
-		fmt.Fprintf(&b, "- %s `%s`\n", ch.Kind, ch.Path)
+		fmt.Fprintf(&b, "- %s %s\n", ch.Kind, markdown.Code(ch.Path))
 	}
 	for _, im := range c.plan.images {
-		fmt.Fprintf(&b, "- image `%s`: %s → %s\n", im.Name, orNone(im.From), orNone(im.To))
+		fmt.Fprintf(&b, "- image %s: %s → %s\n", markdown.Code(im.Name), markdown.Code(im.From), markdown.Code(im.To))
 	}
 	fmt.Fprintf(&b, "\nPromotion commit `%s`. Merging this pull request promotes; reverting the merge on `%s` rolls back and holds this content.\n",
 		short(commit), to.Branch)
@@ -253,7 +296,7 @@ func (p *Promoter) commitList(ctx context.Context, edge Edge, hist *historyCache
 	}
 	log, err := p.opts.Repo.Log(ctx, source.LogRequest{Commit: src.Commit, Since: since, Max: 200})
 	if err != nil {
-		return fmt.Sprintf("(the commit list is not available: %v)\n", err)
+		return fmt.Sprintf("(the commit list is not available: %s)\n", markdown.Code(err.Error()))
 	}
 	list, complete := commitsBetween(log, prev, src.Commit)
 	var b strings.Builder
@@ -269,14 +312,7 @@ func (p *Promoter) commitList(ctx context.Context, edge Edge, hist *historyCache
 			fmt.Fprintf(&b, "- … and %d more\n", len(list)-i)
 			break
 		}
-		fmt.Fprintf(&b, "- `%s` %s (%s)\n", short(r.Commit), oneLine(r.Subject()), r.Author.Name)
+		fmt.Fprintf(&b, "- `%s` %s (%s)\n", short(r.Commit), markdown.Code(r.Subject()), markdown.Code(r.Author.Name))
 	}
 	return b.String()
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }

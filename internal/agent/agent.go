@@ -15,6 +15,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/preview"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -46,6 +47,9 @@ type Options struct {
 	Identity string
 	// Listener serves HTTP; nil listens on Config.Listen.HTTP.
 	Listener net.Listener
+	// WebhookListener, when set, serves the webhook receiver apart, as
+	// Config.Listen.Webhook does; nil listens there when it is set.
+	WebhookListener net.Listener
 	// Clock tells time for durations (soak, backoff, jitter). Nil means
 	// the system clock.
 	Clock Clock
@@ -74,6 +78,10 @@ type Agent struct {
 	recorder Recorder
 	identity string
 	listener net.Listener
+	// webhookListener serves the webhook apart; see Options.
+	webhookListener net.Listener
+	// limits are the HTTP servers' timeouts; zero means defaultHTTPLimits.
+	limits   httpLimits
 	metrics  http.Handler
 	webhook  http.Handler
 	board    *statusBoard
@@ -81,6 +89,9 @@ type Agent struct {
 	repos    []*source.Repository
 	watchers []*repoWatcher
 	loops    []*envLoop
+	// previewer posts pull request previews while leading; nil without a
+	// forge or with previews off.
+	previewer *preview.Previewer
 
 	closers []func()
 
@@ -103,7 +114,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, errors.New("sync: names no environment; list the environments this agent applies")
 	}
 	a := &Agent{cfg: cfg, rest: opts.REST, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
-		listener: opts.Listener, metrics: opts.Metrics}
+		listener: opts.Listener, webhookListener: opts.WebhookListener, metrics: opts.Metrics}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -160,6 +171,9 @@ func New(opts Options) (*Agent, error) {
 
 	cacheDir, err := CacheDir(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.wireForge(cacheDir, opts.SourceMetrics, clock); err != nil {
 		return nil, err
 	}
 	promotes := false
@@ -280,8 +294,12 @@ func (a *Agent) webhookHandler(clock Clock) (http.Handler, error) {
 		targets = append(targets, w)
 	}
 	// One secret for every sender kind: the configuration names one file.
+	var prs []source.PullRequestTarget
+	if a.previewer != nil {
+		prs = append(prs, a.previewer)
+	}
 	return source.NewWebhookHandler(source.WebhookOptions{GitHubSecret: secret, GitLabToken: secret,
-		GiteaSecret: secret, GenericSecret: secret, Targets: targets, Logger: a.log, Clock: clock})
+		GiteaSecret: secret, GenericSecret: secret, Targets: targets, PullRequests: prs, Logger: a.log, Clock: clock})
 }
 
 func trimNewlines(s string) string {

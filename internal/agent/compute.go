@@ -63,7 +63,7 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	forge, err := forgeClient(cfg.Forge)
+	forge, err := promoteForge(cfg.Forge)
 	if err != nil {
 		return Status{}, err
 	}

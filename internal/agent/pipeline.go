@@ -10,8 +10,6 @@ import (
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/promote"
-	"github.com/baton-gitops/baton/promote/forge/gitea"
-	"github.com/baton-gitops/baton/promote/forge/github"
 	"github.com/baton-gitops/baton/promote/promql"
 	"github.com/baton-gitops/baton/source"
 )
@@ -47,9 +45,11 @@ type PipelinePromoter struct {
 //
 // The promoter follows the pipeline's branches (environment, promotion and
 // revert branches) in a store of its own, as the promote package requires.
-// That store verifies no signatures: it only reads the target branches'
-// heads to build on, while the promoted content comes from the source
-// environment's synced (and, where required, verified) revision.
+// That store applies the repository's signature policy to the environment
+// branches, the heads promotions are built on: a target whose head fails it
+// blocks its promotions. Promotion and revert branches are Baton's own and
+// are checked by content instead. The promoted content comes from the
+// source environment's synced (and, where required, verified) revision.
 func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error) {
 	cfg := opts.Config
 	if len(cfg.Pipeline.Edges) == 0 {
@@ -62,8 +62,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	// Every environment of the pipeline is in one repository (config
 	// validation checks it).
 	repoCfg := cfg.Repository(cfg.Environment(cfg.Pipeline.Order[0]).Repository)
-	settings := RepositorySettings(*repoCfg, pl.Branches())
-	settings.Signatures = nil
+	settings := promoterSettings(*repoCfg, pl)
 	repo, err := source.NewRepository(settings, source.Options{CacheDir: filepath.Join(opts.CacheDir, "promote"),
 		Logger: opts.Logger, Metrics: opts.SourceMetrics, Clock: opts.Clock})
 	if err != nil {
@@ -78,7 +77,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	if opts.Clock != nil {
 		po.Clock = opts.Clock
 	}
-	if po.Forge, err = forgeClient(cfg.Forge); err != nil {
+	if po.Forge, err = promoteForge(cfg.Forge); err != nil {
 		repo.Close()
 		return nil, err
 	}
@@ -99,6 +98,28 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 		pp.edges[e.From+"->"+e.To] = e
 	}
 	return pp, nil
+}
+
+// promoterSettings are the source settings of the promoter's store: every
+// branch of the pipeline, with the signature policy kept for the
+// environment branches it covers.
+func promoterSettings(repo config.Repository, pl promote.Pipeline) source.RepositorySettings {
+	settings := RepositorySettings(repo, pl.Branches())
+	sig := repo.Signatures
+	if sig == nil {
+		return settings
+	}
+	var envBranches []string
+	for _, e := range pl.Environments {
+		if len(sig.Branches) == 0 || contains(sig.Branches, e.Branch) {
+			envBranches = append(envBranches, e.Branch)
+		}
+	}
+	settings.Signatures = nil
+	if len(envBranches) > 0 {
+		settings.Signatures = &source.SignatureSettings{KeyringFile: sig.KeyringFile, Branches: envBranches}
+	}
+	return settings
 }
 
 // pipeline converts the configuration's pipeline for the promote package.
@@ -122,25 +143,6 @@ func pipeline(cfg *config.Config) promote.Pipeline {
 	}
 	pl.Paths = promote.Paths{Include: cfg.Pipeline.Paths.Include, Exclude: cfg.Pipeline.Paths.Exclude}
 	return pl
-}
-
-func forgeClient(f config.Forge) (promote.Forge, error) {
-	owner, name, _ := strings.Cut(f.Repository, "/")
-	switch f.Kind {
-	case config.ForgeGitea:
-		c, err := gitea.New(gitea.Options{URL: f.URL, Owner: owner, Repo: name, TokenFile: f.TokenFile})
-		if err != nil {
-			return nil, fmt.Errorf("forge: %w", err)
-		}
-		return c, nil
-	case config.ForgeGitHub:
-		c, err := github.New(github.Options{APIURL: f.URL, Owner: owner, Repo: name, TokenFile: f.TokenFile})
-		if err != nil {
-			return nil, fmt.Errorf("forge: %w", err)
-		}
-		return c, nil
-	}
-	return nil, nil
 }
 
 // signer reads the pipeline's commit signing key, if one is configured.

@@ -65,6 +65,11 @@ type Repository struct {
 	// Name is how environments refer to the repository. Required.
 	Name string `json:"name"`
 	source.RepositorySettings
+	// AllowInsecureHTTP accepts an http:// URL with credentials
+	// (auth.passwordFile or auth.tokenFile), which then cross the network
+	// in clear text. Without it such a URL is an error, unless its host is
+	// the loopback interface.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Environment is one deployment target: an overlay folder on a branch,
@@ -235,6 +240,9 @@ type Prometheus struct {
 	URL string `json:"url,omitempty"`
 	// BearerTokenFile holds a token sent with every query, if set.
 	BearerTokenFile string `json:"bearerTokenFile,omitempty"`
+	// AllowInsecureHTTP accepts an http:// URL with a bearerTokenFile; see
+	// Repository.AllowInsecureHTTP.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Forge kinds (Forge.Kind).
@@ -242,21 +250,53 @@ const (
 	ForgeNone   = "none"
 	ForgeGitea  = "gitea"
 	ForgeGitHub = "github"
+	ForgeGitLab = "gitlab"
 )
 
-// Forge is where pull requests are opened.
+// Forge is where pull requests are opened, previews posted and commit
+// statuses set.
 type Forge struct {
-	// Kind is "none", "gitea" or "github". With "none", pull-request edges
-	// are an error.
+	// Kind is "none", "gitea", "github" or "gitlab". With "none",
+	// pull-request edges are an error.
 	Kind string `json:"kind,omitempty"`
-	// URL is the API base URL (GitHub: https://api.github.com; Gitea: the
-	// server's root URL).
+	// URL is the API base URL (GitHub: https://api.github.com; Gitea and
+	// GitLab: the server's root URL).
 	URL string `json:"url,omitempty"`
-	// TokenFile holds an access token allowed to open pull requests.
+	// TokenFile holds an access token allowed to open pull requests,
+	// comment on them and set commit statuses.
 	TokenFile string `json:"tokenFile,omitempty"`
-	// Repository is "owner/name" on the forge.
+	// Repository is "owner/name" on the forge; on GitLab the project's
+	// full path, "group/subgroup/name".
 	Repository string `json:"repository,omitempty"`
+	// Preview comments on every open pull request into the branch of an
+	// environment this agent syncs what merging it would change there.
+	Preview Preview `json:"preview,omitempty"`
+	// DeployStatuses sets the commit status baton/<environment> on every
+	// commit an environment syncs: pending, then success once healthy or
+	// failure with the cause.
+	DeployStatuses *bool `json:"deployStatuses,omitempty"`
+	// AllowInsecureHTTP accepts an http:// URL, over which the token
+	// crosses the network in clear text; see Repository.AllowInsecureHTTP.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
+
+// Preview configures pull request previews.
+type Preview struct {
+	// Enabled turns previews on.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Interval is how often open pull requests are listed, the fallback
+	// when no pull request webhook arrives.
+	Interval source.Duration `json:"interval,omitempty"`
+	// MaxCommentBytes bounds a preview comment; diffs past it are left
+	// out with a note.
+	MaxCommentBytes int `json:"maxCommentBytes,omitempty"`
+}
+
+// IsEnabled reports whether previews are on.
+func (p Preview) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// DeployStatusesEnabled reports whether deploy statuses are set.
+func (f Forge) DeployStatusesEnabled() bool { return f.DeployStatuses == nil || *f.DeployStatuses }
 
 // Webhook configures the push webhook receiver.
 type Webhook struct {
@@ -267,8 +307,13 @@ type Webhook struct {
 
 // Listen holds listen addresses.
 type Listen struct {
-	// HTTP serves /healthz, /readyz, /metrics, /api/status and the webhook.
+	// HTTP serves /healthz, /readyz, /metrics, /api/status, and the
+	// webhook unless Webhook is set.
 	HTTP string `json:"http,omitempty"`
+	// Webhook, when set, serves the webhook receiver alone, apart from
+	// status and metrics, so that a network policy or an ingress can open
+	// it to the forge without opening the rest.
+	Webhook string `json:"webhook,omitempty"`
 }
 
 // Agent holds the in-cluster agent's settings.

@@ -153,6 +153,26 @@ func TestLoadNamesTheFile(t *testing.T) {
 	}
 }
 
+// Plain http:// is accepted without credentials, with the explicit flag,
+// and to the loopback interface.
+func TestCleartextAllowed(t *testing.T) {
+	env := "environments:\n  - name: dev\n    branch: env/dev\n"
+	for name, doc := range map[string]string{
+		"no credentials": "repositories:\n  - name: deploy\n    url: http://git.example.com/d.git\n" + env +
+			"pipeline:\n  prometheus: {url: 'http://prometheus:9090'}\n",
+		"allowed": "repositories:\n  - name: deploy\n    url: http://git.example.com/d.git\n    auth: {passwordFile: /p}\n    allowInsecureHTTP: true\n" + env +
+			"forge: {kind: github, url: 'http://ghe.internal/api/v3', tokenFile: /t, repository: a/b, allowInsecureHTTP: true}\n" +
+			"pipeline:\n  prometheus: {url: 'http://prometheus:9090', bearerTokenFile: /t, allowInsecureHTTP: true}\n",
+		"loopback": "repositories:\n  - name: deploy\n    url: http://127.0.0.1:3000/d.git\n    auth: {tokenFile: /t}\n" + env +
+			"forge: {kind: gitea, url: 'http://localhost:3000', tokenFile: /t, repository: a/b}\n" +
+			"pipeline:\n  prometheus: {url: 'http://[::1]:9090', bearerTokenFile: /t}\n",
+	} {
+		if _, err := Parse([]byte(doc)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	repo := "repositories:\n  - name: deploy\n    url: https://git.example.com/acme/deploy.git\n"
 	env := "environments:\n  - name: dev\n    branch: env/dev\n"
@@ -230,10 +250,22 @@ func TestInvalid(t *testing.T) {
 			"pipeline.paths.include[0]: \"/apps\" must be relative to the repository root\npipeline.paths.exclude[0]: \"[\" is not a valid pattern"},
 		{"bad author", repo + env + "pipeline:\n  author: {email: baton}\n", `pipeline.author.email: "baton" is not an email address`},
 		{"passphrase without key", repo + env + "pipeline:\n  signingKeyPassphraseFile: /p\n", `pipeline.signingKeyPassphraseFile: set without pipeline.signingKeyFile`},
-		{"bad forge kind", repo + env + "forge: {kind: gitlab}\n", `forge.kind: must be "none", "gitea" or "github", not "gitlab"`},
+		{"bad forge kind", repo + env + "forge: {kind: bitbucket}\n", `forge.kind: must be "none", "gitea", "github" or "gitlab", not "bitbucket"`},
+		{"gitlab project path", repo + env + "forge: {kind: gitlab, tokenFile: /t, repository: 'acme//deploy'}\n",
+			`forge.repository: must be the project's full path "group/name" (subgroups allowed), not "acme//deploy"`},
+		{"preview settings", repo + env + "forge: {kind: gitea, url: 'https://g', tokenFile: /t, repository: a/b, preview: {interval: -1m, maxCommentBytes: 100}}\n",
+			"forge.preview.interval: must not be negative\nforge.preview.maxCommentBytes: 100 is too small: at least 4096"},
 		{"incomplete forge", repo + env + "forge: {kind: gitea, repository: deploy}\n",
 			"forge.url: required for a gitea forge\nforge.tokenFile: required for a gitea forge\nforge.repository: must be \"owner/name\", not \"deploy\""},
 		{"bad listen address", repo + env + "listen: {http: '8080'}\n", `listen.http: "8080" is not a listen address such as ":8080"`},
+		{"bad webhook address", repo + env + "listen: {webhook: '8081'}\n", `listen.webhook: "8081" is not a listen address such as ":8081"`},
+		{"webhook on the http address", repo + env + "listen: {http: ':9000', webhook: ':9000'}\n", `listen.webhook: ":9000" is listen.http's address; leave it out to serve the webhook there`},
+		{"git credentials over http", "repositories:\n  - name: deploy\n    url: http://git.example.com/acme/deploy.git\n    auth: {tokenFile: /t}\n" + env,
+			`repositories[0].url: "http://git.example.com/acme/deploy.git" would send auth.tokenFile in clear text: use https://, or set repositories[0].allowInsecureHTTP: true to accept that`},
+		{"forge token over http", repo + env + "forge: {kind: gitea, url: 'http://gitea.gitea:3000', tokenFile: /t, repository: acme/deploy}\n",
+			`forge.url: "http://gitea.gitea:3000" would send tokenFile in clear text: use https://, or set forge.allowInsecureHTTP: true to accept that`},
+		{"prometheus token over http", repo + env + "pipeline:\n  prometheus: {url: 'http://prometheus:9090', bearerTokenFile: /t}\n",
+			`pipeline.prometheus.url: "http://prometheus:9090" would send bearerTokenFile in clear text: use https://, or set pipeline.prometheus.allowInsecureHTTP: true to accept that`},
 		{"bad lease durations", repo + env + "agent:\n  leaderElection: {leaseDuration: 5s, renewDeadline: 5s, retryPeriod: 5s}\n",
 			"agent.leaderElection.leaseDuration: 5s must be longer than renewDeadline (5s)\nagent.leaderElection.renewDeadline: 5s must be longer than 1.2 × retryPeriod (5s)"},
 		{"bad agent namespace", repo + env + "agent: {namespace: Baton}\n", `agent.namespace: "Baton" is not a namespace name: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},

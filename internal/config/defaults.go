@@ -32,9 +32,15 @@ import (
 //	pipeline.author.name                    Baton
 //	pipeline.author.email                   baton@localhost
 //	forge.kind                              none
-//	forge.url                               https://api.github.com when kind is github
+//	forge.url                               https://api.github.com when kind is github, https://gitlab.com when gitlab
+//	forge.preview.enabled                   true: pull requests into synced environments' branches get previews
+//	forge.preview.interval                  1m, how often open pull requests are listed (webhooks trigger at once)
+//	forge.preview.maxCommentBytes           60000
+//	forge.deployStatuses                    true: synced commits get the status baton/<environment>
 //	webhook.secretFile                      none: the webhook receiver is off
 //	listen.http                             :8080
+//	listen.webhook                          none: the webhook is served on listen.http
+//	repositories[].allowInsecureHTTP        false (also forge. and pipeline.prometheus.): credentials over http:// are refused, loopback excepted
 //	agent.namespace                         baton-system
 //	agent.cacheDir                          the user cache folder + /baton, resolved when the agent starts
 //	agent.leaderElection.enabled            true
@@ -44,26 +50,29 @@ import (
 //	agent.leaderElection.retryPeriod        2s
 //	peers[].namespace                       agent.namespace (for a context peer)
 const (
-	DefaultPath           = "."
-	DefaultSyncTimeout    = 5 * time.Minute
-	DefaultDrift          = "correct"
-	DefaultHealthTimeout  = 5 * time.Minute
-	DefaultSoak           = 2 * time.Minute
-	DefaultLoadBalancers  = LoadBalancersSkip
-	DefaultRestarts       = 3
-	DefaultRecentWindow   = 10 * time.Minute
-	DefaultPolicy         = PolicyPullRequest
-	DefaultAuthorName     = "Baton"
-	DefaultAuthorEmail    = "baton@localhost"
-	DefaultForgeKind      = ForgeNone
-	DefaultGitHubAPIURL   = "https://api.github.com"
-	DefaultHTTPAddress    = ":8080"
-	DefaultNamespace      = "baton-system"
-	DefaultLeaseName      = "baton-agent"
-	DefaultLeaseDuration  = 15 * time.Second
-	DefaultRenewDeadline  = 10 * time.Second
-	DefaultRetryPeriod    = 2 * time.Second
-	DefaultLeaderElection = true
+	DefaultPath            = "."
+	DefaultSyncTimeout     = 5 * time.Minute
+	DefaultDrift           = "correct"
+	DefaultHealthTimeout   = 5 * time.Minute
+	DefaultSoak            = 2 * time.Minute
+	DefaultLoadBalancers   = LoadBalancersSkip
+	DefaultRestarts        = 3
+	DefaultRecentWindow    = 10 * time.Minute
+	DefaultPolicy          = PolicyPullRequest
+	DefaultAuthorName      = "Baton"
+	DefaultAuthorEmail     = "baton@localhost"
+	DefaultForgeKind       = ForgeNone
+	DefaultGitHubAPIURL    = "https://api.github.com"
+	DefaultGitLabURL       = "https://gitlab.com"
+	DefaultPreviewInterval = time.Minute
+	DefaultPreviewMaxBytes = 60000
+	DefaultHTTPAddress     = ":8080"
+	DefaultNamespace       = "baton-system"
+	DefaultLeaseName       = "baton-agent"
+	DefaultLeaseDuration   = 15 * time.Second
+	DefaultRenewDeadline   = 10 * time.Second
+	DefaultRetryPeriod     = 2 * time.Second
+	DefaultLeaderElection  = true
 )
 
 // applyDefaults fills every zero value that has a default (see the table
@@ -119,8 +128,15 @@ func applyDefaults(c *Config) {
 	setString(&p.Author.Name, DefaultAuthorName)
 	setString(&p.Author.Email, DefaultAuthorEmail)
 	setString(&c.Forge.Kind, DefaultForgeKind)
-	if c.Forge.Kind == ForgeGitHub {
+	switch c.Forge.Kind {
+	case ForgeGitHub:
 		setString(&c.Forge.URL, DefaultGitHubAPIURL)
+	case ForgeGitLab:
+		setString(&c.Forge.URL, DefaultGitLabURL)
+	}
+	setDuration(&c.Forge.Preview.Interval, DefaultPreviewInterval)
+	if c.Forge.Preview.MaxCommentBytes == 0 {
+		c.Forge.Preview.MaxCommentBytes = DefaultPreviewMaxBytes
 	}
 	setString(&c.Listen.HTTP, DefaultHTTPAddress)
 	a := &c.Agent

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,14 @@ func validate(c *Config) []error {
 	if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
 		p.add("listen.http", "%q is not a listen address such as \":8080\"", c.Listen.HTTP)
 	}
+	if w := c.Listen.Webhook; w != "" {
+		if _, _, err := net.SplitHostPort(w); err != nil {
+			p.add("listen.webhook", "%q is not a listen address such as \":8081\"", w)
+		} else if w == c.Listen.HTTP {
+			p.add("listen.webhook", "%q is listen.http's address; leave it out to serve the webhook there", w)
+		}
+	}
+	validateCleartext(c, &p)
 	validateAgent(c.Agent, &p)
 	validatePeers(c.Peers, &p)
 	return p
@@ -338,9 +347,9 @@ func validateForge(f Forge, p *problems) {
 	switch f.Kind {
 	case ForgeNone:
 		return
-	case ForgeGitea, ForgeGitHub:
+	case ForgeGitea, ForgeGitHub, ForgeGitLab:
 	default:
-		p.add("forge.kind", "must be \"none\", \"gitea\" or \"github\", not %q", f.Kind)
+		p.add("forge.kind", "must be \"none\", \"gitea\", \"github\" or \"gitlab\", not %q", f.Kind)
 		return
 	}
 	if f.URL == "" {
@@ -351,8 +360,19 @@ func validateForge(f Forge, p *problems) {
 	if f.TokenFile == "" {
 		p.add("forge.tokenFile", "required for a %s forge", f.Kind)
 	}
-	if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+	if f.Kind == ForgeGitLab {
+		parts := strings.Split(f.Repository, "/")
+		if len(parts) < 2 || slices.Contains(parts, "") {
+			p.add("forge.repository", "must be the project's full path \"group/name\" (subgroups allowed), not %q", f.Repository)
+		}
+	} else if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
 		p.add("forge.repository", "must be \"owner/name\", not %q", f.Repository)
+	}
+	if f.Preview.Interval.Duration < 0 {
+		p.add("forge.preview.interval", "must not be negative")
+	}
+	if f.Preview.MaxCommentBytes < 4096 {
+		p.add("forge.preview.maxCommentBytes", "%d is too small: at least 4096", f.Preview.MaxCommentBytes)
 	}
 }
 

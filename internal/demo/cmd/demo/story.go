@@ -111,6 +111,14 @@ func (s *story) run(ctx context.Context) error {
 		return err
 	}
 	s.say("prod", "pull request opened: "+pr.PullRequestURL, pr.Commit)
+	var preview demo.Status
+	if err := s.wait(ctx, "the pull request's preview", func() bool {
+		preview, _ = demo.CommitStatus(ctx, s.gitea, pr.Commit, "baton/preview/prod")
+		return preview.State == "success" || preview.State == "failure"
+	}); err != nil {
+		return err
+	}
+	s.say("prod", "preview commented on the pull request: "+preview.Description, pr.Commit)
 	number := pr.PullRequestURL[strings.LastIndex(pr.PullRequestURL, "/")+1:]
 	if err := s.gitea.API(ctx, http.MethodPost, "/repos/"+s.gitea.User()+"/shop/pulls/"+number+"/merge",
 		map[string]any{"Do": "merge"}, nil); err != nil {
@@ -124,6 +132,14 @@ func (s *story) run(ctx context.Context) error {
 	if err := s.healthy(ctx, "prod", merged, "rolled out api 1.1.0: healthy"); err != nil {
 		return err
 	}
+	var deployed demo.Status
+	if err := s.wait(ctx, "the merge commit's deploy status", func() bool {
+		deployed, _ = demo.CommitStatus(ctx, s.gitea, merged, "baton/prod")
+		return deployed.State == "success"
+	}); err != nil {
+		return err
+	}
+	s.say("prod", "commit status baton/prod on the merge commit: "+deployed.Description, merged)
 	commitTime, err := s.clone.Git(ctx, "show", "-s", "--format=%cI", good)
 	if err != nil {
 		return err
