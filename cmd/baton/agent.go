@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/events"
@@ -66,7 +67,13 @@ func agentVerb() verb {
 					return err
 				}
 				defer ev.Close()
+				// Renders run in child processes of this binary (see main).
+				self, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("find the baton binary for render workers: %w", err)
+				}
 				a, err := agent.New(agent.Options{
+					RenderWorker:  self,
 					Config:        cfg,
 					REST:          rc,
 					Logger:        logger,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/reconciler"
-	"github.com/baton-gitops/baton/render"
 )
 
 // formatDiff is diff's default output: unified diffs.
@@ -84,7 +83,7 @@ func (c *cli) diff(ctx context.Context, envName, ref string) (reconciler.Result,
 		return reconciler.Result{}, err
 	}
 	defer repo.Close()
-	r, err := render.New(render.Options{CacheSize: -1})
+	r, err := newRenderer(cfg)
 	if err != nil {
 		return reconciler.Result{}, err
 	}
@@ -98,7 +97,9 @@ func (c *cli) diff(ctx context.Context, envName, ref string) (reconciler.Result,
 		return reconciler.Result{}, err
 	}
 	defer rec.Close()
-	return rec.Diff(ctx, agent.SyncRequest(*env, rev.Commit, rendered.Objects))
+	req := agent.SyncRequest(*env, rev.Commit, rendered.Objects)
+	req.SourceOf = r.Sources(rev.Snapshot, env.Path)
+	return rec.Diff(ctx, req)
 }
 
 // differs reports whether a sync would change anything.

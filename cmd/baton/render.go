@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 
+	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/render"
 )
 
@@ -40,7 +42,7 @@ func renderVerb() verb {
 					return err
 				}
 				defer repo.Close()
-				r, err := render.New(render.Options{CacheSize: -1})
+				r, err := newRenderer(cfg)
 				if err != nil {
 					return err
 				}
@@ -79,4 +81,12 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// newRenderer renders with the configuration's limits, in this process: a
+// command run by hand renders one revision and exits.
+func newRenderer(cfg *config.Config) (*render.Renderer, error) {
+	opts := agent.RenderOptions(cfg, "")
+	opts.CacheSize = -1
+	return render.New(opts)
 }

@@ -120,7 +120,11 @@ type Scope struct {
 // Limits bound the untrusted input of one render, so that a hostile commit
 // fails its environment and nothing else. See render.Limits.
 type Limits struct {
-	// MaxFileSize bounds one file (blob) a render reads.
+	// MaxBlobSize bounds one object a git fetch may bring: a commit adding
+	// a larger file fails its branch before the object is inflated (git's
+	// packs compress a gigabyte of one byte to a megabyte).
+	MaxBlobSize resource.Quantity `json:"maxBlobSize,omitempty"`
+	// MaxFileSize bounds one file a render reads.
 	MaxFileSize resource.Quantity `json:"maxFileSize,omitempty"`
 	// MaxObjects bounds the objects one render produces, counted before
 	// Kustomize runs (an exponential fan-out is refused unbuilt) and after.

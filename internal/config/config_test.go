@@ -227,8 +227,8 @@ func TestInvalid(t *testing.T) {
 		{"lockdown", repo + env + "  - name: prod\n    branch: env/prod\n    serviceAccount: shop/deployer\nagent: {requireServiceAccount: true}\n",
 			"environments[0].serviceAccount: required: agent.requireServiceAccount is true (set it here or set agent.defaultServiceAccount)"},
 		{"bad default account", repo + env + "agent: {defaultServiceAccount: 'x/'}\n", `agent.defaultServiceAccount: "x/" is not "name" or "namespace/name" of a ServiceAccount`},
-		{"limits", repo + env + "limits: {maxFileSize: -1, maxObjects: -5, renderMemory: 1Mi, renderTimeout: -1s}\n",
-			"limits.maxFileSize: must be positive\nlimits.maxObjects: must be positive\nlimits.renderMemory: 1Mi is too small: a render needs at least 16Mi\nlimits.renderTimeout: must not be negative"},
+		{"limits", repo + env + "limits: {maxBlobSize: -1, maxFileSize: -1, maxObjects: -5, renderMemory: 1Mi, renderTimeout: -1s}\n",
+			"limits.maxBlobSize: must be positive\nlimits.maxFileSize: must be positive\nlimits.maxObjects: must be positive\nlimits.renderMemory: 1Mi is too small: a render needs at least 16Mi\nlimits.renderTimeout: must not be negative"},
 		{"size not a size", repo + env + "limits: {maxFileSize: big}\n", `limits.maxFileSize: "big" is not a size such as "8Mi" or "1Gi"`},
 		{"size of the wrong type", repo + env + "limits: {renderMemory: [1]}\n", `limits.renderMemory: must be a size such as "8Mi" or "1Gi", got a list`},
 		{"bad agent namespace", repo + env + "agent: {namespace: Baton}\n", `agent.namespace: "Baton" is not a namespace name: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
@@ -281,7 +281,7 @@ limits: {maxFileSize: 1Mi, renderTimeout: 1m}
 		t.Errorf("platform scope = %+v", p.Scope)
 	}
 	l := cfg.Limits
-	if l.MaxFileSize.Value() != 1<<20 || l.MaxObjects != DefaultMaxObjects || l.MaxAliasNodes != DefaultMaxAliasNodes ||
+	if l.MaxFileSize.Value() != 1<<20 || l.MaxBlobSize.Value() != 16<<20 || l.MaxObjects != DefaultMaxObjects || l.MaxAliasNodes != DefaultMaxAliasNodes ||
 		l.RenderMemory.Value() != 256<<20 || l.RenderTimeout.Duration != time.Minute {
 		t.Errorf("limits = %+v", l)
 	}

@@ -47,6 +47,7 @@ import (
 //	agent.leaderElection.retryPeriod        2s
 //	agent.defaultServiceAccount             none: environments without one run as the agent
 //	agent.requireServiceAccount             false
+//	limits.maxBlobSize                      16Mi
 //	limits.maxFileSize                      8Mi
 //	limits.maxObjects                       10000
 //	limits.maxAliasNodes                    10000
@@ -77,6 +78,7 @@ const (
 
 // Quantity defaults (not constants in Go).
 var (
+	DefaultMaxBlobSize  = resource.MustParse("16Mi")
 	DefaultMaxFileSize  = resource.MustParse("8Mi")
 	DefaultRenderMemory = resource.MustParse("256Mi")
 )
@@ -121,6 +123,9 @@ func applyDefaults(c *Config) {
 		setString(&e.ServiceAccount, c.Agent.DefaultServiceAccount)
 	}
 	l := &c.Limits
+	if l.MaxBlobSize.IsZero() {
+		l.MaxBlobSize = DefaultMaxBlobSize.DeepCopy()
+	}
 	if l.MaxFileSize.IsZero() {
 		l.MaxFileSize = DefaultMaxFileSize.DeepCopy()
 	}

@@ -35,6 +35,9 @@ func validate(c *Config) []error {
 }
 
 func validateLimits(l Limits, p *problems) {
+	if l.MaxBlobSize.Sign() <= 0 {
+		p.add("limits.maxBlobSize", "must be positive")
+	}
 	if l.MaxFileSize.Sign() <= 0 {
 		p.add("limits.maxFileSize", "must be positive")
 	}

@@ -1,7 +1,7 @@
 // Package events records what the agent does to each environment as
 // Kubernetes Events, so that `kubectl describe configmap` on an
 // environment's inventory (or `kubectl events`) tells its story: Synced,
-// SyncFailed, Drifted, Pruned, HealthDegraded, Recovered, Promoted,
+// SyncFailed, SyncRefused, Drifted, Pruned, HealthDegraded, Recovered, Promoted,
 // PromotionFrozen, PromotionHeld, PromotionFailed. Each Event names the
 // revision and its commit author in its message and in annotations, and
 // the same facts go to the structured log.
@@ -41,6 +41,7 @@ import (
 const (
 	ReasonSynced          = "Synced"
 	ReasonSyncFailed      = "SyncFailed"
+	ReasonSyncRefused     = "SyncRefused"
 	ReasonDrifted         = "Drifted"
 	ReasonPruned          = "Pruned"
 	ReasonHealthDegraded  = "HealthDegraded"
