@@ -221,13 +221,15 @@ func (w *workerPool) build(snap fs.FS, dir string, req workerRequest) (Result, e
 		})
 	}
 	p.out.reset(resultCap(req.Limits) + 64<<20)
-	res, serveErr := serveBuild(snap, req, p.enc, p.dec)
+	result, serveErr := serveBuild(snap, req, p.enc, p.dec)
 	if timer != nil {
 		timer.Stop()
 	}
 	if serveErr == nil && !expired.Load() {
+		// The build ran to its end, whatever its outcome: the worker is
+		// fine for the next one.
 		w.put(p)
-		return res, nil
+		return decodeResult(result)
 	}
 	// The worker died, was killed or spoke nonsense: it is not reused.
 	waitErr := p.stop(true)
@@ -273,25 +275,26 @@ func resultCap(l Limits) int64 {
 }
 
 // serveBuild sends the request and answers the worker's file operations
-// until it sends its result.
-func serveBuild(snap fs.FS, req workerRequest, enc *gob.Encoder, dec *gob.Decoder) (Result, error) {
+// until it sends its result. An error means the worker failed, not the
+// build: a failed build is a result.
+func serveBuild(snap fs.FS, req workerRequest, enc *gob.Encoder, dec *gob.Decoder) (*workerResult, error) {
 	if err := enc.Encode(req); err != nil {
-		return Result{}, fmt.Errorf("send request: %w", err)
+		return nil, fmt.Errorf("send request: %w", err)
 	}
 	lim := newLimiter(req.Limits)
 	for {
 		var call workerCall
 		if err := dec.Decode(&call); err != nil {
-			return Result{}, fmt.Errorf("read from the worker: %w", err)
+			return nil, fmt.Errorf("read from the worker: %w", err)
 		}
 		if call.Op == "done" {
 			if call.Result == nil {
-				return Result{}, errors.New("the worker sent no result")
+				return nil, errors.New("the worker sent no result")
 			}
-			return decodeResult(call.Result)
+			return call.Result, nil
 		}
 		if err := enc.Encode(answer(snap, lim, call)); err != nil {
-			return Result{}, fmt.Errorf("answer the worker: %w", err)
+			return nil, fmt.Errorf("answer the worker: %w", err)
 		}
 	}
 }

@@ -3,11 +3,9 @@ package render
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
 	"runtime/metrics"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,26 +68,14 @@ func TestWorkerKeepsErrorTypes(t *testing.T) {
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, LimitAliases, le.Limit)
 	assert.Equal(t, "o/bomb.yaml", le.File)
+	assert.Equal(t, "render o: "+le.Error(), err.Error(), "the build's own error, not a worker failure")
+	assert.Len(t, r.worker.idle, 1, "a refused build leaves the worker fit for the next")
 
 	// The agent refuses to read a blob over the limit for the worker.
 	_, err = r.Render(context.Background(), mapSnapshot(map[string]string{
 		"o/kustomization.yaml": "resources: [big.yaml]\n", "o/big.yaml": hostile.Oversized("big", 9<<20)}), "o")
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, LimitFileSize, le.Limit)
-}
-
-// amplifier passes every check made before Kustomize runs and still makes
-// it allocate without bound: a 1 MiB annotation copied into every object.
-func amplifier(objects int) map[string]string {
-	files := map[string]string{}
-	var res []string
-	for i := range objects {
-		name := fmt.Sprintf("c%04d", i)
-		files["o/"+name+".yaml"] = cm(name)
-		res = append(res, name+".yaml")
-	}
-	files["o/kustomization.yaml"] = "resources: [" + strings.Join(res, ", ") + "]\ncommonAnnotations: {big: \"" + strings.Repeat("x", 1<<20) + "\"}\n"
-	return files
 }
 
 // TestWorkerMemoryLimit: a build that grows past the memory limit is
@@ -99,7 +85,7 @@ func TestWorkerMemoryLimit(t *testing.T) {
 	r := workerRenderer(t, Limits{MaxMemory: 32 << 20})
 	var err error
 	peak := heapPeak(t, func() {
-		_, err = r.Render(context.Background(), mapSnapshot(amplifier(20)), "o")
+		_, err = r.Render(context.Background(), mapSnapshot(hostile.ManyAliases("o", 12)), "o")
 	})
 	var le *LimitError
 	require.ErrorAs(t, err, &le)
@@ -199,7 +185,7 @@ func TestWorkerIsReusedAndReplaced(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, first, r.worker.idle[0].cmd.Process.Pid, "the idle worker served the second build")
 
-	_, err = r.Render(context.Background(), mapSnapshot(amplifier(20)), "o")
+	_, err = r.Render(context.Background(), mapSnapshot(hostile.ManyAliases("o", 12)), "o")
 	var le *LimitError
 	require.ErrorAs(t, err, &le)
 	assert.Empty(t, r.worker.idle, "the worker that hit the limit is gone")
