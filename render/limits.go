@@ -34,9 +34,10 @@ type Limits struct {
 	// without expanding them, before Kustomize reads them.
 	// Default DefaultMaxAliasNodes.
 	MaxAliasNodes int
-	// MaxMemory bounds the Go heap of one build, which then runs in a worker
-	// process (Options.WorkerPath) that is stopped when it grows past it.
-	// The rendered result handed back may be at most a quarter of it.
+	// MaxMemory bounds the memory the Go runtime of a worker process holds
+	// (Options.WorkerPath: heap, stacks and runtime structures), which is
+	// stopped when it grows past it; the collector works harder from 90% of
+	// it. The rendered result handed back may be at most a quarter of it.
 	// Without a worker it is not enforced. Default DefaultMaxMemory.
 	MaxMemory int64
 	// MaxDuration bounds one build in a worker process, which is killed

@@ -51,10 +51,10 @@ func serveWorker(in io.Reader, out io.Writer) error {
 			return fmt.Errorf("read request: %w", err)
 		}
 		if max := req.Limits.MaxMemory; max > 0 && !watching {
-			// The collector works harder as the heap nears the limit; the
-			// watchdog stops the process once the heap passes it.
-			debug.SetMemoryLimit(max)
-			watchHeap(max)
+			// The collector works harder as memory nears 90% of the limit;
+			// the watchdog stops the process once it cannot keep it under.
+			debug.SetMemoryLimit(max / 10 * 9)
+			watchMemory(max)
 			watching = true
 		}
 		tree := &remoteFS{enc: enc, dec: dec}
@@ -107,18 +107,24 @@ func resultOf(res Result, err error, l Limits) *workerResult {
 	return &workerResult{Objects: b, Digest: res.Digest}
 }
 
-// watchHeap exits the process with exitMemory once heap objects pass max. It samples every few milliseconds: Kustomize's fastest growth seen,
-// an alias bomb being expanded, is about 150 MiB/s, so the overshoot is a
-// few MiB.
-func watchHeap(max int64) {
+// watchMemory exits the process with exitMemory once the memory the Go
+// runtime holds (heap, stacks and its own structures, less what it has
+// returned to the system) passes max. It samples every few milliseconds:
+// Kustomize's fastest growth seen, an alias bomb being expanded, is about
+// 150 MiB/s, so the overshoot is a few MiB.
+func watchMemory(max int64) {
 	go func() {
-		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		sample := []metrics.Sample{
+			{Name: "/memory/classes/total:bytes"},
+			{Name: "/memory/classes/heap/released:bytes"},
+		}
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for range tick.C {
 			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > uint64(max) {
-				fmt.Fprintf(os.Stderr, "render worker: heap of %s is over the limit of %s\n", mib(int64(v)), mib(max))
+			held := sample[0].Value.Uint64() - sample[1].Value.Uint64()
+			if held > uint64(max) {
+				fmt.Fprintf(os.Stderr, "render worker: %s of memory is over the limit of %s\n", mib(int64(held)), mib(max))
 				os.Exit(exitMemory)
 			}
 		}

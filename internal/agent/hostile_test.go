@@ -397,18 +397,21 @@ func TestHostileRepository(t *testing.T) {
 		}
 		peak.heapPeak, peak.rssPeak = max(peak.heapPeak, row.heapPeak), max(peak.rssPeak, row.rssPeak)
 	}
-	t.Logf("agent process peak during the bombs: heap %d MiB, RSS %d MiB; during the other attacks: heap %d MiB, RSS %d MiB (GOARCH %s, race %v)",
-		during.heapPeak>>20, during.rssPeak>>20, before.heapPeak>>20, before.rssPeak>>20, runtime.GOARCH, raceEnabled)
+	t.Logf("agent process peak during the bombs: heap %d MiB, RSS %d MiB; during the other attacks: heap %d MiB, RSS %d MiB; render workers together: anonymous RSS %d MiB at most (GOARCH %s, race %v)",
+		during.heapPeak>>20, during.rssPeak>>20, before.heapPeak>>20, before.rssPeak>>20, w.memory.workerPeakEver()>>20, runtime.GOARCH, raceEnabled)
 	// Unguarded, the alias bomb alone makes Kustomize allocate ~1 GiB at 5
 	// levels and 9× that per level more; the fan-out never finishes.
 	assert.Less(t, during.heapPeak, before.heapPeak+96<<20, "the bombs do not move the agent's heap")
 }
 
-// memorySampler records this process's peak Go heap and resident memory
-// since the last mark, every 10 ms, for the length of the test.
+// memorySampler records this process's peak Go heap and resident memory,
+// and the peak resident memory of its render workers together, since the
+// last mark, every 10 ms, for the length of the test.
 type memorySampler struct {
-	mu        sync.Mutex // guards heap and rss
+	mu        sync.Mutex // guards the peaks
 	heap, rss uint64
+	// workersEver is the workers' peak over the whole test (mark keeps it).
+	workersEver uint64
 }
 
 func startMemorySampler(t *testing.T) *memorySampler {
@@ -428,9 +431,10 @@ func startMemorySampler(t *testing.T) *memorySampler {
 			case <-tick.C:
 			}
 			metrics.Read(sample)
-			heap, rss := sample[0].Value.Uint64(), residentBytes()
+			heap, rss, workers := sample[0].Value.Uint64(), procStatus("self", "VmRSS"), workerBytes()
 			m.mu.Lock()
 			m.heap, m.rss = max(m.heap, heap), max(m.rss, rss)
+			m.workersEver = max(m.workersEver, workers)
 			m.mu.Unlock()
 		}
 	}()
@@ -450,16 +454,41 @@ func (m *memorySampler) peak() (heap, rss uint64) {
 	return m.heap, m.rss
 }
 
-// residentBytes reads VmRSS from /proc/self/status; 0 where there is none.
-func residentBytes() uint64 {
-	f, err := os.Open("/proc/self/status")
+func (m *memorySampler) workerPeakEver() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.workersEver
+}
+
+// workerBytes sums the anonymous resident memory of this process's render
+// workers (its children started with render.WorkerEnv): their own memory,
+// not the pages of the binary they share with the agent.
+func workerBytes() uint64 {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	var total uint64
+	for _, task := range tasks {
+		children, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+		for _, pid := range strings.Fields(string(children)) {
+			environ, _ := os.ReadFile("/proc/" + pid + "/environ")
+			if strings.Contains(string(environ), "BATON_RENDER_WORKER=1\x00") {
+				total += procStatus(pid, "RssAnon")
+			}
+		}
+	}
+	return total
+}
+
+// procStatus reads a memory field (VmRSS, RssAnon) of /proc/<pid>/status;
+// 0 where there is none.
+func procStatus(pid, field string) uint64 {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb << 10
 		}
