@@ -104,7 +104,9 @@ func (p *pass) foreignInGroup(ctx context.Context, k groupKey, items []*item, se
 	switch {
 	case err == nil:
 		for _, o := range listed {
-			owners[o.GetName()] = ownerOf(&o)
+			if owner := ownerOf(&o); owner != "" {
+				owners[o.GetName()] = owner // the selector also matches an empty label
+			}
 		}
 	case apierrors.IsForbidden(err):
 		for _, it := range items {
