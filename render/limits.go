@@ -131,9 +131,25 @@ func limitName(l string) string {
 	return l
 }
 
-// mib formats a byte count for messages.
+// mib formats a byte count for messages: in MiB, or KiB or bytes when
+// smaller.
 func mib(n int64) string {
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// sizes formats a size and its limit, in bytes when rounding would make
+// them look equal.
+func sizes(n, max int64) (string, string) {
+	if a, b := mib(n), mib(max); a != b {
+		return a, b
+	}
+	return fmt.Sprintf("%d bytes", n), fmt.Sprintf("%d bytes", max)
 }
 
 // limiter applies the file limits to every read of one build: the scan's
@@ -184,7 +200,8 @@ func (l *limiter) checkSize(p string, size int64) error {
 	if l == nil || l.limits.MaxFileSize < 0 || size <= l.limits.MaxFileSize {
 		return nil
 	}
-	return l.fail(&LimitError{Limit: LimitFileSize, File: p, Detail: "the file is " + mib(size), Max: mib(l.limits.MaxFileSize)})
+	got, max := sizes(size, l.limits.MaxFileSize)
+	return l.fail(&LimitError{Limit: LimitFileSize, File: p, Detail: "the file is " + got, Max: max})
 }
 
 // checkContent refuses a file whose aliases expand past MaxAliasNodes.

@@ -123,12 +123,14 @@ spec:
           env: *env
 `,
 		"o/run.sh":   "#!/bin/sh\ntest -f /etc/x && exec /bin/app --glob '*.yaml' &\n",
-		"o/big.yaml": hostile.Oversized("big", 8<<20-1024),
+		"o/big.yaml": hostile.Oversized("big", 64<<10-2), // plus its closing quote and newline
 	}
 	for p, c := range hostile.FanOut("fan", 6) {
 		files[p] = c
 	}
-	r := newTestRenderer(t, Options{CacheSize: -1})
+	// A small size limit keeps the file just under it quick to build
+	// under the race detector.
+	r := newTestRenderer(t, Options{CacheSize: -1, Limits: Limits{MaxFileSize: 64 << 10}})
 	res, err := r.Render(context.Background(), mapSnapshot(files), "o")
 	require.NoError(t, err)
 	assert.Len(t, res.Objects, 3+64)
@@ -181,4 +183,19 @@ func TestSourcesNameTheFile(t *testing.T) {
 		got = append(got, o.GetKind()+" "+source(o))
 	}
 	assert.Contains(t, got, "Deployment base/deployment.yaml:1")
+}
+
+func TestSizesInMessages(t *testing.T) {
+	for _, tc := range []struct {
+		n, max   int64
+		got, lim string
+	}{
+		{9 << 20, 8 << 20, "9.0 MiB", "8.0 MiB"},
+		{65538, 65536, "65538 bytes", "65536 bytes"},
+		{100 << 10, 64 << 10, "100.0 KiB", "64.0 KiB"},
+		{900, 512, "900 bytes", "512 bytes"},
+	} {
+		got, lim := sizes(tc.n, tc.max)
+		assert.Equal(t, tc.got+" "+tc.lim, got+" "+lim)
+	}
 }
