@@ -205,5 +205,3 @@ func newAccount(t *testing.T, ns, name string, rules ...rbacv1.PolicyRule) *Serv
 	require.NoError(t, err)
 	return &ServiceAccount{Namespace: ns, Name: name}
 }
-
-
