@@ -156,7 +156,9 @@ func (r *Renderer) Render(ctx context.Context, snap Snapshot, dir string) (Resul
 			return e.result, e.err
 		}
 		res, err := r.build(snap, p, root)
-		r.cache.add(key, cacheEntry{result: res, err: err})
+		if cacheable(err) {
+			r.cache.add(key, cacheEntry{result: res, err: err})
+		}
 		return res, err
 	})
 	select {

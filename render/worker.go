@@ -143,14 +143,14 @@ func (w *workerPool) start() (*workerProc, error) {
 	cmd.Stderr = p.stderr
 	var err error
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, fmt.Errorf("render worker: %w", err)
+		return nil, &workerFailure{err}
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("render worker: %w", err)
+		return nil, &workerFailure{err}
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("render worker %s: %w", w.path, err)
+		return nil, &workerFailure{fmt.Errorf("start %s: %w", w.path, err)}
 	}
 	p.out = &budgetReader{r: stdout}
 	p.enc, p.dec = gob.NewEncoder(p.stdin), gob.NewDecoder(p.out)
@@ -241,7 +241,7 @@ func (w *workerPool) build(snap fs.FS, dir string, req workerRequest) (Result, e
 		return Result{}, &LimitError{Limit: LimitMemory, File: dir, Detail: "the build's heap grew past it and the build was stopped",
 			Max: mib(req.Limits.MaxMemory)}
 	}
-	return Result{}, fmt.Errorf("render worker: %w (%v; %s)", serveErr, waitErr, p.stderr.last())
+	return Result{}, &workerFailure{fmt.Errorf("%w (%v; %s)", serveErr, waitErr, p.stderr.last())}
 }
 
 // budgetReader fails reads past a byte budget, reset for each build: a
@@ -263,6 +263,23 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
 	return n, err
+}
+
+// workerFailure is a build that a worker could not run: it failed to
+// start, died or broke the protocol. It says nothing about the input, so
+// it is not cached.
+type workerFailure struct{ err error }
+
+func (e *workerFailure) Error() string { return "render worker: " + e.err.Error() }
+func (e *workerFailure) Unwrap() error { return e.err }
+
+// cacheable reports whether a build's outcome depends on its input alone:
+// not a worker that failed, nor a build stopped at its time limit (a busy
+// machine makes it slower).
+func cacheable(err error) bool {
+	var wf *workerFailure
+	var le *LimitError
+	return !errors.As(err, &wf) && !(errors.As(err, &le) && le.Limit == LimitTime)
 }
 
 // resultCap bounds the rendered objects a worker hands back: the agent

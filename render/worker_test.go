@@ -111,9 +111,18 @@ func TestWorkerThatCannotStart(t *testing.T) {
 	r := newTestRenderer(t, Options{CacheSize: -1, WorkerPath: "/nonexistent/baton"})
 	_, err := r.Render(context.Background(), mapSnapshot(map[string]string{"o/a.yaml": cm("a")}), "o")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "render worker /nonexistent/baton")
+	assert.Contains(t, err.Error(), "render worker: start /nonexistent/baton")
 	var le *LimitError
 	assert.False(t, errors.As(err, &le))
+	assert.False(t, cacheable(err), "a worker that failed says nothing about the input")
+}
+
+func TestWhatIsCached(t *testing.T) {
+	assert.True(t, cacheable(nil))
+	assert.True(t, cacheable(&LimitError{Limit: LimitMemory}), "memory grows with the input")
+	assert.True(t, cacheable(ErrRemoteRefused))
+	assert.False(t, cacheable(&LimitError{Limit: LimitTime}), "a busy machine is slower")
+	assert.False(t, cacheable(&workerFailure{errors.New("broken pipe")}))
 }
 
 // heapPeak runs f and returns how far this process's live heap rose above
