@@ -238,7 +238,7 @@ func (w *workerPool) build(snap fs.FS, dir string, req workerRequest) (Result, e
 	case expired.Load():
 		return Result{}, &LimitError{Limit: LimitTime, File: dir, Detail: "the build was stopped", Max: req.Limits.MaxDuration.String()}
 	case errors.As(waitErr, &exit) && exit.ExitCode() == exitMemory:
-		return Result{}, &LimitError{Limit: LimitMemory, File: dir, Detail: "the build's heap grew past it and the build was stopped",
+		return Result{}, &LimitError{Limit: LimitMemory, File: dir, Detail: "the build's memory grew past it and the build was stopped",
 			Max: mib(req.Limits.MaxMemory)}
 	}
 	return Result{}, &workerFailure{fmt.Errorf("%w (%v; %s)", serveErr, waitErr, p.stderr.last())}

@@ -91,7 +91,7 @@ func TestWorkerMemoryLimit(t *testing.T) {
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, LimitMemory, le.Limit)
 	assert.Equal(t, "o", le.File)
-	assert.Contains(t, err.Error(), "o: the build's heap grew past it and the build was stopped: over the render memory limit of 32.0 MiB (limits.renderMemory)")
+	assert.Contains(t, err.Error(), "o: the build's memory grew past it and the build was stopped: over the render memory limit of 32.0 MiB (limits.renderMemory)")
 	t.Logf("this process's heap grew by at most %d MiB while the worker hit its limit", peak>>20)
 	assert.Less(t, peak, uint64(24<<20), "the build's memory stays in the worker")
 }

@@ -385,7 +385,7 @@ func TestHostileRepository(t *testing.T) {
 	bombs["aliases under the limit in many files (render memory)"] = true
 	run("aliases under the limit in many files (render memory)", "memory",
 		resources(hostile.ManyAliases("many", 24), "many"),
-		[]string{"overlays/attacker: the build's heap grew past it and the build was stopped: over the render memory limit of 64.0 MiB (limits.renderMemory)"},
+		[]string{"overlays/attacker: the build's memory grew past it and the build was stopped: over the render memory limit of 64.0 MiB (limits.renderMemory)"},
 		nil)
 
 	var before, during attackOutcome
