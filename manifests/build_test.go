@@ -166,11 +166,44 @@ func TestBaseInstallsAHardenedAgent(t *testing.T) {
 		}
 	}
 
+	// Least privilege: cluster-wide, the agent may only impersonate the
+	// environments' accounts, the ones its configuration names.
 	var crb rbacv1.ClusterRoleBinding
-	into(t, find(t, objs, "ClusterRoleBinding", "baton-agent"), &crb)
-	if len(crb.Subjects) != 1 || crb.Subjects[0].Name != "baton" || crb.Subjects[0].Namespace != "baton-system" {
-		t.Errorf("cluster role binding subjects %+v", crb.Subjects)
+	into(t, find(t, objs, "ClusterRoleBinding", "baton-impersonate"), &crb)
+	if len(crb.Subjects) != 1 || crb.Subjects[0].Name != "baton" || crb.Subjects[0].Namespace != "baton-system" ||
+		crb.RoleRef.Name != "baton-impersonate" {
+		t.Errorf("cluster role binding %+v", crb)
 	}
+	var imp rbacv1.ClusterRole
+	into(t, find(t, objs, "ClusterRole", "baton-impersonate"), &imp)
+	if len(imp.Rules) != 1 || strings.Join(imp.Rules[0].Verbs, ",") != "impersonate" ||
+		strings.Join(imp.Rules[0].Resources, ",") != "serviceaccounts" || len(imp.Rules[0].ResourceNames) == 0 {
+		t.Errorf("baton-impersonate rules %+v: want impersonate on named serviceaccounts only", imp.Rules)
+	}
+	if !cfg.Agent.RequireServiceAccount || !contains(imp.Rules[0].ResourceNames, cfg.Agent.DefaultServiceAccount) {
+		t.Errorf("baton.yaml: requireServiceAccount %v, defaultServiceAccount %q: want lockdown with an account baton-impersonate names (%v)",
+			cfg.Agent.RequireServiceAccount, cfg.Agent.DefaultServiceAccount, imp.Rules[0].ResourceNames)
+	}
+	for _, e := range cfg.Environments {
+		if _, name, ok := e.Account(); !ok || !contains(imp.Rules[0].ResourceNames, name) {
+			t.Errorf("environment %s runs as %q, which baton-impersonate does not name", e.Name, name)
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRoleBinding" && o.GetName() != "baton-impersonate" {
+			t.Errorf("ClusterRoleBinding %s: the default install binds nothing else cluster-wide", o.GetName())
+		}
+	}
+	find(t, objs, "ClusterRole", "baton-deployer")
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 func mountedUnder(path string, mounts map[string]string) bool {
@@ -216,11 +249,11 @@ func TestMonitoringComponent(t *testing.T) {
 	}
 }
 
-func TestNamespacedRBACComponentReplacesTheClusterRole(t *testing.T) {
+func TestNamespacedRBACComponentDropsImpersonation(t *testing.T) {
 	objs := build(t, "components/namespaced-rbac")
 	for _, o := range objs {
-		if (o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding") && o.GetName() == "baton-agent" {
-			t.Errorf("%s baton-agent still in the build", o.GetKind())
+		if o.GetKind() == "ClusterRoleBinding" || (o.GetKind() == "ClusterRole" && o.GetName() == "baton-impersonate") {
+			t.Errorf("%s %s still in the build", o.GetKind(), o.GetName())
 		}
 	}
 	var role rbacv1.Role
@@ -228,11 +261,43 @@ func TestNamespacedRBACComponentReplacesTheClusterRole(t *testing.T) {
 	if role.Namespace != "baton-system" {
 		t.Errorf("role in %q", role.Namespace)
 	}
-	var apply rbacv1.ClusterRole
-	into(t, find(t, objs, "ClusterRole", "baton-apply"), &apply)
 	var rb rbacv1.RoleBinding
 	into(t, find(t, objs, "RoleBinding", "baton-agent"), &rb)
 	if len(rb.Subjects) != 1 || rb.Subjects[0].Namespace != "baton-system" {
 		t.Errorf("role binding subjects %+v", rb.Subjects)
+	}
+	find(t, objs, "ClusterRole", "baton-deployer")
+}
+
+// The broad role is an opt-in, and says what it grants.
+func TestClusterWideRBACComponentSaysWhatItGrants(t *testing.T) {
+	objs := build(t, "components/cluster-wide-rbac")
+	var role rbacv1.ClusterRole
+	into(t, find(t, objs, "ClusterRole", "baton-agent"), &role)
+	var escalate bool
+	for _, r := range role.Rules {
+		if contains(r.Verbs, "escalate") && contains(r.Verbs, "bind") && contains(r.Resources, "clusterroles") {
+			escalate = true
+		}
+	}
+	if !escalate {
+		t.Errorf("baton-agent rules %+v: the broad role applies ClusterRoles from git, which needs escalate and bind", role.Rules)
+	}
+	find(t, objs, "ClusterRoleBinding", "baton-agent")
+	doc, err := os.ReadFile(filepath.Join(dir(t), "components", "cluster-wide-rbac", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, words := range []string{"cluster-admin in effect", "escalate", "grant itself", "the only\n# fence"} {
+		if !strings.Contains(string(doc), words) {
+			t.Errorf("cluster-wide-rbac's comment does not say %q", words)
+		}
+	}
+	rbac, err := os.ReadFile(filepath.Join(dir(t), "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(rbac), `resources: ["*"]`) && !strings.Contains(string(rbac), "Bound by a RoleBinding it grants nothing outside") {
+		t.Error("rbac.yaml grants every resource without saying it is bound per namespace")
 	}
 }

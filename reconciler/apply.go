@@ -36,6 +36,11 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 	if err != nil {
 		return fail("read", err)
 	}
+	if owner := ownerOf(live); owner != "" && owner != p.req.Environment {
+		// Relabelled since the last pass (admit checks new objects as a
+		// set): it belongs to another environment now, and stays so.
+		return fail("apply", &RefusedError{Violations: []Violation{ownershipViolation(it.ref, owner, p.req.Environment)}})
+	}
 	if live != nil && needsAdoption(live) {
 		if p.dryRun {
 			out.Message = adoptMessage(true)
@@ -57,7 +62,7 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 	detectOnly := drift && p.req.Drift == DriftDetectOnly
 	dryRun := p.dryRun || detectOnly
 
-	after, created, err := p.r.client.apply(ctx, it.gvr, it.payload, dryRun)
+	after, created, err := p.client().apply(ctx, it.gvr, it.payload, dryRun)
 	recreated := false
 	if imm := asImmutable(err); imm != nil {
 		if !it.recreate {
@@ -90,7 +95,7 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 			if after, err = p.adopt(ctx, it, after, false); err != nil {
 				return fail("adopt", err)
 			}
-			if after, _, err = p.r.client.apply(ctx, it.gvr, it.payload, false); err != nil {
+			if after, _, err = p.client().apply(ctx, it.gvr, it.payload, false); err != nil {
 				return fail("apply", err)
 			}
 			out.Message = adoptMessage(false)
@@ -124,8 +129,8 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		}
 		return out
 	}
-	if p.r.cache != nil {
-		p.r.cache.remember(p.req.Environment, it.gvr, after)
+	if c := p.cache(); c != nil {
+		c.remember(p.req.Environment, it.gvr, after)
 	}
 	return p.settle(ctx, it, after, out, fail)
 }
@@ -178,13 +183,13 @@ func (p *pass) settle(ctx context.Context, it *item, obj *unstructured.Unstructu
 // not apply (a new object) and only when applying: a miss for an inventory
 // object may be a lagging watch, and a dry run must show a true diff.
 func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructured, fromCache bool, err error) {
-	if c := p.r.cache; c != nil {
+	if c := p.cache(); c != nil {
 		obj, ok := c.lookup(ctx, p.req.Environment, it.gvr, it.ref.Namespace, it.ref.Name)
 		if ok && (obj != nil || (!it.inInventory && !p.dryRun)) {
 			return obj, true, nil
 		}
 	}
-	obj, err = p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)
+	obj, err = p.client().get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)
 	return obj, false, err
 }
 
@@ -193,19 +198,19 @@ func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructur
 func (p *pass) recreate(ctx context.Context, it *item, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	if live == nil {
 		var err error
-		if live, err = p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name); err != nil {
+		if live, err = p.client().get(ctx, it.gvr, it.ref.Namespace, it.ref.Name); err != nil {
 			return nil, err
 		}
 		if live == nil {
 			return nil, errors.New("object vanished while recreating it")
 		}
 	}
-	if err := p.r.client.delete(ctx, it.gvr, it.ref.Namespace, it.ref.Name, live.GetUID()); err != nil {
+	if err := p.client().delete(ctx, it.gvr, it.ref.Namespace, it.ref.Name, live.GetUID()); err != nil {
 		return nil, err
 	}
 	if err := p.waitGone(ctx, it, live.GetUID()); err != nil {
 		return nil, err
 	}
-	after, _, err := p.r.client.apply(ctx, it.gvr, it.payload, false)
+	after, _, err := p.client().apply(ctx, it.gvr, it.payload, false)
 	return after, err
 }

@@ -18,6 +18,8 @@ type pass struct {
 	req    Request
 	dryRun bool
 	log    *slog.Logger
+	// ids are the client and watch cache of the request's identity.
+	ids *clients
 
 	mu sync.Mutex // guards newNamespaces
 	// newNamespaces are Namespaces a dry run would create: objects in them
@@ -51,6 +53,9 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 	}
 	for _, it := range items {
 		it.inInventory = inPrev[keyOf(it.ref)]
+	}
+	if err := p.admit(ctx, items); err != nil {
+		return err
 	}
 	if len(items) == 0 && len(prev.Entries) > 0 && !p.req.AllowEmpty {
 		return fmt.Errorf("refusing to prune all %d objects: the desired set is empty (a broken render?); allow empty sets for this environment to permit it", len(prev.Entries))

@@ -78,6 +78,10 @@ func (p *pass) prune(ctx context.Context, items []*item, prev inventory.Inventor
 			continue
 		}
 		namespaced := m.Scope.Name() == meta.RESTScopeNameNamespace
+		if reason := p.outsideScope(ref, namespaced); reason != "" {
+			outs = append(outs, outcome{Change: Change{Ref: ref, Action: ActionSkipped, Message: "kept: " + reason}})
+			continue
+		}
 		targets = append(targets, pruneTarget{ref: ref, entry: e, gvr: m.Resource, stage: stageOf(e.Group, e.Kind, namespaced)})
 	}
 	slices.SortFunc(targets, func(a, b pruneTarget) int {
@@ -116,7 +120,7 @@ func (p *pass) pruneOne(ctx context.Context, t pruneTarget) (out outcome) {
 	start := time.Now()
 	out.Ref = t.ref
 	defer func() { out.Duration = time.Since(start) }()
-	live, err := p.r.client.get(ctx, t.gvr, t.ref.Namespace, t.ref.Name)
+	live, err := p.client().get(ctx, t.gvr, t.ref.Namespace, t.ref.Name)
 	if err != nil {
 		out.Action, out.Err = ActionFailed, objectError("prune", t.ref, err)
 		return out
@@ -139,7 +143,7 @@ func (p *pass) pruneOne(ctx context.Context, t pruneTarget) (out outcome) {
 	if p.dryRun {
 		return out
 	}
-	if err := p.r.client.delete(ctx, t.gvr, t.ref.Namespace, t.ref.Name, live.GetUID()); err != nil {
+	if err := p.client().delete(ctx, t.gvr, t.ref.Namespace, t.ref.Name, live.GetUID()); err != nil {
 		out.Action, out.Err = ActionFailed, objectError("prune", t.ref, err)
 	}
 	return out

@@ -24,6 +24,8 @@ type Reconciler struct {
 	// cache is nil when Options.DisableCache is set.
 	cache *watchCache
 	store *inventory.Store
+	// accounts are the clients of impersonated ServiceAccounts.
+	accounts accounts
 }
 
 // New returns a Reconciler talking to the cluster of cfg. cfg is copied and
@@ -61,10 +63,11 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		return nil, fmt.Errorf("reconciler: clientset: %w", err)
 	}
 	r := &Reconciler{
-		opts:   opts,
-		client: oc,
-		mapper: m,
-		store:  &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager},
+		opts:     opts,
+		client:   oc,
+		mapper:   m,
+		store:    &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager},
+		accounts: accounts{base: c},
 	}
 	if !opts.DisableCache {
 		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout)
@@ -77,6 +80,7 @@ func (r *Reconciler) Close() {
 	if r.cache != nil {
 		r.cache.close()
 	}
+	r.closeAccounts()
 }
 
 // Sync runs one pass: plan, staged apply, prune, inventory. It returns the
@@ -84,6 +88,9 @@ func (r *Reconciler) Close() {
 // the object errors. Guarantees:
 //   - an invalid desired set (a bad object, a duplicate, an unknown kind)
 //     is refused before anything is applied;
+//   - so is a set with an object outside Request.Scope, one of the agent's
+//     own objects, or an object that belongs to another environment
+//     (the error is a *RefusedError);
 //   - nothing is pruned and the inventory is not written unless every object
 //     applied;
 //   - a suspended request changes nothing and returns Result.Suspended.
@@ -123,7 +130,11 @@ func (r *Reconciler) run(ctx context.Context, req Request, dryRun bool) (res Res
 		res.Suspended = true
 		return res, nil
 	}
-	p := &pass{r: r, req: req, dryRun: dryRun, log: r.opts.Logger.With("environment", req.Environment, "revision", req.Revision)}
+	ids, err := r.clientsFor(req.ServiceAccount)
+	if err != nil {
+		return res, err
+	}
+	p := &pass{r: r, req: req, dryRun: dryRun, ids: ids, log: r.opts.Logger.With("environment", req.Environment, "revision", req.Revision)}
 	err = p.run(ctx, &res)
 	return res, err
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/preview"
 	"github.com/baton-gitops/baton/reconciler"
-	"github.com/baton-gitops/baton/render"
 )
 
 // formatDiff is diff's default output: unified diffs.
@@ -103,7 +102,7 @@ func (c *cli) diff(ctx context.Context, envName, ref, path string) (preview.Repo
 	defer rec.Close()
 	if path != "" {
 		var res reconciler.Result
-		rendered, err := renderTree(ctx, path, env)
+		rendered, err := renderTree(ctx, path, cfg, env)
 		if err == nil {
 			res, err = rec.Diff(ctx, agent.SyncRequest(*env, worktreeRevision, rendered.Objects))
 		}
@@ -114,7 +113,7 @@ func (c *cli) diff(ctx context.Context, envName, ref, path string) (preview.Repo
 		return preview.Report{}, err
 	}
 	defer repo.Close()
-	r, err := render.New(render.Options{CacheSize: -1})
+	r, err := newRenderer(cfg)
 	if err != nil {
 		return preview.Report{}, err
 	}

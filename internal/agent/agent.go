@@ -61,6 +61,12 @@ type Options struct {
 	// Jitter spreads every interval and backoff by up to ±Jitter (a
 	// fraction). Zero means DefaultJitter; negative means none.
 	Jitter float64
+	// RenderWorker is an executable that renders in a process of its own,
+	// so that limits.renderMemory and limits.renderTimeout hold whatever a
+	// commit makes Kustomize do (render.Options.WorkerPath; the baton
+	// binary is one). Empty renders in this process: the checks made
+	// before Kustomize runs still apply, the memory and time limits not.
+	RenderWorker string
 }
 
 // Agent is Baton's in-cluster agent. Build it with New, start it with Run.
@@ -152,19 +158,27 @@ func New(opts Options) (*Agent, error) {
 			a.close()
 		}
 	}()
-	renderer, err := render.New(render.Options{Logger: a.log})
+	ropts := RenderOptions(cfg, opts.RenderWorker)
+	ropts.Logger = a.log
+	renderer, err := render.New(ropts)
 	if err != nil {
 		return nil, fmt.Errorf("renderer: %w", err)
+	}
+	a.closers = append(a.closers, renderer.Close)
+	if opts.RenderWorker == "" {
+		a.log.Warn("renders run in the agent's process: limits.renderMemory and limits.renderTimeout are not enforced")
 	}
 	rec, err := reconciler.New(opts.REST, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace})
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
-	checker, err := health.NewChecker(opts.REST, health.CheckerOptions{Logger: a.log, Now: clock.Now})
+	checkerOpts := health.CheckerOptions{Logger: a.log, Now: clock.Now}
+	checker, err := health.NewChecker(opts.REST, checkerOpts)
 	if err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("health checker: %w", err)
 	}
+	envCheckers := &checkers{rest: opts.REST, opts: checkerOpts, own: checker}
 	var statuses []EnvironmentStatus
 	a.parts = &parts{renderer: renderer, reconciler: rec, checker: checker, promoter: opts.Promoter,
 		recorder: a.recorder, log: a.log, clock: clock, timing: t}
@@ -202,6 +216,9 @@ func New(opts Options) (*Agent, error) {
 		}
 		repo := cfg.Repository(env.Repository)
 		l := newEnvLoop(a.parts, env, cfg.EdgesFrom(name), repo.Interval.Duration)
+		if l.checker, err = envCheckers.forEnvironment(env); err != nil {
+			return nil, err
+		}
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
 		a.loops = append(a.loops, l)
 		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
@@ -220,7 +237,7 @@ func New(opts Options) (*Agent, error) {
 			branches = append(branches, l.env.Branch)
 		}
 		settings := RepositorySettings(*cfg.Repository(name), branches)
-		repo, err := source.NewRepository(settings, source.Options{CacheDir: cacheDir, Logger: a.log,
+		repo, err := source.NewRepository(settings, source.Options{CacheDir: cacheDir, Logger: a.log, MaxBlobSize: cfg.Limits.MaxBlobSize.Value(),
 			Metrics: opts.SourceMetrics, Clock: clock})
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", name, err)

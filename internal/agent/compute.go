@@ -55,11 +55,14 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 		return Status{}, err
 	}
 	defer rec.Close()
-	checker, err := health.NewChecker(opts.REST, health.CheckerOptions{})
+	own, err := health.NewChecker(opts.REST, health.CheckerOptions{})
 	if err != nil {
 		return Status{}, err
 	}
-	renderer, err := render.New(render.Options{CacheSize: -1})
+	envCheckers := &checkers{rest: opts.REST, own: own}
+	ropts := RenderOptions(cfg, "")
+	ropts.CacheSize = -1
+	renderer, err := render.New(ropts)
 	if err != nil {
 		return Status{}, err
 	}
@@ -92,6 +95,10 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 			var refs []health.ObjectRef
 			for _, e := range inv.Entries {
 				refs = append(refs, health.ObjectRef{Group: e.Group, Version: e.Version, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
+			}
+			checker, err := envCheckers.forEnvironment(*env)
+			if err != nil {
+				return Status{}, err
 			}
 			report := checker.Check(ctx, refs, evalOptions(env.Health))
 			es.Health = HealthInfo{Status: string(report.Overall), Cause: string(report.Cause), Message: report.Message,
@@ -150,7 +157,7 @@ func branchHeads(ctx context.Context, cfg *config.Config, names []string, cacheD
 				branches = append(branches, e.Branch)
 			}
 		}
-		repo, err := source.NewRepository(RepositorySettings(*cfg.Repository(name), branches), source.Options{CacheDir: cacheDir})
+		repo, err := source.NewRepository(RepositorySettings(*cfg.Repository(name), branches), source.Options{CacheDir: cacheDir, MaxBlobSize: cfg.Limits.MaxBlobSize.Value()})
 		if err != nil {
 			return nil, err
 		}

@@ -23,5 +23,7 @@ func DryRun(ctx context.Context, r *render.Renderer, rec *reconciler.Reconciler,
 	if err != nil {
 		return reconciler.Result{}, err
 	}
-	return rec.Diff(ctx, SyncRequest(env, rev.Commit, rendered.Objects))
+	req := SyncRequest(env, rev.Commit, rendered.Objects)
+	req.SourceOf = r.Sources(rev.Snapshot, env.Path)
+	return rec.Diff(ctx, req)
 }

@@ -152,7 +152,10 @@ func (f *fixture) startAgent(cfg *config.Config, identity string, mutate func(*O
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(f.t, err)
 	rec := &countingRecorder{}
-	opts := Options{Config: &c, REST: rc, Identity: identity, Listener: ln, Recorder: rec,
+	// This test binary serves as the render worker (testenv.Main).
+	worker, err := os.Executable()
+	require.NoError(f.t, err)
+	opts := Options{Config: &c, REST: rc, Identity: identity, Listener: ln, Recorder: rec, RenderWorker: worker,
 		Logger:      slog.New(slog.NewJSONHandler(testWriter{f.t, identity}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second}
 	if mutate != nil {

@@ -40,6 +40,9 @@ type parts struct {
 // elsewhere, through mu and the channels.
 type envLoop struct {
 	*parts
+	// checker watches as the environment's identity (its ServiceAccount,
+	// or the agent's own).
+	checker  *health.Checker
 	env      config.Environment
 	edges    []config.Edge
 	interval time.Duration
@@ -211,7 +214,9 @@ func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Re
 	}
 	o.objects = len(rendered.Objects)
 	applyStart := l.clock.Now()
-	o.result, err = l.reconciler.Sync(ctx, SyncRequest(l.runEnv(), rev.Commit, rendered.Objects))
+	req := SyncRequest(l.runEnv(), rev.Commit, rendered.Objects)
+	req.SourceOf = l.renderer.Sources(rev.Snapshot, l.env.Path)
+	o.result, err = l.reconciler.Sync(ctx, req)
 	o.applyDur = l.clock.Now().Sub(applyStart)
 	if err != nil {
 		o.failedStage, o.err = StageApply, err
@@ -238,6 +243,7 @@ func (l *envLoop) finish(o syncOutcome) {
 	}
 	if o.err != nil {
 		rec.Error = o.err.Error()
+		rec.Refused = refusal(o.err)
 	}
 	for action, n := range o.result.Counts {
 		rec.Counts[string(action)] = n
@@ -321,6 +327,8 @@ func SyncRequest(env config.Environment, revision string, objects []*unstructure
 		Drift:            reconciler.DriftMode(env.Drift),
 		Ignore:           ignoreRules(env.Ignore),
 		Suspend:          env.Suspend,
+		Scope:            requestScope(env),
+		ServiceAccount:   requestAccount(env),
 	}
 }
 

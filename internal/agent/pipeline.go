@@ -63,7 +63,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	// validation checks it).
 	repoCfg := cfg.Repository(cfg.Environment(cfg.Pipeline.Order[0]).Repository)
 	settings := promoterSettings(*repoCfg, pl)
-	repo, err := source.NewRepository(settings, source.Options{CacheDir: filepath.Join(opts.CacheDir, "promote"),
+	repo, err := source.NewRepository(settings, source.Options{CacheDir: filepath.Join(opts.CacheDir, "promote"), MaxBlobSize: cfg.Limits.MaxBlobSize.Value(),
 		Logger: opts.Logger, Metrics: opts.SourceMetrics, Clock: opts.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("promoter repository: %w", err)

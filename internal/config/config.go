@@ -11,6 +11,8 @@
 package config
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -34,6 +36,8 @@ type Config struct {
 	Listen Listen `json:"listen,omitempty"`
 	// Agent holds the in-cluster agent's own settings.
 	Agent Agent `json:"agent,omitempty"`
+	// Limits bound what one render of a commit may read and produce.
+	Limits Limits `json:"limits,omitempty"`
 	// Peers are the agents of the environments this agent does not sync
 	// (other clusters), whose status `baton status` shows beside its own.
 	Peers []Peer `json:"peers,omitempty"`
@@ -107,6 +111,53 @@ type Environment struct {
 	Ignore []IgnoreRule `json:"ignore,omitempty"`
 	// Health tunes the wait after a sync and the soak before promotion.
 	Health Health `json:"health,omitempty"`
+	// Scope is what the environment may write; a revision with any object
+	// outside it is refused before anything is applied or pruned.
+	Scope Scope `json:"scope,omitempty"`
+	// ServiceAccount is impersonated by every request made for the
+	// environment (apply, prune, diff, reads, health watches), so that the
+	// cluster's RBAC is the final fence: "name" (in the environment's
+	// namespace) or "namespace/name". Empty means agent.defaultServiceAccount,
+	// or the agent's own identity when that is empty too.
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+}
+
+// Scope is what an environment may write. Baton's own namespace and
+// objects are off-limits whatever it says.
+type Scope struct {
+	// Namespaces the environment may write, as glob patterns ("shop-dev",
+	// "team-a-*"). A Namespace object is in scope only if its name matches
+	// too. Default: the environment's namespace alone, when it has one.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// ClusterKinds are the cluster-scoped kinds it may write, as "Kind" for
+	// the core group ("Namespace") or "Kind.group"
+	// ("ClusterRole.rbac.authorization.k8s.io"). Default: none.
+	ClusterKinds []string `json:"clusterKinds,omitempty"`
+	// ClusterWide lets it write every namespace and every cluster-scoped
+	// kind (Baton's own still excepted): the explicit opt-in of a platform
+	// environment. It excludes Namespaces and ClusterKinds.
+	ClusterWide bool `json:"clusterWide,omitempty"`
+}
+
+// Limits bound the untrusted input of one render, so that a hostile commit
+// fails its environment and nothing else. See render.Limits.
+type Limits struct {
+	// MaxBlobSize bounds one object a git fetch may bring: a commit adding
+	// a larger file fails its branch before the object is inflated (git's
+	// packs compress a gigabyte of one byte to a megabyte).
+	MaxBlobSize resource.Quantity `json:"maxBlobSize,omitempty"`
+	// MaxFileSize bounds one file a render reads.
+	MaxFileSize resource.Quantity `json:"maxFileSize,omitempty"`
+	// MaxObjects bounds the objects one render produces, counted before
+	// Kustomize runs (an exponential fan-out is refused unbuilt) and after.
+	MaxObjects int `json:"maxObjects,omitempty"`
+	// MaxAliasNodes bounds the YAML nodes the aliases of one file expand to.
+	MaxAliasNodes int `json:"maxAliasNodes,omitempty"`
+	// RenderMemory bounds the heap of one render, which runs in a process
+	// of its own that is stopped past it. At most two renders run at once.
+	RenderMemory resource.Quantity `json:"renderMemory,omitempty"`
+	// RenderTimeout bounds one render; the render process is killed past it.
+	RenderTimeout source.Duration `json:"renderTimeout,omitempty"`
 }
 
 // IgnoreRule selects objects and names fields in them; empty selectors match
@@ -326,6 +377,13 @@ type Agent struct {
 	CacheDir string `json:"cacheDir,omitempty"`
 	// LeaderElection keeps two replicas from applying at once.
 	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
+	// DefaultServiceAccount is the serviceAccount of environments that name
+	// none: "name" (in each environment's namespace) or "namespace/name".
+	DefaultServiceAccount string `json:"defaultServiceAccount,omitempty"`
+	// RequireServiceAccount refuses environments that would run as the
+	// agent's own identity (lockdown): each must have a serviceAccount, its
+	// own or the default.
+	RequireServiceAccount bool `json:"requireServiceAccount,omitempty"`
 }
 
 // LeaderElection configures the Lease the replicas compete for. Durations

@@ -268,6 +268,25 @@ func TestInvalid(t *testing.T) {
 			`pipeline.prometheus.url: "http://prometheus:9090" would send bearerTokenFile in clear text: use https://, or set pipeline.prometheus.allowInsecureHTTP: true to accept that`},
 		{"bad lease durations", repo + env + "agent:\n  leaderElection: {leaseDuration: 5s, renewDeadline: 5s, retryPeriod: 5s}\n",
 			"agent.leaderElection.leaseDuration: 5s must be longer than renewDeadline (5s)\nagent.leaderElection.renewDeadline: 5s must be longer than 1.2 × retryPeriod (5s)"},
+		{"scope pattern", repo + env + "    scope: {namespaces: [shop, 'team-[']}\n", `environments[0].scope.namespaces[1]: "team-[" is not a valid pattern`},
+		{"scope namespace name", repo + env + "    scope: {namespaces: [Shop]}\n", `environments[0].scope.namespaces[0]: "Shop" is not a namespace name or pattern: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
+		{"scope holds the agent namespace", repo + env + "    scope: {namespaces: [baton-system]}\n", `environments[0].scope.namespaces[0]: "baton-system" is the agent's own namespace (agent.namespace): no environment may write it`},
+		{"namespace is the agent's", repo + env + "    namespace: baton-system\n", `environments[0].namespace: "baton-system" is the agent's own namespace (agent.namespace): no environment may write it`},
+		{"namespace outside scope", repo + env + "    namespace: shop\n    scope: {namespaces: [team-*]}\n", `environments[0].namespace: "shop" is not in scope.namespaces [team-*]: the environment could not write its own default namespace`},
+		{"cluster kinds", repo + env + "    scope: {clusterKinds: [clusterrole, ClusterRole.RBAC, Namespace]}\n",
+			"environments[0].scope.clusterKinds[0]: \"clusterrole\" is not a kind: write \"Kind\" for the core group or \"Kind.group\", e.g. \"ClusterRole.rbac.authorization.k8s.io\"\n" +
+				`environments[0].scope.clusterKinds[1]: "ClusterRole.RBAC" has an invalid group "RBAC": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`},
+		{"cluster-wide and kinds", repo + env + "    scope: {clusterWide: true, clusterKinds: [Namespace]}\n", "environments[0].scope.clusterKinds: set with scope.clusterWide, which allows every cluster-scoped kind already: keep one of them"},
+		{"service account format", repo + env + "    serviceAccount: a/b/c\n", `environments[0].serviceAccount: "a/b/c" is not "name" or "namespace/name" of a ServiceAccount`},
+		{"service account without namespace", repo + env + "    serviceAccount: deployer\n", `environments[0].serviceAccount: "deployer" names no namespace and the environment has none: write "namespace/name"`},
+		{"service account of the agent", repo + env + "    serviceAccount: baton-system/baton\n", `environments[0].serviceAccount: "baton-system/baton" is in the agent's own namespace (agent.namespace), whose accounts hold the agent's rights: use an account in another namespace`},
+		{"lockdown", repo + env + "  - name: prod\n    branch: env/prod\n    serviceAccount: shop/deployer\nagent: {requireServiceAccount: true}\n",
+			"environments[0].serviceAccount: required: agent.requireServiceAccount is true (set it here or set agent.defaultServiceAccount)"},
+		{"bad default account", repo + env + "agent: {defaultServiceAccount: 'x/'}\n", `agent.defaultServiceAccount: "x/" is not "name" or "namespace/name" of a ServiceAccount`},
+		{"limits", repo + env + "limits: {maxBlobSize: -1, maxFileSize: -1, maxObjects: -5, renderMemory: 1Mi, renderTimeout: -1s}\n",
+			"limits.maxBlobSize: must be positive\nlimits.maxFileSize: must be positive\nlimits.maxObjects: must be positive\nlimits.renderMemory: 1Mi is too small: a render needs at least 16Mi\nlimits.renderTimeout: must not be negative"},
+		{"size not a size", repo + env + "limits: {maxFileSize: big}\n", `limits.maxFileSize: "big" is not a size such as "8Mi" or "1Gi"`},
+		{"size of the wrong type", repo + env + "limits: {renderMemory: [1]}\n", `limits.renderMemory: must be a size such as "8Mi" or "1Gi", got a list`},
 		{"bad agent namespace", repo + env + "agent: {namespace: Baton}\n", `agent.namespace: "Baton" is not a namespace name: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 	}
 	for _, tc := range tests {
@@ -280,5 +299,53 @@ func TestInvalid(t *testing.T) {
 				t.Errorf("error:\n%s\nwant:\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestScopeAccountAndLimitDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(minimal + `
+  - name: shop
+    branch: env/shop
+    namespace: shop
+    serviceAccount: deployer
+  - name: platform
+    branch: env/platform
+    scope: {clusterWide: true}
+    serviceAccount: platform/admin
+agent:
+  defaultServiceAccount: ops/baton-env
+limits: {maxFileSize: 1Mi, renderTimeout: 1m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop := cfg.Environment("shop")
+	if got := strings.Join(shop.Scope.Namespaces, ","); got != "shop" || len(shop.Scope.ClusterKinds) != 0 || shop.Scope.ClusterWide {
+		t.Errorf("shop scope = %+v, want its namespace alone", shop.Scope)
+	}
+	if ns, name, ok := shop.Account(); !ok || ns != "shop" || name != "deployer" {
+		t.Errorf("shop account = %s/%s %v, want shop/deployer", ns, name, ok)
+	}
+	dev := cfg.Environment("dev")
+	if len(dev.Scope.Namespaces) != 0 {
+		t.Errorf("dev has no namespace and no scope: scope = %+v", dev.Scope)
+	}
+	if ns, name, ok := dev.Account(); !ok || ns != "ops" || name != "baton-env" {
+		t.Errorf("dev account = %s/%s %v, want the default ops/baton-env", ns, name, ok)
+	}
+	if p := cfg.Environment("platform"); !p.Scope.ClusterWide || len(p.Scope.Namespaces) != 0 {
+		t.Errorf("platform scope = %+v", p.Scope)
+	}
+	l := cfg.Limits
+	if l.MaxFileSize.Value() != 1<<20 || l.MaxBlobSize.Value() != 16<<20 || l.MaxObjects != DefaultMaxObjects || l.MaxAliasNodes != DefaultMaxAliasNodes ||
+		l.RenderMemory.Value() != 256<<20 || l.RenderTimeout.Duration != time.Minute {
+		t.Errorf("limits = %+v", l)
+	}
+	cfg, err = Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := cfg.Environment("dev").Account(); ok {
+		t.Error("without a default, an environment runs as the agent")
 	}
 }

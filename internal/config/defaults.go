@@ -3,6 +3,8 @@ package config
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -25,6 +27,10 @@ import (
 //	environments[].health.loadBalancers     skip  (a LoadBalancer Service's address is not waited for)
 //	environments[].health.restartThreshold  3     (health.DefaultRestartThreshold)
 //	environments[].health.recentWindow      10m   (health.DefaultRecentWindow)
+//	environments[].scope.namespaces         the environment's namespace, when it has one
+//	environments[].scope.clusterKinds       none
+//	environments[].scope.clusterWide        false
+//	environments[].serviceAccount           agent.defaultServiceAccount
 //	sync                                    none: an agent syncs nothing until told
 //	pipeline.edges                          every consecutive pair of pipeline.order
 //	pipeline.edges[].policy                 pull-request
@@ -48,6 +54,14 @@ import (
 //	agent.leaderElection.leaseDuration      15s
 //	agent.leaderElection.renewDeadline      10s
 //	agent.leaderElection.retryPeriod        2s
+//	agent.defaultServiceAccount             none: environments without one run as the agent
+//	agent.requireServiceAccount             false
+//	limits.maxBlobSize                      16Mi
+//	limits.maxFileSize                      8Mi
+//	limits.maxObjects                       10000
+//	limits.maxAliasNodes                    10000
+//	limits.renderMemory                     256Mi
+//	limits.renderTimeout                    5m
 //	peers[].namespace                       agent.namespace (for a context peer)
 const (
 	DefaultPath            = "."
@@ -73,6 +87,16 @@ const (
 	DefaultRenewDeadline   = 10 * time.Second
 	DefaultRetryPeriod     = 2 * time.Second
 	DefaultLeaderElection  = true
+	DefaultMaxObjects      = 10_000
+	DefaultMaxAliasNodes   = 10_000
+	DefaultRenderTimeout   = 5 * time.Minute
+)
+
+// Quantity defaults (not constants in Go).
+var (
+	DefaultMaxBlobSize  = resource.MustParse("16Mi")
+	DefaultMaxFileSize  = resource.MustParse("8Mi")
+	DefaultRenderMemory = resource.MustParse("256Mi")
 )
 
 // applyDefaults fills every zero value that has a default (see the table
@@ -114,7 +138,28 @@ func applyDefaults(c *Config) {
 			e.Health.RestartThreshold = ptr(int32(DefaultRestarts))
 		}
 		setDuration(&e.Health.RecentWindow, DefaultRecentWindow)
+		if len(e.Scope.Namespaces) == 0 && !e.Scope.ClusterWide && e.Namespace != "" {
+			e.Scope.Namespaces = []string{e.Namespace}
+		}
+		setString(&e.ServiceAccount, c.Agent.DefaultServiceAccount)
 	}
+	l := &c.Limits
+	if l.MaxBlobSize.IsZero() {
+		l.MaxBlobSize = DefaultMaxBlobSize.DeepCopy()
+	}
+	if l.MaxFileSize.IsZero() {
+		l.MaxFileSize = DefaultMaxFileSize.DeepCopy()
+	}
+	if l.MaxObjects == 0 {
+		l.MaxObjects = DefaultMaxObjects
+	}
+	if l.MaxAliasNodes == 0 {
+		l.MaxAliasNodes = DefaultMaxAliasNodes
+	}
+	if l.RenderMemory.IsZero() {
+		l.RenderMemory = DefaultRenderMemory.DeepCopy()
+	}
+	setDuration(&l.RenderTimeout, DefaultRenderTimeout)
 	p := &c.Pipeline
 	if len(p.Edges) == 0 {
 		for i := 1; i < len(p.Order); i++ {

@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Environment returns the environment called name, or nil.
 func (c *Config) Environment(name string) *Environment {
 	for i := range c.Environments {
@@ -48,3 +50,17 @@ func (e Environment) PruneEnabled() bool { return e.Prune == nil || *e.Prune }
 // IsEnabled reports whether leader election is on (true unless
 // set false).
 func (l LeaderElection) IsEnabled() bool { return l.Enabled == nil || *l.Enabled }
+
+// Account returns the ServiceAccount the environment's requests are made
+// as (serviceAccount, defaulted from agent.defaultServiceAccount), with a
+// bare name resolved in the environment's namespace; ok is false when the
+// environment runs as the agent's own identity.
+func (e Environment) Account() (namespace, name string, ok bool) {
+	if e.ServiceAccount == "" {
+		return "", "", false
+	}
+	if ns, n, found := strings.Cut(e.ServiceAccount, "/"); found {
+		return ns, n, true
+	}
+	return e.Namespace, e.ServiceAccount, true
+}
