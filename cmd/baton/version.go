@@ -5,17 +5,38 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 )
 
-// version is stamped at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are stamped at build time with -ldflags "-X
+// main.version=... -X main.commit=..." (make build, make image). An
+// unstamped build takes the commit the go command recorded, if any.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// buildCommit is the stamped commit, else the one in the build information.
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
 
 func versionVerb() verb {
 	return verb{
 		name:        "version",
 		summary:     "print the version",
 		usage:       "version [-o json|yaml]",
-		description: "Prints baton's version and the Go version it was built with.",
+		description: "Prints baton's version, the commit it was built from and the Go version it was built with.",
 		example:     "baton version\nbaton version -o json",
 		flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 			format := fs.String("o", "", "output `format`: json or yaml (default: one line)")
@@ -25,11 +46,12 @@ func versionVerb() verb {
 				}
 				v := struct {
 					Version   string `json:"version"`
+					Commit    string `json:"commit"`
 					GoVersion string `json:"goVersion"`
-				}{version, runtime.Version()}
+				}{version, buildCommit(), runtime.Version()}
 				switch *format {
 				case "":
-					_, err := fmt.Fprintf(c.stdout, "baton %s (%s)\n", v.Version, v.GoVersion)
+					_, err := fmt.Fprintf(c.stdout, "baton %s (commit %s, %s)\n", v.Version, v.Commit, v.GoVersion)
 					return err
 				case formatJSON:
 					return writeJSON(c.stdout, v)
