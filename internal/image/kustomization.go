@@ -45,9 +45,13 @@ func SetKustomizationImage(path, name, newName, newTag string) error {
 	if err != nil || entry == nil {
 		return fmt.Errorf("kustomization %s: no images: entry named %s", path, name)
 	}
-	if err := entry.PipeE(yaml.SetField("newName", yaml.NewStringRNode(newName)),
-		yaml.SetField("newTag", yaml.NewStringRNode(newTag)), yaml.Clear("digest")); err != nil {
-		return fmt.Errorf("kustomization %s: images[%s]: %w", path, name, err)
+	// Each filter runs on the entry: a pipe would hand the next one the
+	// field just set.
+	for _, f := range []yaml.Filter{yaml.SetField("newName", yaml.NewStringRNode(newName)),
+		yaml.SetField("newTag", yaml.NewStringRNode(newTag)), yaml.Clear("digest")} {
+		if err := entry.PipeE(f); err != nil {
+			return fmt.Errorf("kustomization %s: images[%s]: %w", path, name, err)
+		}
 	}
 	out, err := node.String()
 	if err != nil {
