@@ -118,9 +118,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Tag: tag, Layout: filepath.Join(o.Out, "oci")}
 	var images []v1.Image
 	for _, p := range o.Platforms {
-		pr := PlatformResult{Platform: p, Binary: o.Binaries[p]}
+		pr := PlatformResult{Platform: p}
+		compiled, tarballPath, sbomPath := platformFiles(o.Out, p)
+		pr.Tarball, pr.SBOM, pr.Binary = tarballPath, sbomPath, o.Binaries[p]
 		if pr.Binary == "" {
-			pr.Binary = filepath.Join(o.Out, p.OS+"-"+p.Arch, "baton")
+			pr.Binary = compiled
 			start := time.Now()
 			fmt.Fprintf(progress, "compile %s ...\n", p)
 			if err := Compile(ctx, CompileOptions{Dir: o.Dir, Platform: p, Source: o.Source, Toolchain: o.Toolchain, Out: pr.Binary}); err != nil {
@@ -153,8 +155,6 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	fmt.Fprintf(progress, "index %s written to %s\n", res.Digest, res.Layout)
 	for i := range res.Platforms {
 		pr := &res.Platforms[i]
-		base := filepath.Join(o.Out, "baton-"+pr.Platform.OS+"-"+pr.Platform.Arch)
-		pr.Tarball, pr.SBOM = base+".tar", base+".spdx.json"
 		if err := tarball.WriteToFile(pr.Tarball, tag, pr.Image); err != nil {
 			return nil, fmt.Errorf("image %s: tarball: %w", pr.Platform, err)
 		}
@@ -173,6 +173,60 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// platformFiles are the paths of a platform's compiled binary, tarball and
+// SBOM under out.
+func platformFiles(out string, p Platform) (binary, tarballPath, sbom string) {
+	base := filepath.Join(out, "baton-"+p.OS+"-"+p.Arch)
+	return filepath.Join(out, p.OS+"-"+p.Arch, "baton"), base + ".tar", base + ".spdx.json"
+}
+
+// ReadResult reads back what Build wrote into out (the images lazily, from
+// the layout). The binaries' paths are where Build compiles them.
+func ReadResult(out string) (*Result, error) {
+	res := &Result{Layout: filepath.Join(out, "oci")}
+	p, err := layout.FromPath(res.Layout)
+	if err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", res.Layout, err)
+	}
+	ii, err := p.ImageIndex()
+	if err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", res.Layout, err)
+	}
+	top, err := ii.IndexManifest()
+	if err != nil || len(top.Manifests) != 1 {
+		return nil, fmt.Errorf("image layout %s: want one index in index.json (%v)", res.Layout, err)
+	}
+	if res.Tag, err = name.NewTag(top.Manifests[0].Annotations[containerdName]); err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", res.Layout, err)
+	}
+	if res.Index, err = ReadLayout(res.Layout); err != nil {
+		return nil, err
+	}
+	if res.Digest, err = res.Index.Digest(); err != nil {
+		return nil, err
+	}
+	m, err := res.Index.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", res.Layout, err)
+	}
+	for _, d := range m.Manifests {
+		if d.Platform == nil {
+			return nil, fmt.Errorf("image layout %s: manifest %s names no platform", res.Layout, d.Digest)
+		}
+		img, err := res.Index.Image(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("image layout %s: %w", res.Layout, err)
+		}
+		pr := PlatformResult{Platform: Platform{d.Platform.OS, d.Platform.Architecture}, Image: img, Digest: d.Digest}
+		pr.Binary, pr.Tarball, pr.SBOM = platformFiles(out, pr.Platform)
+		res.Platforms = append(res.Platforms, pr)
+	}
+	return res, nil
+}
+
+// containerdName is the layout annotation with the full image name.
+const containerdName = "io.containerd.image.name"
+
 // RefName is the layout annotation that names the index by its tag, as
 // skopeo (oci:DIR:TAG) and podman read it.
 const RefName = "org.opencontainers.image.ref.name"
@@ -183,8 +237,8 @@ func writeLayout(dir string, idx v1.ImageIndex, tag name.Tag) error {
 		return fmt.Errorf("image layout %s: %w", dir, err)
 	}
 	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		RefName:                    tag.TagStr(),
-		"io.containerd.image.name": tag.String(),
+		RefName:        tag.TagStr(),
+		containerdName: tag.String(),
 	})); err != nil {
 		return fmt.Errorf("image layout %s: %w", dir, err)
 	}
