@@ -82,7 +82,10 @@ func Compile(ctx context.Context, o CompileOptions) error {
 		return fmt.Errorf("compile %s: %w", o.Platform, err)
 	}
 	ldflags := fmt.Sprintf("-s -w -X main.version=%s -X main.commit=%s", o.Source.Version, o.Source.Commit)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=auto", "-ldflags", ldflags, "-o", o.Out, pkg)
+	// -buildvcs=false: the version and commit are stamped above; what the
+	// go command would add differs between a clone and a git worktree of
+	// the same commit (it does not read every layout's metadata alike).
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", o.Out, pkg)
 	cmd.Dir = o.Dir
 	cmd.Env = compileEnv(os.Environ(), o)
 	var out bytes.Buffer

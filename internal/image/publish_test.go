@@ -25,16 +25,21 @@ import (
 	"github.com/baton-gitops/baton/internal/image"
 )
 
-// TestSameCommitSameDigest builds the image a second time from another
-// clone of the same commit, in a folder of another name and length (the
-// go command's build cache holds the compiled packages, but the binaries
-// are linked again): every digest and every output file must be identical.
+// TestSameCommitSameDigest builds the image a second time from the same
+// commit checked out as a git worktree (a .git file, not a folder) in a
+// folder of another name and length (the go command's build cache holds
+// the compiled packages, but the binaries are linked again): every digest
+// and every output file must be identical.
 func TestSameCommitSameDigest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a second build of both platforms")
 	}
 	first, _ := build(t)
-	second, _, err := buildFrom(t, cloneHead(t, "second-clone-of-the-same-commit"), filepath.Join(work, "out-second"))
+	wt := filepath.Join(work, "second-a-worktree-of-the-same-commit")
+	if out, err := exec.Command("git", "-C", filepath.Join(work, "first"), "worktree", "add", "--quiet", "--detach", wt, "HEAD").CombinedOutput(); err != nil {
+		t.Fatalf("git worktree add: %v: %s", err, out)
+	}
+	second, _, err := buildFrom(t, wt, filepath.Join(work, "out-second"))
 	if err != nil {
 		t.Fatal(err)
 	}
