@@ -35,11 +35,14 @@ func TestSameCommitSameDigest(t *testing.T) {
 		t.Skip("-short: a second build of both platforms")
 	}
 	first, _ := build(t)
-	wt := filepath.Join(work, "second-a-worktree-of-the-same-commit")
+	wt, err := os.MkdirTemp(work, "second-a-worktree-of-the-same-commit-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("git", "-C", filepath.Join(work, "first"), "worktree", "add", "--quiet", "--detach", wt, "HEAD").CombinedOutput(); err != nil {
 		t.Fatalf("git worktree add: %v: %s", err, out)
 	}
-	second, _, err := buildFrom(t, wt, filepath.Join(work, "out-second"))
+	second, _, err := buildFrom(t, wt, wt+"-out")
 	if err != nil {
 		t.Fatal(err)
 	}
