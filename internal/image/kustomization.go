@@ -53,7 +53,13 @@ func SetKustomizationImage(path, name, newName, newTag string) error {
 			return fmt.Errorf("kustomization %s: images[%s]: %w", path, name, err)
 		}
 	}
-	out, err := node.String()
+	// Keep the file's own sequence indentation, as kustomize edit does.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("kustomization %s: %w", path, err)
+	}
+	style := yaml.SequenceIndentStyle(yaml.DeriveSeqIndentStyle(string(raw)))
+	out, err := yaml.MarshalWithOptions(node.Document(), &yaml.EncoderOptions{SeqIndent: style})
 	if err != nil {
 		return fmt.Errorf("kustomization %s: %w", path, err)
 	}
@@ -61,5 +67,5 @@ func SetKustomizationImage(path, name, newName, newTag string) error {
 	if err != nil {
 		return fmt.Errorf("kustomization %s: %w", path, err)
 	}
-	return os.WriteFile(path, []byte(out), info.Mode().Perm())
+	return os.WriteFile(path, out, info.Mode().Perm())
 }

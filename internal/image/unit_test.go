@@ -37,6 +37,21 @@ func TestSetKustomizationImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "kustomization.yaml")
+	// Setting what is there already changes no byte: comments, order and
+	// sequence indentation are kept.
+	cur, err := image.ReadKustomizationImage(filepath.Join(repoRoot(t), "manifests", "kustomization.yaml"), "baton")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := image.SetKustomizationImage(path, "baton", cur.NewName, cur.NewTag); err != nil {
+		t.Fatal(err)
+	}
+	if same, _ := os.ReadFile(path); string(same) != string(src) {
+		t.Errorf("a no-op edit rewrote the file:\n%s", same)
+	}
 	pinned := strings.Replace(string(src), "newTag:", "digest: sha256:0000000000000000000000000000000000000000000000000000000000000000\n    newTag:", 1)
 	if err := os.WriteFile(path, []byte(pinned), 0o644); err != nil {
 		t.Fatal(err)
