@@ -23,7 +23,6 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/baton-gitops/baton/internal/testenv/prometheus"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 )
@@ -41,15 +40,7 @@ func TestInstall(t *testing.T) {
 	a := newApplier(t, env.Config())
 	cs := env.Clientset(t)
 
-	// The operator's own CRDs, from its Go module: the ServiceMonitor and
-	// PrometheusRule must apply against the real schemas.
-	for _, plural := range []string{"servicemonitors", "prometheusrules"} {
-		path, err := prometheus.OperatorCRD(ctx, plural)
-		if err != nil {
-			t.Fatalf("prometheus-operator CRD %s: %v", plural, err)
-		}
-		a.apply(ctx, t, readYAMLFile(t, path))
-	}
+	applyOperatorCRDs(ctx, t, a)
 	unbind := func(names ...string) {
 		for _, n := range names {
 			_ = cs.RbacV1().ClusterRoleBindings().Delete(ctx, n, metav1.DeleteOptions{})
