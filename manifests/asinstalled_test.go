@@ -40,17 +40,31 @@ type rbacVariant struct {
 	name string
 	// components make the variant (paths relative to manifests/).
 	components []string
-	// bindInEnvironments, when set, is the ClusterRole the variant's
-	// instructions say to bind to the agent's ServiceAccount in every
-	// namespace an environment applies to.
-	bindInEnvironments string
+	// deployerAccounts: the instructions create the baton-deployer
+	// ServiceAccount in every namespace an environment applies to and bind
+	// it to the baton-deployer ClusterRole there (environments impersonate it).
+	deployerAccounts bool
+	// bindAgent, when set, is the ClusterRole the instructions say to bind
+	// to the agent's own ServiceAccount in every such namespace.
+	bindAgent string
+	// config are the edits of baton.yaml the variant's instructions ask for.
+	config []configEdit
+}
+
+// runAsAgent is the configuration of variants whose environments run as
+// the agent itself: no account required, none named.
+var runAsAgent = []configEdit{
+	{path: []string{"agent"}, field: "requireServiceAccount", value: "false"},
+	{path: []string{"agent"}, field: "defaultServiceAccount", remove: true},
+	{path: []string{"environments", "[name=dev]"}, field: "serviceAccount", remove: true},
 }
 
 // rbacVariants are the RBAC variants the installed agent is run under, one
 // entry per kustomize variant: a new variant is a new entry.
 var rbacVariants = []rbacVariant{
-	{name: "cluster-wide (default)"},
-	{name: "namespaced (least privilege)", components: []string{"components/namespaced-rbac"}, bindInEnvironments: "baton-apply"},
+	{name: "impersonation (default)", deployerAccounts: true},
+	{name: "namespaced, no impersonation", components: []string{"components/namespaced-rbac"}, bindAgent: "baton-deployer", config: runAsAgent},
+	{name: "cluster-wide", components: []string{"components/cluster-wide-rbac"}, config: runAsAgent},
 }
 
 // everyComponent is installed with every RBAC variant.
@@ -186,16 +200,27 @@ func runInstalled(t *testing.T, cs kubernetes.Interface, bin string, srv *gitser
 	// The namespaces the example's synced environments apply to, and the
 	// bindings the variant asks for there.
 	namespaces := map[string]string{"dev": env.Namespace(t), "staging": env.Namespace(t)}
-	if v.bindInEnvironments != "" {
-		for _, ns := range namespaces {
-			_, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: v.bindInEnvironments},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: v.bindInEnvironments},
-				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "baton", Namespace: "baton-system"}},
-			}, metav1.CreateOptions{})
-			if err != nil {
+	for _, ns := range namespaces {
+		subject := rbacv1.Subject{Kind: "ServiceAccount", Name: "baton", Namespace: "baton-system"}
+		role := v.bindAgent
+		if v.deployerAccounts {
+			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "baton-deployer"}}
+			if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
+			subject = rbacv1.Subject{Kind: "ServiceAccount", Name: "baton-deployer", Namespace: ns}
+			role = "baton-deployer"
+		}
+		if role == "" {
+			continue
+		}
+		_, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{subject},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	for _, e := range []string{"dev", "staging"} {
@@ -212,14 +237,15 @@ func runInstalled(t *testing.T, cs kubernetes.Interface, bin string, srv *gitser
 	containerEnv := p.env(t)
 	args := p.args(containerEnv)
 	configFile := configArg(t, args)
-	p.editConfig(t, configFile, []configEdit{
-		{[]string{"repositories", "[name=deploy]"}, "url", srv.HTTPURL(repo.Name)},
-		{[]string{"repositories", "[name=deploy]", "auth"}, "username", srv.User},
-		{[]string{"repositories", "[name=deploy]"}, "interval", "1s"},
-		{[]string{"environments", "[name=dev]"}, "namespace", namespaces["dev"]},
-		{[]string{"environments", "[name=staging]"}, "namespace", namespaces["staging"]},
-		{[]string{"listen"}, "http", "127.0.0.1:" + strconv.Itoa(port)},
-	})
+	p.editConfig(t, configFile, append([]configEdit{
+		{path: []string{"repositories", "[name=deploy]"}, field: "url", value: srv.HTTPURL(repo.Name)},
+		{path: []string{"repositories", "[name=deploy]", "auth"}, field: "username", value: srv.User},
+		{path: []string{"repositories", "[name=deploy]"}, field: "interval", value: "1s"},
+		{path: []string{"environments", "[name=dev]"}, field: "namespace", value: namespaces["dev"]},
+		{path: []string{"environments", "[name=dev]", "scope"}, field: "namespaces", value: "[" + namespaces["dev"] + "]"},
+		{path: []string{"environments", "[name=staging]"}, field: "namespace", value: namespaces["staging"]},
+		{path: []string{"listen"}, field: "http", value: "127.0.0.1:" + strconv.Itoa(port)},
+	}, v.config...))
 
 	// The process: the image's entrypoint is the binary, so the container's
 	// args are its arguments. Its environment is the container's, the
@@ -383,8 +409,8 @@ func objectsPresent(ctx context.Context, cs kubernetes.Interface, ns, deployment
 	return true
 }
 
-// eventFor waits for an Event with reason on env's inventory ConfigMap in
-// baton-system, for the revision.
+// eventFor waits for an Event with reason on env's Environment object in
+// baton-system (the install ships its CRD), for the revision.
 func eventFor(cs kubernetes.Interface, reason, env, revision string) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Events("baton-system").List(ctx, metav1.ListOptions{})
@@ -392,7 +418,7 @@ func eventFor(cs kubernetes.Interface, reason, env, revision string) func(contex
 			return false, nil
 		}
 		for _, e := range list.Items {
-			if e.Reason == reason && e.InvolvedObject.Name == inventory.ConfigMapName(env) &&
+			if e.Reason == reason && e.InvolvedObject.Kind == "Environment" && e.InvolvedObject.Name == env &&
 				e.Annotations[events.AnnotationRevision] == revision {
 				return true, nil
 			}

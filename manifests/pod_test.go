@@ -215,6 +215,8 @@ type configEdit struct {
 	path  []string
 	field string
 	value string
+	// remove deletes the field instead of setting it.
+	remove bool
 }
 
 // editConfig applies the user's edits to the pod's configuration file,
@@ -232,7 +234,16 @@ func (p *pod) editConfig(t *testing.T, file string, edits []configEdit) {
 		if err != nil || parent == nil {
 			t.Fatalf("baton.yaml has no %s: adapt the test to manifests/baton.yaml", strings.Join(e.path, "."))
 		}
-		if err := parent.PipeE(kyaml.SetField(e.field, kyaml.NewStringRNode(e.value))); err != nil {
+		var op kyaml.Filter = kyaml.Clear(e.field)
+		if !e.remove {
+			// The value is YAML: "false" is a boolean, "[a, b]" a list.
+			value, err := kyaml.Parse(e.value)
+			if err != nil {
+				t.Fatalf("baton.yaml %s.%s: value %q: %v", strings.Join(e.path, "."), e.field, e.value, err)
+			}
+			op = kyaml.SetField(e.field, value)
+		}
+		if err := parent.PipeE(op); err != nil {
 			t.Fatalf("baton.yaml %s.%s: %v", strings.Join(e.path, "."), e.field, err)
 		}
 	}
