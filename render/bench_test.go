@@ -1,7 +1,9 @@
 package render
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -273,11 +275,8 @@ func BenchmarkRenderCached(b *testing.B) {
 func BenchmarkRenderProcess(b *testing.B) {
 	forEachShape(b, func(b *testing.B, shape benchShape) {
 		dir, _ := benchTree(b, shape)
-		runProcessBench(b, func() *exec.Cmd {
-			cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchRenderChild$", "-test.count", "1")
-			cmd.Env = append(os.Environ(), benchChildEnv+"="+dir, fmt.Sprintf("%s=%d", benchChildObjectsEnv, shape.objects()))
-			return cmd
-		})
+		runProcessBench(b, []string{os.Args[0], "-test.run", "^TestBenchRenderChild$", "-test.count", "1"},
+			benchChildEnv+"="+dir, fmt.Sprintf("%s=%d", benchChildObjectsEnv, shape.objects()))
 	})
 }
 
@@ -287,35 +286,75 @@ func BenchmarkKustomizeCLI(b *testing.B) {
 	bin := ensureKustomizeCLI(b)
 	forEachShape(b, func(b *testing.B, shape benchShape) {
 		dir, _ := benchTree(b, shape)
-		runProcessBench(b, func() *exec.Cmd {
-			return exec.Command(bin, "build", filepath.Join(dir, benchOverlay))
-		})
+		runProcessBench(b, []string{bin, "build", filepath.Join(dir, benchOverlay)})
 	})
 }
 
-// runProcessBench runs one process per iteration and reports its CPU
-// seconds and the largest peak RSS among them.
-func runProcessBench(b *testing.B, command func() *exec.Cmd) {
-	var cpu time.Duration
+// runProcessBench runs argv once per iteration, through TestBenchLauncher,
+// and reports the process's wall time (as ns/op), CPU seconds and the
+// largest peak RSS. B/op and allocs/op are this process's, not the child's.
+func runProcessBench(b *testing.B, argv []string, env ...string) {
+	spec, err := json.Marshal(argv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wall, cpu time.Duration
 	var maxRSS int64
 	for b.Loop() {
-		cmd := command()
-		var stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("%s: %v\n%s", cmd, err, stderr.String())
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchLauncher$", "-test.count", "1")
+		cmd.Env = append(append(os.Environ(), env...), benchLaunchEnv+"="+string(spec))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("%s: %v\n%s", argv, err, out)
 		}
-		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		maxRSS = max(maxRSS, peakRSS(cmd.ProcessState))
+		var w, c, rss int64
+		i := bytes.Index(out, []byte(benchLaunchMarker))
+		if i < 0 {
+			b.Fatalf("no figures from the launcher:\n%s", out)
+		}
+		if _, err := fmt.Sscanf(string(out[i:]), benchLaunchMarker+" %d %d %d", &w, &c, &rss); err != nil {
+			b.Fatalf("launcher output: %v\n%s", err, out)
+		}
+		wall, cpu, maxRSS = wall+time.Duration(w), cpu+time.Duration(c), max(maxRSS, rss)
 	}
+	b.ReportMetric(float64(wall.Nanoseconds())/float64(b.N), "ns/op")
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(float64(maxRSS)/(1<<20), "peak-RSS-MiB")
 }
 
 const (
+	benchLaunchEnv       = "BATON_BENCH_LAUNCH"
+	benchLaunchMarker    = "baton-bench-launch:"
 	benchChildEnv        = "BATON_BENCH_CHILD_TREE"
 	benchChildObjectsEnv = "BATON_BENCH_CHILD_OBJECTS"
 )
+
+// TestBenchLauncher runs the command in $BATON_BENCH_LAUNCH (a JSON argv)
+// and prints its wall time, CPU time and peak RSS. The process benchmarks
+// start commands through it because the peak RSS Linux reports for a child
+// is at least its parent's RSS when it started (the child runs in the
+// parent's memory until exec): the benchmark process is large, this one is
+// not. It does nothing otherwise.
+func TestBenchLauncher(t *testing.T) {
+	spec := os.Getenv(benchLaunchEnv)
+	if spec == "" {
+		t.Skip("run by the process benchmarks")
+	}
+	var argv []string
+	if err := json.Unmarshal([]byte(spec), &argv); err != nil || len(argv) == 0 {
+		t.Fatalf("%s: want a JSON argv: %v", benchLaunchEnv, err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", argv, err, stderr.String())
+	}
+	wall := time.Since(start)
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	fmt.Printf("%s %d %d %d\n", benchLaunchMarker, wall.Nanoseconds(), cpu.Nanoseconds(), peakRSS(cmd.ProcessState))
+}
 
 // TestBenchRenderChild is BenchmarkRenderProcess's child: one render of the
 // tree in $BATON_BENCH_CHILD_TREE. It does nothing otherwise.

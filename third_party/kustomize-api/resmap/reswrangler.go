@@ -76,11 +76,15 @@ func (m *resWrangler) Resources() []*resource.Resource {
 func (m *resWrangler) Append(res *resource.Resource) error {
 	id := res.CurId()
 	if r := m.GetMatchingResourcesByCurrentId(id.Equals); len(r) > 0 {
-		return fmt.Errorf(
-			"may not add resource with an already registered id: %s", id)
+		return errAlreadyRegistered(id)
 	}
 	m.append(res)
 	return nil
+}
+
+func errAlreadyRegistered(id resid.ResId) error {
+	return fmt.Errorf(
+		"may not add resource with an already registered id: %s", id)
 }
 
 // append appends without performing an Id check
@@ -467,13 +471,53 @@ func (m *resWrangler) AppendAll(other ResMap) error {
 }
 
 // appendAll appends all the resources, error on Id collision.
+// It is Append on each in turn, but computes each id once rather than once
+// per resource already in the map.
 func (m *resWrangler) appendAll(list []*resource.Resource) error {
+	ids := make(IdCounts, len(m.rList)+len(list))
+	for _, r := range m.rList {
+		ids.Add(r.CurId(), 1)
+	}
+	for _, res := range list {
+		id := res.CurId()
+		if ids.Add(id, 0) > 0 {
+			return errAlreadyRegistered(id)
+		}
+		m.append(res)
+		ids.Add(id, 1)
+	}
+	return nil
+}
+
+// AppendEach appends the resources to m in order as m.Append on each
+// would, stopping at the first error, but computes each id only once.
+func AppendEach(m ResMap, list []*resource.Resource) error {
+	if w, ok := m.(*resWrangler); ok {
+		return w.appendAll(list)
+	}
 	for _, res := range list {
 		if err := m.Append(res); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// IdCounts counts resource ids the way ResId.Equals compares them: ids
+// that Equals one another count as one.
+type IdCounts map[idKey]int
+
+// idKey holds exactly what ResId.Equals compares.
+type idKey struct {
+	namespace, group, version, kind, name string
+}
+
+// Add adds n (which may be negative or zero) to the count of id and
+// returns the new count.
+func (c IdCounts) Add(id resid.ResId, n int) int {
+	k := idKey{id.EffectiveNamespace(), id.Group, id.Version, id.Kind, id.Name}
+	c[k] += n
+	return c[k]
 }
 
 // AbsorbAll implements ResMap.

@@ -6,6 +6,7 @@ package resource
 import (
 	"fmt"
 	"log"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/filters/patchstrategicmerge"
@@ -25,6 +26,39 @@ import (
 type Resource struct {
 	kyaml.RNode
 	refVarNames []string
+	// frozen, while set, is what CurId and PrevIds return: see FreezeIds.
+	frozen *frozenIds
+}
+
+// frozenIds are a resource's ids as computed when FreezeIds was called.
+type frozenIds struct {
+	cur  resid.ResId
+	prev []resid.ResId
+}
+
+// FreezeIds makes CurId, PrevIds and OrgId of each resource return what
+// they return now, until the returned function is called. They otherwise
+// parse the resource's YAML on every call, and passes that compare every
+// resource with every other one spend most of a large build doing so.
+//
+// Only call it around code that changes no resource's apiVersion, kind,
+// name, namespace or previous-id annotations: frozen ids do not follow
+// such changes. A resource whose previous-id annotations are malformed is
+// left unfrozen, so that PrevIds still panics where it would have.
+func FreezeIds(rs []*Resource) (thaw func()) {
+	for _, r := range rs {
+		r.frozen = nil
+		prev, err := utils.PrevIds(&r.RNode)
+		if err != nil {
+			continue
+		}
+		r.frozen = &frozenIds{cur: r.CurId(), prev: prev}
+	}
+	return func() {
+		for _, r := range rs {
+			r.frozen = nil
+		}
+	}
 }
 
 var BuildAnnotations = []string{
@@ -443,6 +477,9 @@ func (r *Resource) OrgId() resid.ResId {
 // The returned array does not include the resource's current
 // ID. If there are no previous IDs, this will return nil.
 func (r *Resource) PrevIds() []resid.ResId {
+	if r.frozen != nil {
+		return slices.Clip(r.frozen.prev) // an append by the caller copies
+	}
 	prevIds, err := utils.PrevIds(&r.RNode)
 	if err != nil {
 		// this should never happen
@@ -461,6 +498,9 @@ func (r *Resource) StorePreviousId() {
 // mutable parts of the resource.
 // This should be unique in any ResMap.
 func (r *Resource) CurId() resid.ResId {
+	if r.frozen != nil {
+		return r.frozen.cur
+	}
 	return resid.NewResIdWithNamespace(
 		r.GetGvk(), r.GetName(), r.GetNamespace())
 }

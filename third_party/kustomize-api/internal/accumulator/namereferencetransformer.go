@@ -6,12 +6,16 @@ package accumulator
 import (
 	"fmt"
 	"log"
+	"strings"
 
 	"sigs.k8s.io/kustomize/api/filters/nameref"
 	"sigs.k8s.io/kustomize/api/internal/plugins/builtinconfig"
+	"sigs.k8s.io/kustomize/api/internal/utils"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/kyaml/resid"
+	kyamlutils "sigs.k8s.io/kustomize/kyaml/utils"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 type nameReferenceTransformer struct {
@@ -51,6 +55,11 @@ func newNameReferenceTransformer(
 func (t *nameReferenceTransformer) Transform(m resmap.ResMap) error {
 	fMap := t.determineFilters(m.Resources())
 	debug(fMap)
+	// Each filter below looks at every candidate's ids, which are parsed
+	// from YAML on every call: freeze them, as this pass changes none.
+	if !t.mayChangeIds(m.Resources()) {
+		defer resource.FreezeIds(m.Resources())()
+	}
 	for r, fList := range fMap {
 		c, err := m.SubsetThatCouldBeReferencedByResource(r)
 		if err != nil {
@@ -65,6 +74,124 @@ func (t *nameReferenceTransformer) Transform(m resmap.ResMap) error {
 		}
 	}
 	return nil
+}
+
+// mayChangeIds reports whether writing name references could change the
+// id of a resource (its apiVersion, kind, name, namespace or previous-id
+// annotations). The filters write at the referrers' fieldSpec paths (a
+// name, or the name and namespace of a map found there) and rewrite the
+// refBy annotation of referrals, keeping the other annotations' values. So
+// an id can change only through a path that leads to one of those fields,
+// or through a YAML node that holds one and is also reachable from
+// elsewhere: through an alias, or shared by two trees. (Transformers do
+// share nodes, such as a label's value between metadata and selectors.)
+func (t *nameReferenceTransformer) mayChangeIds(resources []*resource.Resource) bool {
+	for _, backRef := range t.backRefs {
+		for _, fs := range backRef.Referrers {
+			if pathMayReachId(fs.Path) {
+				return true
+			}
+		}
+	}
+	reached := make(map[*yaml.Node]int) // id nodes: times reached
+	for _, r := range resources {
+		addIdNodes(reached, r.YNode())
+	}
+	aliased := false
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.AliasNode {
+			aliased = true
+			return
+		}
+		if _, ok := reached[n]; ok {
+			reached[n]++
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	for _, r := range resources {
+		walk(r.YNode())
+	}
+	if aliased {
+		return true
+	}
+	for _, times := range reached {
+		if times > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// addIdNodes adds to ids the nodes of a resource whose change changes its
+// id: the values of apiVersion, kind, metadata/name, metadata/namespace and
+// the previous-id annotations, and the metadata map (where a write may set
+// a name or namespace).
+func addIdNodes(ids map[*yaml.Node]int, root *yaml.Node) {
+	fields := func(m *yaml.Node, visit func(key string, value *yaml.Node)) {
+		if m == nil || m.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			visit(m.Content[i].Value, m.Content[i+1])
+		}
+	}
+	fields(root, func(key string, value *yaml.Node) {
+		switch key {
+		case yaml.APIVersionField, yaml.KindField:
+			ids[value] = 0
+		case yaml.MetadataField:
+			ids[value] = 0
+			fields(value, func(key string, value *yaml.Node) {
+				switch key {
+				case yaml.NameField, yaml.NamespaceField:
+					ids[value] = 0
+				case yaml.AnnotationsField:
+					fields(value, func(key string, value *yaml.Node) {
+						switch key {
+						case utils.BuildAnnotationPreviousKinds,
+							utils.BuildAnnotationPreviousNames,
+							utils.BuildAnnotationPreviousNamespaces:
+							ids[value] = 0
+						}
+					})
+				}
+			})
+		}
+	})
+}
+
+// pathMayReachId reports whether a fieldSpec path may lead to an id field:
+// the root, apiVersion, kind, metadata, its name or namespace, or a
+// previous-id annotation. Other metadata paths (labels, other annotations)
+// cannot.
+func pathMayReachId(path string) bool {
+	segs := kyamlutils.PathSplitter(path, "/")
+	for i := range segs {
+		segs[i] = strings.TrimSuffix(segs[i], "[]")
+	}
+	switch segs[0] {
+	case "", "apiVersion", "kind":
+		return true
+	case "metadata":
+		if len(segs) < 3 {
+			return true
+		}
+		if segs[1] == "annotations" {
+			switch segs[2] {
+			case utils.BuildAnnotationPreviousKinds,
+				utils.BuildAnnotationPreviousNames,
+				utils.BuildAnnotationPreviousNamespaces:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func debug(fMap filterMap) {

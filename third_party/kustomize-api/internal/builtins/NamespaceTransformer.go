@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/kustomize/api/filters/namespace"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/errors"
 	"sigs.k8s.io/yaml"
@@ -47,6 +48,15 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 	if len(p.Namespace) == 0 {
 		return nil
 	}
+	// After each resource moves, no other may share its id. Count the ids
+	// once and keep the counts current (only the resource being moved
+	// changes), rather than comparing it with every other resource.
+	ids := resmap.IdCounts{}
+	copies := map[*resource.Resource]int{} // a resource listed twice moves twice
+	for _, r := range m.Resources() {
+		ids.Add(r.CurId(), 1)
+		copies[r]++
+	}
 	for _, r := range m.Resources() {
 		if r.IsNilOrEmpty() {
 			// Don't mutate empty objects?
@@ -56,6 +66,7 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 			// Don't apply namespace on Helm generated manifest. Helm should take care of it.
 			continue
 		}
+		before := r.CurId()
 		r.StorePreviousId()
 		if err := r.ApplyFilter(namespace.Filter{
 			Namespace:              p.Namespace,
@@ -65,8 +76,10 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 		}); err != nil {
 			return err
 		}
-		matches := m.GetMatchingResourcesByCurrentId(r.CurId().Equals)
-		if len(matches) != 1 {
+		after := r.CurId()
+		ids.Add(before, -copies[r])
+		if ids.Add(after, copies[r]) != 1 {
+			matches := m.GetMatchingResourcesByCurrentId(after.Equals)
 			return fmt.Errorf(
 				"namespace transformation produces ID conflict: %+v", matches)
 		}
