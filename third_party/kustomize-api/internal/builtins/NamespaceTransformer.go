@@ -52,7 +52,7 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 	// once and keep the counts current (only the resource being moved
 	// changes), rather than comparing it with every other resource.
 	ids := resmap.IdCounts{}
-	copies := map[*resource.Resource]int{} // a resource listed twice moves twice
+	copies := map[*resource.Resource]int{} // entries of each resource in m: they move together
 	for _, r := range m.Resources() {
 		ids.Add(r.CurId(), 1)
 		copies[r]++
