@@ -19,12 +19,13 @@ import (
 // kustomize/api version (see kustomizeCLIVersion), on the same tree, in the
 // same run:
 //
-//	go test ./render -run '^$' -bench 'Render|KustomizeCLI' -benchmem -benchtime 3x
+//	go test ./render -run '^$' -bench 'RenderCold|RenderProcess|KustomizeCLI' -benchmem -benchtime 1x
 //
 // BenchmarkRenderCold times Baton's in-process build; BenchmarkRenderProcess
 // and BenchmarkKustomizeCLI time one render per process, start-up included,
 // and report its CPU seconds and peak RSS, so the two compare like for like.
 // The first run builds the CLI into the cache folder (about a minute).
+// docs/benchmarks.md has the figures.
 //
 // The tree is a monorepo of teams (base/team-N, each a kustomization of 100
 // applications) and a production overlay. Each application has a Deployment,
