@@ -1,5 +1,6 @@
 // Copyright 2019 The Kubernetes Authors.
 // SPDX-License-Identifier: Apache-2.0
+// Changed for Baton (github.com/baton-gitops/baton): see README.md at this module's root.
 
 package resmap
 
