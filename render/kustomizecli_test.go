@@ -32,7 +32,8 @@ var cliOnce struct {
 
 // ensureKustomizeCLI returns the kustomize CLI binary: $BATON_KUSTOMIZE, or
 // the one toolcache builds once per machine (go install, about a minute) into
-// the cache folder bin/kustomize-<version>.
+// the cache folder bin/kustomize-<version>. Either way it must be built from
+// the kustomize/api version go.mod requires.
 func ensureKustomizeCLI(tb testing.TB) string {
 	tb.Helper()
 	cliOnce.Do(func() {
@@ -45,21 +46,21 @@ func ensureKustomizeCLI(tb testing.TB) string {
 }
 
 func buildKustomizeCLI() (string, error) {
-	if bin := os.Getenv("BATON_KUSTOMIZE"); bin != "" {
-		return bin, nil
+	bin := os.Getenv("BATON_KUSTOMIZE")
+	if bin == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		dir, err := toolcache.Ensure(ctx, toolcache.Tool{
+			Name: "kustomize", Version: kustomizeCLIVersion,
+			Programs: []toolcache.Program{{Name: "kustomize", Build: func(ctx context.Context, dir string) error {
+				return toolcache.GoInstall(ctx, dir, "-ldflags", "-s -w", "sigs.k8s.io/kustomize/kustomize/v5@"+kustomizeCLIVersion)
+			}}},
+		}, os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		bin = filepath.Join(dir, "kustomize")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	dir, err := toolcache.Ensure(ctx, toolcache.Tool{
-		Name: "kustomize", Version: kustomizeCLIVersion,
-		Programs: []toolcache.Program{{Name: "kustomize", Build: func(ctx context.Context, dir string) error {
-			return toolcache.GoInstall(ctx, dir, "-ldflags", "-s -w", "sigs.k8s.io/kustomize/kustomize/v5@"+kustomizeCLIVersion)
-		}}},
-	}, os.Stderr)
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "kustomize")
 	// The CLI is only a fair baseline, and only an unpatched reference, when
 	// it is built from the kustomize/api version this module requires.
 	cliAPI, err := binaryModuleVersion(bin, "sigs.k8s.io/kustomize/api")
@@ -71,8 +72,8 @@ func buildKustomizeCLI() (string, error) {
 		return "", err
 	}
 	if cliAPI != ours {
-		return "", fmt.Errorf("kustomize CLI %s is built from kustomize/api %s, but baton requires %s: change kustomizeCLIVersion to the CLI release of %s",
-			kustomizeCLIVersion, cliAPI, ours, ours)
+		return "", fmt.Errorf("kustomize CLI %s is built from kustomize/api %s, but baton requires %s: use the CLI release of %s (kustomizeCLIVersion)",
+			bin, cliAPI, ours, ours)
 	}
 	return bin, nil
 }
@@ -88,20 +89,30 @@ func linkedKustomizeAPI() (string, error) {
 }
 
 // binaryModuleVersion reads a dependency's version from a Go binary's build
-// information (`go version -m`).
+// information (`go version -m`); a dependency replaced by another module or
+// a folder is refused, as the reference must be the released code.
 func binaryModuleVersion(bin, module string) (string, error) {
 	out, err := exec.Command("go", "version", "-m", bin).Output()
 	if err != nil {
 		return "", fmt.Errorf("go version -m %s: %w", bin, err)
 	}
+	var version string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) >= 3 && f[0] == "dep" && f[1] == module {
-			return f[2], nil
+		switch {
+		case len(f) >= 3 && f[0] == "dep" && f[1] == module:
+			version = f[2]
+		case version != "" && len(f) > 0 && f[0] == "=>":
+			return "", fmt.Errorf("%s: %s is replaced by %s: want the released module", bin, module, strings.Join(f[1:], " "))
+		case version != "":
+			return version, nil
 		}
 	}
-	return "", fmt.Errorf("%s: no %s in its build information", bin, module)
+	if version == "" {
+		return "", fmt.Errorf("%s: no %s in its build information", bin, module)
+	}
+	return version, nil
 }
 
 // kustomizeTree is one kustomization to build both ways: dir, a slash path
