@@ -1,6 +1,8 @@
 // Package render turns one environment's overlay at one revision into the
 // Kubernetes objects to apply, with Kustomize (sigs.k8s.io/kustomize/api)
-// in process.
+// in process. The module links a copy of kustomize/api whose resource
+// lookups are linear instead of quadratic (third_party/kustomize-api); its
+// output is byte for byte the kustomize CLI's, and tests hold it to that.
 //
 // Kustomize reads the revision's tree through a read-only adapter over the
 // Snapshot (an io/fs view of a git tree): there is no checkout, and no path,
