@@ -48,8 +48,9 @@ type envLoop struct {
 	mu        sync.Mutex
 	latest    *source.Revision
 	sourceErr error
-	offered   bool
-	health    healthSeen
+	// offered says a poll result came during the current leadership.
+	offered bool
+	health  healthSeen
 
 	// wake says latest changed (or the first poll result came); healthWake
 	// says the monitor saw the health change. Each holds one pending signal.
@@ -105,6 +106,17 @@ func (l *envLoop) offer(br source.BranchResult, pollErr error) {
 	if changed {
 		signal(l.wake)
 	}
+}
+
+// newLeadership prepares the loop for a leadership: the first poll result
+// of that leadership wakes it whether or not the revision moved, so that a
+// replica that leads again (A→B→A) syncs, monitors and promotes at once
+// instead of waiting for a new commit. The revision known from the last
+// leadership is kept: it is still the last good one if the poll fails.
+func (l *envLoop) newLeadership() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.offered = false
 }
 
 // current returns the newest good revision and the last source error.

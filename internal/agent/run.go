@@ -156,6 +156,8 @@ func (a *Agent) lead(ctx context.Context) {
 
 	var wg sync.WaitGroup
 	for _, l := range a.loops {
+		// Before any watcher polls: its first result must wake the loop.
+		l.newLeadership()
 		wg.Go(func() { l.run(ctx) })
 	}
 	for _, w := range a.watchers {
