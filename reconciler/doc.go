@@ -22,6 +22,12 @@
 //  4. records the new inventory in a ConfigMap, so that a later pass — in
 //     this or a new process — knows what to prune.
 //
+// The inventory is written ahead: before step 2 applies objects it does not
+// hold, it records them as pending. A pass that fails or is cut short (an
+// API server outage, SIGKILL) therefore leaves every object it may have
+// created known, and a later pass prunes those that left git (after a
+// revert, say). Nothing is pruned after a failed apply.
+//
 // Drift (an object edited or deleted by hand) is found on every pass, even at
 // the same revision, and corrected or, in detect-only mode, only reported.
 // Unchanged objects cost no request: a watch cache of the environment's

@@ -49,20 +49,20 @@ type pruneTarget struct {
 	stage stage
 }
 
-// prune deletes what the previous inventory has and the desired set has
-// not, in reverse stage order (admission webhooks first, CRDs last), so that
+// prune deletes what the inventory has (applied or pending) and the desired
+// set has not, in reverse stage order (admission webhooks first, CRDs last), so that
 // nothing is deleted before what depends on it. It returns the outcomes and
 // the entries to keep in the inventory: those whose deletion failed, so that
 // the next pass tries again. A kept object (by policy) leaves the inventory:
 // baton no longer manages it.
-func (p *pass) prune(ctx context.Context, items []*item, prev inventory.Inventory) ([]outcome, []inventory.Entry) {
+func (p *pass) prune(ctx context.Context, items []*item, known []inventory.Entry) ([]outcome, []inventory.Entry) {
 	desired := make(map[objectKey]bool, len(items))
 	for _, it := range items {
 		desired[keyOf(it.ref)] = true
 	}
 	var targets []pruneTarget
 	var outs []outcome
-	for _, e := range prev.Entries {
+	for _, e := range known {
 		ref := ObjectRef{Group: e.Group, Version: e.Version, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
 		if desired[keyOf(ref)] {
 			continue

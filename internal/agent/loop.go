@@ -127,9 +127,10 @@ func (l *envLoop) current() (*source.Revision, error) {
 }
 
 // run syncs until ctx ends. A pass in flight when ctx ends is abandoned:
-// the reconciler writes the inventory only after every object applied, so
-// an abandoned pass leaves the previous inventory in force and the next
-// leader's pass completes the work.
+// the reconciler names the new revision in the inventory only after every
+// object applied, and records beforehand what it may create, so an
+// abandoned pass leaves the previous revision in force, loses track of
+// nothing, and the next leader's pass completes the work.
 func (l *envLoop) run(ctx context.Context) {
 	st := &loopState{stopMonitor: func() {}}
 	defer func() { st.stopMonitor() }()

@@ -20,8 +20,8 @@ const shutdownGrace = 5 * time.Second
 // Run serves HTTP, takes part in the leader election and, while leading,
 // runs one loop per synced environment and one poller per repository. It
 // blocks until ctx ends (SIGTERM), then stops in this order: the loops (an
-// apply in flight is abandoned safely: the inventory is written only after
-// a complete apply), the Lease (released, so a standby takes over at once
+// apply in flight is abandoned safely: the inventory names a revision only
+// after a complete apply and records ahead what an apply may create), the Lease (released, so a standby takes over at once
 // instead of after the lease duration), the HTTP server. It returns nil
 // after a clean stop, or the error that kept it from running.
 //
