@@ -19,6 +19,9 @@
 //     that fields git no longer has are removed.
 //  3. prunes, only if every object applied: objects of the previous inventory
 //     that left git are deleted, within the safety rules (see Request.Prune).
+//     An entry stays in the inventory until its object is confirmed gone:
+//     a failed or refused deletion, a kind not served at the moment, an
+//     object kept by policy or still terminating are tried again later.
 //  4. records the new inventory in a ConfigMap, so that a later pass — in
 //     this or a new process — knows what to prune.
 //
