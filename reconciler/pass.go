@@ -104,8 +104,27 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 				errs = append(errs, err)
 			}
 		}
+		if c := p.r.cache; c != nil {
+			// Watches on what the environment no longer uses stop.
+			c.retain(p.req.Environment, cacheKeys(p.req.Environment, items))
+		}
 	}
 	return joinErrors(errs)
+}
+
+// cacheKeys are the watch cache entries the desired objects use.
+func cacheKeys(env string, items []*item) map[cacheKey]bool {
+	used := make(map[cacheKey]bool)
+	for _, it := range items {
+		if it.mapped {
+			ns := ""
+			if it.namespaced {
+				ns = it.ref.Namespace
+			}
+			used[cacheKey{env, it.gvr, ns}] = true
+		}
+	}
+	return used
 }
 
 // writeAhead records the objects this pass may create before it applies

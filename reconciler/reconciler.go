@@ -67,9 +67,19 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		store:  &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager},
 	}
 	if !opts.DisableCache {
-		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout)
+		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout,
+			retryPolicy{base: opts.CacheRetry, max: 16 * opts.CacheRetry, now: time.Now})
 	}
 	return r, nil
+}
+
+// ReleaseCache stops the watches of every environment; the next pass of
+// each starts its own again. A replica that stops leading calls it: it
+// applies nothing until it leads again.
+func (r *Reconciler) ReleaseCache() {
+	if r.cache != nil {
+		r.cache.release()
+	}
 }
 
 // Close stops the watches. A closed Reconciler must not be used again.

@@ -149,6 +149,8 @@ func (a *Agent) lead(ctx context.Context) {
 	a.recorder.LeaderChanged(true)
 	a.log.Info("leading", "identity", a.identity, "role", role)
 	defer func() {
+		// A standby applies nothing: its watches would only cost.
+		a.parts.reconciler.ReleaseCache()
 		a.board.setRole(RoleStandby)
 		a.recorder.LeaderChanged(false)
 		a.log.Info("stopped leading", "identity", a.identity)
