@@ -164,7 +164,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	promotes := false
 	for _, name := range cfg.Sync {
-		promotes = promotes || len(cfg.EdgesFrom(name)) > 0
+		promotes = promotes || len(cfg.EdgesFrom(name)) > 0 || len(cfg.RevertEdgesInto(name)) > 0
 	}
 	if a.parts.promoter == nil && promotes {
 		pp, err := NewPipelinePromoter(PipelinePromoterOptions{Config: cfg, CacheDir: cacheDir, Logger: a.log,
@@ -188,12 +188,16 @@ func New(opts Options) (*Agent, error) {
 		}
 		repo := cfg.Repository(env.Repository)
 		l := newEnvLoop(a.parts, env, cfg.EdgesFrom(name), repo.Interval.Duration)
+		l.reverts = cfg.RevertEdgesInto(name)
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
 		a.loops = append(a.loops, l)
 		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
 			Path: env.Path, Suspended: env.Suspend}
 		for _, e := range l.edges {
 			st.Promotions = append(st.Promotions, PromotionInfo{To: e.To, Policy: e.Policy})
+		}
+		for _, e := range l.reverts {
+			st.Reverts = append(st.Reverts, PromotionInfo{From: e.From, To: e.To, Policy: e.Policy})
 		}
 		statuses = append(statuses, st)
 	}

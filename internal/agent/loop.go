@@ -40,8 +40,11 @@ type parts struct {
 // elsewhere, through mu and the channels.
 type envLoop struct {
 	*parts
-	env      config.Environment
-	edges    []config.Edge
+	env   config.Environment
+	edges []config.Edge
+	// reverts are the edges into env whose promotions are reverted when
+	// they leave env degraded.
+	reverts  []config.Edge
 	interval time.Duration
 
 	// mu guards latest, sourceErr, offered and health.

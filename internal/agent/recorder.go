@@ -125,6 +125,11 @@ const (
 	PromotionFrozen = "frozen"
 	// PromotionFailed: an error stopped it (git, forge, Prometheus).
 	PromotionFailed = "failure"
+	// PromotionReverted: a promotion along the edge left its target
+	// unhealthy and was reverted (the revert pushed, or its pull request
+	// opened), for an edge with revertOnUnhealthy. Recorded once per
+	// revert, by the agent that syncs the target.
+	PromotionReverted = "reverted"
 )
 
 // PromotionRecord is one evaluation of a pipeline edge.

@@ -49,6 +49,9 @@ const (
 	ReasonPromotionFrozen = "PromotionFrozen"
 	ReasonPromotionHeld   = "PromotionHeld"
 	ReasonPromotionFailed = "PromotionFailed"
+	// ReasonPromotionReverted is recorded on the target environment when a
+	// promotion that left it unhealthy is reverted (revertOnUnhealthy).
+	ReasonPromotionReverted = "PromotionReverted"
 )
 
 // Annotations on every Event.

@@ -46,7 +46,7 @@
 //
 // Promotion (per pipeline edge):
 //
-//	baton_promotions_total{from,to,result}          counter  changes of outcome: pushed, pull-request, up-to-date, blocked, held, frozen, failure
+//	baton_promotions_total{from,to,result}          counter  changes of outcome: pushed, pull-request, up-to-date, blocked, held, frozen, failure; reverted (revertOnUnhealthy)
 //	baton_promotion_pending{from,to}                gauge    1 while a revision waits (gate, pull request, retry)
 //	baton_promotion_frozen{from,to}                 gauge    1 while the source is unhealthy or suspended
 //	baton_promotion_held{from,to}                   gauge    1 while a reverted revision is held back
