@@ -10,7 +10,7 @@ import (
 // reverted there.
 func heldBy(hist *historyCache, sourceCommit, key string) *hold {
 	for i, h := range hist.h.holds {
-		if h.sourceCommit == sourceCommit || (h.key != "" && h.key == key) {
+		if sameCommit(h.sourceCommit, sourceCommit) || (h.key != "" && h.key == key) {
 			return &hist.h.holds[i]
 		}
 	}

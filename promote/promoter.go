@@ -113,7 +113,9 @@ type edgeState struct {
 type historyCache struct {
 	head string
 	log  []*source.Revision
-	h    targetHistory
+	// squashed are the squash-merged promotions recognised in log.
+	squashed map[string]*promotion
+	h        targetHistory
 }
 
 // New validates the options and returns a Promoter.
@@ -248,7 +250,7 @@ func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment,
 	}
 	out.TargetHead = target.Commit
 	start := time.Now()
-	hist, err := p.history(ctx, edge, target)
+	hist, err := p.history(ctx, edge, to, target, heads[PromotionBranch(edge)])
 	if err != nil {
 		return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
 	}
@@ -313,8 +315,9 @@ func (p *Promoter) poll(ctx context.Context, branches ...string) (map[string]*so
 }
 
 // history reads and analyses the target branch's recent history, once
-// per target head.
-func (p *Promoter) history(ctx context.Context, edge Edge, target *source.Revision) (*historyCache, error) {
+// per target head. branchHead is the promotion branch's head, nil when it
+// is absent or not polled (it helps recognise squash merges).
+func (p *Promoter) history(ctx context.Context, edge Edge, to Environment, target, branchHead *source.Revision) (*historyCache, error) {
 	s := p.edgeState(edge.Name())
 	p.mu.Lock()
 	hc := s.history
@@ -326,7 +329,8 @@ func (p *Promoter) history(ctx context.Context, edge Edge, target *source.Revisi
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", target.Branch, err)
 	}
-	hc = &historyCache{head: target.Commit, log: log, h: analyzeTarget(edge.From, target.Commit, log)}
+	squashed := p.squashes(ctx, edge, to, target.Commit, log, branchHead)
+	hc = &historyCache{head: target.Commit, log: log, squashed: squashed, h: analyzeTarget(edge.From, target.Commit, log, squashed)}
 	p.mu.Lock()
 	s.history = hc
 	p.mu.Unlock()
