@@ -35,7 +35,9 @@
 // bounded number of times. Two promoters racing open one pull request
 // between them (a duplicate is closed). A promotion branch with a commit
 // Baton did not make is not rewritten. Outcomes and audit events are
-// returned as data; each event is reported once per promoter, in memory.
+// returned as data; each event is reported once per promoter, and a landed
+// promotion once across restarts and replicas when Options.Journal is set
+// (the agent's is a ConfigMap).
 //
 // What is not: only-the-leader is the caller's job (two promoters stay
 // correct, but do the work twice). Holds look back HistoryWindow (30

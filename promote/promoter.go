@@ -78,11 +78,30 @@ type Options struct {
 	// read for the last promotion and for reverts; zero means
 	// DefaultHistoryWindow. A revert older than that no longer holds.
 	HistoryWindow time.Duration
+	// Journal keeps which promotion of each edge was last reported as
+	// landed, across restarts and replicas; nil keeps it in memory, and
+	// then a promotion merged before the promoter started is never
+	// reported.
+	Journal Journal
+}
+
+// Journal remembers, outside the process, the last promotion of each edge
+// that the promoter reported as landed (the agent keeps it in a ConfigMap).
+// Its methods must be safe for concurrent use.
+type Journal interface {
+	// Landed returns the target commit last recorded for the edge ("" when
+	// no promotion was in effect); found is false when nothing was ever
+	// recorded.
+	Landed(ctx context.Context, edge string) (commit string, found bool, err error)
+	// RecordLanded records the target commit of the edge's promotion in
+	// effect ("" for none).
+	RecordLanded(ctx context.Context, edge, commit string) error
 }
 
 // Promoter evaluates pipeline edges and writes promotions. Its methods
-// are safe for concurrent use; it keeps, in memory only, which audit
-// events it reported and whether it commented on a freeze. It runs
+// are safe for concurrent use; it keeps in memory which audit events it
+// reported and whether it commented on a freeze, and in Options.Journal,
+// when set, which landed promotions it reported. It runs
 // nothing in the background: the agent calls Evaluate (on the leader
 // only) after every sync or health change and on a timer.
 type Promoter struct {
@@ -105,7 +124,8 @@ type edgeState struct {
 	frozenCommit string
 	commented    bool   // freeze comment made (or found) for this freeze
 	held         string // source commit last reported as held
-	landed       string // target commit of the last promotion reported as merged
+	landed       string // target commit of the last promotion in effect, as reported
+	landedKnown  bool   // landed was read or set (the journal need not be asked again)
 	reverted     string // target head last reverted by Rollback
 	history      *historyCache
 }

@@ -46,6 +46,7 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 		// drift cannot be told from news: refuse the pass.
 		return err
 	}
+	res.PreviousRevision = prev.Revision
 	// Only what a completed pass applied tells drift (a deleted object)
 	// from news: a pending entry may never have been created.
 	inPrev := make(map[objectKey]bool, len(prev.Entries))

@@ -167,8 +167,12 @@ func New(opts Options) (*Agent, error) {
 		promotes = promotes || len(cfg.EdgesFrom(name)) > 0 || len(cfg.RevertEdgesInto(name)) > 0
 	}
 	if a.parts.promoter == nil && promotes {
+		j, err := newJournal(opts.REST, cfg.Agent.Namespace)
+		if err != nil {
+			return nil, err
+		}
 		pp, err := NewPipelinePromoter(PipelinePromoterOptions{Config: cfg, CacheDir: cacheDir, Logger: a.log,
-			SourceMetrics: opts.SourceMetrics, Clock: clock})
+			SourceMetrics: opts.SourceMetrics, Clock: clock, Journal: j})
 		if err != nil {
 			return nil, err
 		}

@@ -243,7 +243,7 @@ func (l *envLoop) finish(o syncOutcome) {
 	rec := SyncRecord{
 		Environment: l.env.Name, Result: SyncSucceeded, FailedStage: o.failedStage,
 		Duration: l.clock.Now().Sub(o.started), RenderDuration: o.renderDur, ApplyDuration: o.applyDur,
-		Objects: o.objects, Counts: map[string]int{},
+		Objects: o.objects, Counts: map[string]int{}, PreviousRevision: o.result.PreviousRevision,
 		Drifted: len(o.result.Drifted), Pruned: len(o.result.Pruned),
 		Branch: l.env.Branch, Interval: l.interval, DriftMode: l.env.Drift,
 	}

@@ -31,6 +31,9 @@ type PipelinePromoterOptions struct {
 	// Clock tells the time for the soak and commit dates; nil means the
 	// system clock.
 	Clock Clock
+	// Journal keeps which landed promotions were reported, across
+	// restarts; nil keeps it in memory (see promote.Options.Journal).
+	Journal promote.Journal
 }
 
 // PipelinePromoter is the Promoter built from baton.yaml's pipeline, forge
@@ -69,7 +72,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	if err != nil {
 		return nil, fmt.Errorf("promoter repository: %w", err)
 	}
-	po := promote.Options{Pipeline: pl, Repo: repo, Logger: opts.Logger,
+	po := promote.Options{Pipeline: pl, Repo: repo, Logger: opts.Logger, Journal: opts.Journal,
 		Author: source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}}
 	if po.Signer, err = signer(cfg.Pipeline); err != nil {
 		repo.Close()

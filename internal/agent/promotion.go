@@ -214,7 +214,7 @@ func (l *envLoop) recordRevert(e config.Edge, rev *source.Revision, res Promotio
 // are logged at debug level only, since one runs after every pass.
 func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res PromotionResult, err error, d time.Duration) {
 	rec := PromotionRecord{From: l.env.Name, To: e.To, Revision: rev.Commit, Outcome: res.Outcome, Reason: res.Reason, Duration: d,
-		Detail: res.Detail, PullRequestURL: res.PullRequestURL}
+		Detail: res.Detail, PullRequestURL: res.PullRequestURL, Events: res.Events}
 	if err != nil {
 		rec.Outcome, rec.Reason, rec.Detail = PromotionFailed, source.KindName(err), err.Error()
 	}

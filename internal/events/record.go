@@ -126,6 +126,13 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 		author = st.author
 	}
 	r.mu.Unlock()
+	for _, ev := range rec.Events {
+		if ev.Kind == "merged" {
+			ann := annotations(rec.From, ev.SourceCommit, "")
+			ann[AnnotationTo] = rec.To
+			r.emit(event{rec.From, corev1.EventTypeNormal, ReasonPromotionMerged, ev.Message, ann})
+		}
+	}
 	if !changed {
 		return
 	}
