@@ -50,6 +50,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", "identity", a.identity, "listen", ln.Addr().String(),
 		"environments", a.cfg.Sync, "leaderElection", a.cfg.Agent.LeaderElection.IsEnabled())
 
+	if a.relay != nil {
+		relayDone := make(chan struct{})
+		go func() { defer close(relayDone); a.relay.run(ctx) }()
+		defer func() { cancel(); <-relayDone }()
+	}
 	runErr := make(chan error, 1)
 	go func() {
 		if a.cfg.Agent.LeaderElection.IsEnabled() {
@@ -157,6 +162,11 @@ func (a *Agent) lead(ctx context.Context) {
 	}()
 
 	var wg sync.WaitGroup
+	if a.relay != nil {
+		a.relay.leading.Store(true)
+		defer a.relay.leading.Store(false)
+		wg.Go(func() { a.relay.follow(ctx, a.watchers) })
+	}
 	for _, l := range a.loops {
 		// Before any watcher polls: its first result must wake the loop.
 		l.newLeadership()
