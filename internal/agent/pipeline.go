@@ -191,14 +191,7 @@ func querier(p config.Prometheus) (promote.Querier, error) {
 
 // Promote evaluates the edge req.From -> req.To.
 func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (PromotionResult, error) {
-	edge, ok := p.edges[req.From+"->"+req.To]
-	if !ok {
-		return PromotionResult{}, fmt.Errorf("promote %s -> %s: no such pipeline edge", req.From, req.To)
-	}
-	out, err := p.promoter.Evaluate(ctx, edge, promote.SourceState{
-		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, HealthySince: req.HealthySince,
-		Reason: req.Reason, Frozen: req.Frozen, FrozenReason: req.FrozenReason, Override: req.Override,
-	})
+	out, err := p.onEdge(ctx, "promote", req, p.promoter.Evaluate)
 	if err != nil {
 		return PromotionResult{}, err
 	}
@@ -210,13 +203,7 @@ func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (P
 // Outcome of "" means there was nothing to revert (the target's head is not
 // a promotion of the edge, or moved past what is synced).
 func (p *PipelinePromoter) Revert(ctx context.Context, req PromotionRequest) (PromotionResult, error) {
-	edge, ok := p.edges[req.From+"->"+req.To]
-	if !ok {
-		return PromotionResult{}, fmt.Errorf("revert %s -> %s: no such pipeline edge", req.From, req.To)
-	}
-	out, err := p.promoter.Rollback(ctx, edge, promote.SourceState{
-		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, Reason: req.Reason,
-	})
+	out, err := p.onEdge(ctx, "revert", req, p.promoter.Rollback)
 	if err != nil {
 		return PromotionResult{}, err
 	}
@@ -224,6 +211,20 @@ func (p *PipelinePromoter) Revert(ctx context.Context, req PromotionRequest) (Pr
 		return PromotionResult{}, nil
 	}
 	return promotionResult(out), nil
+}
+
+// onEdge runs op (Evaluate or Rollback) on the edge req names, with req's
+// state.
+func (p *PipelinePromoter) onEdge(ctx context.Context, verb string, req PromotionRequest,
+	op func(context.Context, promote.Edge, promote.SourceState) (promote.Outcome, error)) (promote.Outcome, error) {
+	edge, ok := p.edges[req.From+"->"+req.To]
+	if !ok {
+		return promote.Outcome{}, fmt.Errorf("%s %s -> %s: no such pipeline edge", verb, req.From, req.To)
+	}
+	return op(ctx, edge, promote.SourceState{
+		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, HealthySince: req.HealthySince,
+		Reason: req.Reason, Frozen: req.Frozen, FrozenReason: req.FrozenReason, Override: req.Override,
+	})
 }
 
 // promotionResult maps the promote package's outcome onto the agent's
