@@ -90,7 +90,7 @@ func (r *Reconciler) clientsFor(sa *ServiceAccount) (*clients, error) {
 	oc.account = sa
 	c := &clients{client: oc}
 	if !r.opts.DisableCache {
-		c.cache = newWatchCache(oc.dyn, r.opts.Logger.With("account", sa.UserName()), r.opts.CacheSyncTimeout)
+		c.cache = newWatchCache(oc.dyn, r.opts.Logger.With("account", sa.UserName()), r.opts.CacheSyncTimeout, r.cacheRetry())
 	}
 	if r.accounts.byAccount == nil {
 		r.accounts.byAccount = make(map[ServiceAccount]*clients)

@@ -70,9 +70,32 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		accounts: accounts{base: c},
 	}
 	if !opts.DisableCache {
-		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout)
+		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout, r.cacheRetry())
 	}
 	return r, nil
+}
+
+// cacheRetry is how a watch refused by RBAC is tried again: with backoff,
+// so that fixing RBAC needs no restart.
+func (r *Reconciler) cacheRetry() retryPolicy {
+	return retryPolicy{base: r.opts.CacheRetry, max: 16 * r.opts.CacheRetry, now: time.Now}
+}
+
+// ReleaseCache stops the watches of every environment, the agent's and
+// its impersonated accounts'; the next pass of each starts its own again.
+// A replica that stops leading calls it: it applies nothing until it leads
+// again.
+func (r *Reconciler) ReleaseCache() {
+	if r.cache != nil {
+		r.cache.release()
+	}
+	r.accounts.mu.Lock()
+	defer r.accounts.mu.Unlock()
+	for _, c := range r.accounts.byAccount {
+		if c.cache != nil {
+			c.cache.release()
+		}
+	}
 }
 
 // Close stops the watches. A closed Reconciler must not be used again.
@@ -91,8 +114,10 @@ func (r *Reconciler) Close() {
 //   - so is a set with an object outside Request.Scope, one of the agent's
 //     own objects, or an object that belongs to another environment
 //     (the error is a *RefusedError);
-//   - nothing is pruned and the inventory is not written unless every object
-//     applied;
+//   - nothing is pruned unless every object applied, and the inventory
+//     names the new revision only then; before applying, it records the
+//     objects the pass may create as pending, so that a failed or
+//     interrupted pass leaves none of them unknown;
 //   - a suspended request changes nothing and returns Result.Suspended.
 func (r *Reconciler) Sync(ctx context.Context, req Request) (Result, error) {
 	return r.run(ctx, req, false)
@@ -106,7 +131,8 @@ func (r *Reconciler) Diff(ctx context.Context, req Request) (Result, error) {
 	return r.run(ctx, req, true)
 }
 
-// Inventory reads what the last successful pass of env applied. An
+// Inventory reads what the last successful pass of env applied (Entries)
+// and what an unfinished pass since may have created (Pending). An
 // environment never synced has an empty inventory and no error.
 func (r *Reconciler) Inventory(ctx context.Context, env string) (inventory.Inventory, error) {
 	inv, _, err := r.store.Load(ctx, env)

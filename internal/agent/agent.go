@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/baton-gitops/baton/health"
@@ -75,8 +76,8 @@ type Options struct {
 // election off) polls, applies and promotes. A standby serves /healthz,
 // /readyz (ready: it can take over at once) and /api/status (its role and
 // the leader's identity; environment states are those of its own last
-// leadership, if any), accepts webhooks (a trigger stays pending until it
-// leads) and does nothing else.
+// leadership, if any), accepts webhooks (handed to the leader through a
+// ConfigMap the leader watches, see triggerRelay) and does nothing else.
 type Agent struct {
 	cfg      *config.Config
 	rest     *rest.Config
@@ -98,6 +99,9 @@ type Agent struct {
 	// previewer posts pull request previews while leading; nil without a
 	// forge or with previews off.
 	previewer *preview.Previewer
+	// relay hands webhooks a standby receives to the leader; nil without
+	// leader election.
+	relay *triggerRelay
 
 	closers []func()
 
@@ -192,11 +196,15 @@ func New(opts Options) (*Agent, error) {
 	}
 	promotes := false
 	for _, name := range cfg.Sync {
-		promotes = promotes || len(cfg.EdgesFrom(name)) > 0
+		promotes = promotes || len(cfg.EdgesFrom(name)) > 0 || len(cfg.RevertEdgesInto(name)) > 0
 	}
 	if a.parts.promoter == nil && promotes {
+		j, err := newJournal(opts.REST, cfg.Agent.Namespace)
+		if err != nil {
+			return nil, err
+		}
 		pp, err := NewPipelinePromoter(PipelinePromoterOptions{Config: cfg, CacheDir: cacheDir, Logger: a.log,
-			SourceMetrics: opts.SourceMetrics, Clock: clock})
+			SourceMetrics: opts.SourceMetrics, Clock: clock, Journal: j})
 		if err != nil {
 			return nil, err
 		}
@@ -204,6 +212,13 @@ func New(opts Options) (*Agent, error) {
 			a.parts.promoter = pp
 			a.closers = append(a.closers, func() { _ = pp.Close() })
 		}
+	}
+	if le := cfg.Agent.LeaderElection; le.IsEnabled() {
+		cs, err := kubernetes.NewForConfig(opts.REST)
+		if err != nil {
+			return nil, fmt.Errorf("webhook relay client: %w", err)
+		}
+		a.relay = newTriggerRelay(cs, cfg.Agent.Namespace, le.LeaseName, a.identity, a.log)
 	}
 	// One store and one watcher per repository, following only the branches
 	// of the environments this agent syncs.
@@ -219,6 +234,7 @@ func New(opts Options) (*Agent, error) {
 		if l.checker, err = envCheckers.forEnvironment(env); err != nil {
 			return nil, err
 		}
+		l.reverts = cfg.RevertEdgesInto(name)
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
 		a.loops = append(a.loops, l)
 		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
@@ -228,6 +244,9 @@ func New(opts Options) (*Agent, error) {
 		}
 		for _, e := range l.edges {
 			st.Promotions = append(st.Promotions, PromotionInfo{To: e.To, Policy: e.Policy})
+		}
+		for _, e := range l.reverts {
+			st.Reverts = append(st.Reverts, PromotionInfo{From: e.From, To: e.To, Policy: e.Policy})
 		}
 		statuses = append(statuses, st)
 	}
@@ -243,7 +262,7 @@ func New(opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("repository %s: %w", name, err)
 		}
 		a.repos = append(a.repos, repo)
-		a.watchers = append(a.watchers, newRepoWatcher(repo, byRepo[name], clock, a.log, t))
+		a.watchers = append(a.watchers, newRepoWatcher(name, repo, byRepo[name], clock, a.log, t, a.relay))
 	}
 	a.board = newStatusBoard(a.identity, role, statuses)
 	a.parts.board = a.board

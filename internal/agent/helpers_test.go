@@ -128,6 +128,9 @@ type running struct {
 	// kill makes every API request of the agent fail, as if its pod died
 	// without a chance to release the Lease.
 	kill func()
+	// partition makes every API request fail while on is true: the
+	// replica is cut off from the API server, then reconnected.
+	partition func(on bool)
 }
 
 // startAgent runs an agent until the test ends (or stop is called).
@@ -165,7 +168,8 @@ func (f *fixture) startAgent(cfg *config.Config, identity string, mutate func(*O
 	require.NoError(f.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{agent: a, addr: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1), rec: rec,
-		kill: func() { mu.Lock(); killed = true; mu.Unlock() }}
+		kill:      func() { mu.Lock(); killed = true; mu.Unlock() },
+		partition: func(on bool) { mu.Lock(); killed = on; mu.Unlock() }}
 	go func() { r.done <- a.Run(ctx) }()
 	f.t.Cleanup(func() { r.stop(f.t) })
 	return r
@@ -315,4 +319,82 @@ func overlay(n int, value string) map[string]string {
 	}
 	files["overlay/kustomization.yaml"] = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + strings.Join(res, "\n") + "\n"
 	return files
+}
+
+// pipelineOptions shape pipelineConfig.
+type pipelineOptions struct {
+	// interval is the repository's poll interval.
+	interval string
+	// stagingNS is staging's namespace; "" means the fixture's one.
+	stagingNS string
+	// stagingHealth is staging's health setting, e.g. "{timeout: 60s}".
+	stagingHealth string
+	// syncStaging makes the agent sync staging too (else dev only).
+	syncStaging bool
+	// edge adds fields to the dev → staging edge, e.g. ", revertOnUnhealthy: true".
+	edge string
+}
+
+// pipelineConfig is baton.yaml for a dev → staging pipeline (auto edge,
+// dev soaking 1s) on the fixture's repository: overlays/dev and
+// overlays/staging on env/dev and env/staging. It returns the names of the
+// two environments.
+func (f *fixture) pipelineConfig(o pipelineOptions) (cfg *config.Config, dev, staging string) {
+	f.t.Helper()
+	dev, staging = f.env, f.env+"-stg"
+	if o.stagingNS == "" {
+		o.stagingNS = f.appNS
+	}
+	sync := dev
+	if o.syncStaging {
+		sync += ", " + staging
+	}
+	health := ""
+	if o.stagingHealth != "" {
+		health = "\n    health: " + o.stagingHealth
+	}
+	cfg = f.config(fmt.Sprintf(`
+repositories:
+  - name: deploy
+    url: %s
+    auth: {username: %s, tokenFile: %s}
+    interval: %s
+    timeout: 30s
+environments:
+  - name: %s
+    branch: env/dev
+    path: overlays/dev
+    namespace: %s
+    health: {soak: 1s}
+  - name: %s
+    branch: env/staging
+    path: overlays/staging
+    namespace: %s%s
+sync: [%s]
+pipeline:
+  order: [%s, %s]
+  edges: [{from: %s, to: %s, policy: auto%s}]
+  author: {name: Baton Bot, email: bot@example.com}
+webhook: {secretFile: %s}
+agent:
+  namespace: %s
+`, f.srv.HTTPURL("deploy"), f.srv.User, writeFile(f.t, "token", f.srv.Token), o.interval, dev, f.appNS, staging,
+		o.stagingNS, health, sync, dev, staging, dev, staging, o.edge, writeFile(f.t, "webhook", f.secret), f.agentNS))
+	return cfg, dev, staging
+}
+
+// configMapApp is a ConfigMap "app" whose data.version is version.
+func configMapApp(version string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  version: %q\n", version)
+}
+
+// appFiles is a repository whose dev and staging overlays both use base/,
+// a ConfigMap app at version 1.
+func appFiles() map[string]string {
+	return map[string]string{
+		"base/kustomization.yaml":             "resources: [app.yaml]\n",
+		"base/app.yaml":                       configMapApp("1"),
+		"overlays/dev/kustomization.yaml":     "resources: [../../base]\n",
+		"overlays/staging/kustomization.yaml": "resources: [../../base]\n",
+	}
 }

@@ -23,7 +23,7 @@ var (
 	healthCauses       = causeSet()
 	gitOperations      = set("ls-remote", "fetch", "push", "verify", "commit")
 	gitErrorKinds      = set("auth", "host_key", "unreachable", "branch_missing", "signature", "timeout", "lease_lost", "too_large")
-	promotionOutcomes  = set("pushed", "pull-request", "up-to-date", "blocked", "held", "frozen", "failure")
+	promotionOutcomes  = set("pushed", "pull-request", "up-to-date", "blocked", "held", "frozen", "failure", "reverted")
 	healthStatusLookup = set(healthStatuses...)
 )
 
