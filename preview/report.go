@@ -8,6 +8,7 @@
 package preview
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -80,6 +81,21 @@ func NewReport(env, revision, ref, path string, res reconciler.Result, err error
 			o.Message = oneLine(ch.Err.Error())
 		}
 		r.Objects = append(r.Objects, o)
+	}
+	// A revision refused for its scope, Baton's own objects or ownership
+	// applied nothing and compared nothing: each refused object is a failed
+	// row naming the rule and its file, so that the status (a forge keeps
+	// ~140 characters of it) starts with the object and the rule.
+	var refused *reconciler.RefusedError
+	if errors.As(err, &refused) {
+		for _, v := range refused.Violations {
+			msg := "refused (" + v.Rule + ")"
+			if v.Source != "" {
+				msg += " from " + v.Source
+			}
+			r.Objects = append(r.Objects, Object{Ref: v.Ref.String(), Action: Failed, Message: oneLine(msg + ": " + v.Reason)})
+			r.Counts[Failed]++
+		}
 	}
 	if err != nil && r.Counts[Failed] == 0 {
 		r.Failure = oneLine(err.Error())

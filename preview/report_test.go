@@ -114,6 +114,26 @@ func TestReportOfAFailingPreview(t *testing.T) {
 	}
 }
 
+// A revision refused as a whole lists each refused object with its rule
+// and file, and its reason starts with the first of them.
+func TestReportOfARefusedRevision(t *testing.T) {
+	refused := &reconciler.RefusedError{Violations: []reconciler.Violation{
+		{Ref: ref("ConfigMap", "kube-public", "planted"), Source: "base/planted.yaml:1", Rule: reconciler.RuleNamespace,
+			Reason: `namespace "kube-public" is not in the environment's scope (scope.namespaces [shop])`},
+		{Ref: reconciler.ObjectRef{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding", Name: "admin"},
+			Rule: reconciler.RuleClusterKind, Reason: "cluster-scoped kind ClusterRoleBinding.rbac.authorization.k8s.io is not in the environment's scope"},
+	}}
+	r := NewReport("staging", "0123456789abcdef", "pr", "overlays/staging", reconciler.Result{},
+		fmt.Errorf("environment staging at 0123456789ab: %w", refused))
+	want := "ConfigMap/kube-public/planted: refused (namespace) from base/planted.yaml:1: namespace \"kube-public\" is not in the environment's scope (scope.namespaces [shop]) (and 1 more refused)"
+	if r.Passed() || r.Reason() != want {
+		t.Errorf("passed %v, reason %q\nwant %q", r.Passed(), r.Reason(), want)
+	}
+	if c := r.Comment(0); !strings.Contains(c, "| failed | `ClusterRoleBinding/admin` | `refused (cluster-kind): cluster-scoped kind") {
+		t.Errorf("comment:\n%s", c)
+	}
+}
+
 // Past the size limit, diffs are left out with a note; the table still
 // lists every object; one huge diff is cut, not dropped.
 func TestCommentSizeLimit(t *testing.T) {

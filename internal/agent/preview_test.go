@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -450,6 +451,21 @@ func TestPullRequestCockpit(t *testing.T) {
 		require.Equal(t, "failure", st.Status)
 		require.Contains(t, st.Description, "Bad_Name")
 		require.Contains(t, cm.Body, "| failed | `ConfigMap/"+c.appNS+"/Bad_Name` |")
+	})
+
+	t.Run("an object outside the environment's scope fails naming the rule", func(t *testing.T) {
+		head := c.commit("outside", "env/staging", "Plant a ConfigMap in kube-public", map[string]string{
+			"base/planted.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: planted\n  namespace: kube-public\ndata:\n  a: b\n",
+			"base/kustomization.yaml": "resources: [web.yaml, secret.yaml, planted.yaml]\n"})
+		number := c.openPR("outside", "env/staging", "Outside")
+		cm, st := c.waitPreview(number, c.staging, head, 60*time.Second)
+		t.Logf("preview status of an out-of-scope object: %s: %s", st.Status, st.Description)
+		require.Equal(t, "failure", st.Status)
+		require.Contains(t, st.Description, "ConfigMap/kube-public/planted")
+		require.Contains(t, st.Description, "scope")
+		require.Contains(t, cm.Body, "base/planted.yaml")
+		_, err := env.Clientset(t).CoreV1().ConfigMaps("kube-public").Get(t.Context(), "planted", metav1.GetOptions{})
+		require.True(t, apierrors.IsNotFound(err), "a preview applies nothing: %v", err)
 	})
 
 	t.Run("an OOMKilled release fails the deploy status with the cause", func(t *testing.T) {
