@@ -128,6 +128,19 @@ func (d *deployStatuses) set(env, revision string, state promote.StatusState, de
 	d.mu.Unlock()
 }
 
+// SyncStarted marks a commit pending as soon as its first sync begins, so
+// that a merge commit shows the deploy under way while it is applied. A
+// resync of the commit already reported changes nothing.
+func (d *deployStatuses) SyncStarted(env, revision string) {
+	d.mu.Lock()
+	s := d.envs[env]
+	again := s != nil && s.revision == revision && !s.syncFailed
+	d.mu.Unlock()
+	if !again && revision != "" {
+		d.set(env, revision, promote.StatusPending, "applying")
+	}
+}
+
 // SyncDone marks a newly synced commit pending and a failed sync failed.
 // A resync of the commit already reported changes nothing.
 func (d *deployStatuses) SyncDone(r SyncRecord) {
@@ -143,10 +156,15 @@ func (d *deployStatuses) SyncDone(r SyncRecord) {
 	}
 	d.mu.Lock()
 	s := d.envs[r.Environment]
-	again := s != nil && s.revision == r.Revision && !s.syncFailed
+	again := s != nil && s.revision == r.Revision && !s.syncFailed && s.desc != "applying"
 	if !again {
 		// The deploy began when this sync did.
-		d.envs[r.Environment] = &deployState{revision: r.Revision, started: d.clock.Now().Add(-r.Duration)}
+		started := d.clock.Now().Add(-r.Duration)
+		if s != nil && s.revision == r.Revision {
+			s.started, s.syncFailed = started, false
+		} else {
+			d.envs[r.Environment] = &deployState{revision: r.Revision, started: started}
+		}
 	}
 	d.mu.Unlock()
 	if !again {
@@ -192,6 +210,20 @@ func (d *deployStatuses) LeaderChanged(bool) {}
 
 // recorders passes every record to each of its Recorders, in order.
 type recorders []Recorder
+
+// syncStarter is a Recorder that wants to know when a sync begins.
+type syncStarter interface {
+	SyncStarted(env, revision string)
+}
+
+// SyncStarted tells the Recorders that want to know.
+func (rs recorders) SyncStarted(env, revision string) {
+	for _, x := range rs {
+		if s, ok := x.(syncStarter); ok {
+			s.SyncStarted(env, revision)
+		}
+	}
+}
 
 func (rs recorders) SyncDone(r SyncRecord) {
 	for _, x := range rs {

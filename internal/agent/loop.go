@@ -219,6 +219,9 @@ type syncOutcome struct {
 // sync renders rev and applies it, bounded by the environment's timeout.
 func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Result, error) {
 	o := syncOutcome{rev: rev, started: l.clock.Now()}
+	if s, ok := l.recorder.(syncStarter); ok {
+		s.SyncStarted(l.env.Name, rev.Commit)
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.env.Timeout.Duration)
 	defer cancel()
 	rendered, err := l.renderer.Render(ctx, rev.Snapshot, l.env.Path)

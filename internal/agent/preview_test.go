@@ -424,8 +424,9 @@ func TestPullRequestCockpit(t *testing.T) {
 				noSecrets(t, "a deploy status", s.Description)
 			}
 		}
-		require.GreaterOrEqual(t, len(states), 2, "states %q", states)
-		require.True(t, strings.HasPrefix(states[0], "pending: "), "states %q", states)
+		require.GreaterOrEqual(t, len(states), 3, "states %q", states)
+		require.Equal(t, "pending: applying", states[0], "states %q", states)
+		require.True(t, strings.HasPrefix(states[1], "pending: applied"), "states %q", states)
 		require.Regexp(t, `^success: healthy in [0-9.hms]+$`, states[len(states)-1])
 		t.Logf("deploy statuses of the merge commit: %q", states)
 		require.Equal(t, "4", fmt.Sprint(deploymentReplicas(t, c.appNS, "web")))
