@@ -219,9 +219,10 @@ func (f *Forge) createAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The token is the last line the command prints on stdout.
-	f.token = lastLine(out)
-	if len(f.token) < 20 || strings.ContainsAny(f.token, " \t") {
+	// The token is a line of its own; Gitea's warning about running as
+	// root may come before or after it on stdout.
+	f.token = tokenLine(out)
+	if f.token == "" {
 		return fmt.Errorf("forge: unexpected token output: %q", out)
 	}
 	return nil
@@ -312,6 +313,19 @@ func (f *Forge) logTail(n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// tokenLine is the last line of s that is a bare token (20 or more
+// letters and digits), or "".
+func tokenLine(s string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if len(l) >= 20 && strings.Trim(l, "0123456789abcdefABCDEFghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ_-") == "" {
+			return l
+		}
+	}
+	return ""
 }
 
 func lastLine(s string) string {
