@@ -127,7 +127,10 @@ type edgeState struct {
 	landed       string // target commit of the last promotion in effect, as reported
 	landedKnown  bool   // landed was read or set (the journal need not be asked again)
 	reverted     string // target head last reverted by Rollback
-	history      *historyCache
+	// upToDate is the target head on which no promotion pull request was
+	// left open (see closeObsolete).
+	upToDate string
+	history  *historyCache
 }
 
 type historyCache struct {
@@ -285,6 +288,11 @@ func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment,
 		"changes", len(c.plan.changes), "elapsed", time.Since(start))
 	if c.plan.empty() {
 		out.Result = Skipped
+		if edge.Policy == PolicyPullRequest {
+			if err := p.closeObsolete(ctx, edge, to, target); err != nil {
+				return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
+			}
+		}
 		return true, nil
 	}
 	if h := heldBy(hist, st.Revision.Commit, c.key); h != nil {
