@@ -131,7 +131,10 @@ type edgeState struct {
 	landedKnown  bool   // landed was read or set (the journal need not be asked again)
 	reverted     string // target head last reverted by Rollback
 	verified     string // promotion branch head whose tree was found to be the computed one
-	history      *historyCache
+	// upToDate is the target head on which no promotion pull request was
+	// left open (see closeObsolete).
+	upToDate string
+	history  *historyCache
 }
 
 type historyCache struct {
@@ -298,6 +301,11 @@ func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment,
 		"changes", len(c.plan.changes), "elapsed", time.Since(start))
 	if c.plan.empty() {
 		out.Result = Skipped
+		if edge.Policy == PolicyPullRequest {
+			if err := p.closeObsolete(ctx, edge, to, target); err != nil {
+				return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
+			}
+		}
 		return true, nil
 	}
 	if h := heldBy(hist, st.Revision.Commit, c.key); h != nil {

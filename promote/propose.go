@@ -134,7 +134,14 @@ func (p *Promoter) pullRequest(ctx context.Context, edge Edge, head, base, title
 				return fmt.Errorf("promote %s: list pull requests: %w", edge.Name(), err)
 			}
 			for _, pr := range closed {
-				if !pr.Merged && pr.HeadSHA == commit {
+				switch {
+				case pr.Merged && pr.HeadSHA == commit:
+					// Merged a moment ago: the target's head read before
+					// the merge is behind, and a new pull request for this
+					// very commit would be a duplicate of a landed one.
+					out.Result, out.PullRequest = Skipped, &pr
+					return nil
+				case !pr.Merged && pr.HeadSHA == commit:
 					out.Result = Blocked
 					out.Blocker = &GateResult{Gate: GateClosed, Detail: fmt.Sprintf(
 						"pull request #%d with this promotion was closed without merging; Baton proposes again when %s moves or a newer commit passes",
@@ -181,6 +188,35 @@ func (p *Promoter) pullRequest(ctx context.Context, edge Edge, head, base, title
 	}
 	out.Result, out.PullRequest = PullRequestUpdated, &updated
 	event(EventPullRequestUpdated, updated, "updated")
+	return nil
+}
+
+// closeObsolete closes the edge's open promotion pull requests once the
+// target already has the source's promotable content (target is its head):
+// a promotion proposed on a target head read just before another one was
+// merged proposes nothing any more. It asks the forge once per target head.
+func (p *Promoter) closeObsolete(ctx context.Context, edge Edge, to Environment, target *source.Revision) error {
+	f := p.opts.Forge
+	s := p.edgeState(edge.Name())
+	p.mu.Lock()
+	done := s.upToDate == target.Commit
+	p.mu.Unlock()
+	if f == nil || done {
+		return nil
+	}
+	open, err := f.PullRequests(ctx, PromotionBranch(edge), to.Branch, "open")
+	if err != nil {
+		return fmt.Errorf("list pull requests: %w", err)
+	}
+	for _, pr := range open {
+		_ = f.Comment(ctx, pr.Number, fmt.Sprintf("%s already has this content (at `%s`): nothing is left to promote; closing.", to.Branch, short(target.Commit)))
+		if err := f.ClosePullRequest(ctx, pr.Number); err != nil && p.stillOpen(ctx, pr) {
+			return fmt.Errorf("close pull request #%d, which proposes nothing any more: %w", pr.Number, err)
+		}
+	}
+	p.mu.Lock()
+	s.upToDate = target.Commit
+	p.mu.Unlock()
 	return nil
 }
 
