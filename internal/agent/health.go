@@ -58,12 +58,23 @@ func evalOptions(h config.Health) health.EvalOptions {
 
 // monitor follows the objects of rev after the wait, recording every
 // change of verdict, until the returned stop function is called.
-func (l *envLoop) monitor(ctx context.Context, rev *source.Revision, refs []health.ObjectRef) (stop func()) {
+func (l *envLoop) monitor(ctx context.Context, rev *source.Revision, refs []health.ObjectRef, waited health.Report) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	overdue := waited.Overall == health.Degraded && waited.Cause == health.TimedOut
 	go func() {
 		defer close(done)
 		err := l.checker.Monitor(ctx, refs, health.MonitorOptions{EvalOptions: evalOptions(l.env.Health)}, func(r health.Report) {
+			switch {
+			case r.Overall == health.Progressing && overdue:
+				// Still not ready past the deadline: the timeout's verdict
+				// stands (with what is pending now) rather than flapping back
+				// to Progressing, until the objects become ready or fail.
+				r.Overall, r.Cause, r.Since = health.Degraded, health.TimedOut, waited.Since
+				r.Message = "still not ready after the timeout: " + r.Message
+			case r.Overall == health.Healthy || r.Overall == health.Degraded:
+				overdue = false
+			}
 			l.recordHealth(rev.Commit, r, 0)
 		})
 		if err != nil {

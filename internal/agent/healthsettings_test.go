@@ -59,6 +59,16 @@ func TestLoadBalancerSetting(t *testing.T) {
 		require.Equal(t, "timeout", h.Cause)
 		require.Contains(t, h.Message, "Service "+f.appNS+"/edge: waiting for a load-balancer address")
 		require.Contains(t, h.Message, "health.loadBalancers: skip")
+		// The monitor that follows the wait keeps the verdict: still not
+		// ready past the deadline is still Degraded, not back to Progressing.
+		eventually(t, 30*time.Second, "the monitor's report on the Service", func() bool {
+			h := a.agent.Status().Environments[0].Health
+			return strings.HasPrefix(h.Message, "still not ready after the timeout: ")
+		})
+		h = a.agent.Status().Environments[0].Health
+		require.Equal(t, "Degraded", h.Status)
+		require.Equal(t, "timeout", h.Cause)
+		require.Contains(t, h.Message, "Service "+f.appNS+"/edge: waiting for a load-balancer address")
 	})
 }
 

@@ -201,7 +201,7 @@ func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
 		return true // a newer revision (or shutdown) interrupted the wait
 	}
 	st.healthRevision, st.healthRefs = rev.Commit, refs
-	st.stopMonitor = l.monitor(ctx, rev, refs)
+	st.stopMonitor = l.monitor(ctx, rev, refs, report)
 	return true
 }
 
