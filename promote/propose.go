@@ -70,7 +70,7 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 	body := p.body(ctx, edge, to, st, target, hist, c, out.Gates, commit)
 	p.log.Debug("pull request body written", "edge", edge.Name(), "elapsed", time.Since(start))
 	start = time.Now()
-	err = p.pullRequest(ctx, edge, branch, to.Branch, title, body, commit, pushed, out)
+	err = p.pullRequest(ctx, edge, branch, to.Branch, target.Commit, title, body, commit, pushed, out)
 	p.log.Debug("pull request settled", "edge", edge.Name(), "result", out.Result, "elapsed", time.Since(start))
 	return true, err
 }
@@ -114,7 +114,7 @@ func (p *Promoter) holdsPromotion(ctx context.Context, edge Edge, branch string,
 // pullRequest opens the edge's pull request or updates the open one, and
 // closes duplicates: two promoters racing may both open one, and the
 // oldest wins.
-func (p *Promoter) pullRequest(ctx context.Context, edge Edge, head, base, title, body, commit string, pushed bool, out *Outcome) error {
+func (p *Promoter) pullRequest(ctx context.Context, edge Edge, head, base, target, title, body, commit string, pushed bool, out *Outcome) error {
 	f := p.opts.Forge
 	open, err := f.PullRequests(ctx, head, base, "open")
 	if err != nil {
@@ -135,10 +135,12 @@ func (p *Promoter) pullRequest(ctx context.Context, edge Edge, head, base, title
 			}
 			for _, pr := range closed {
 				switch {
-				case pr.Merged && pr.HeadSHA == commit:
+				case pr.Merged && pr.HeadSHA == commit && pr.MergeCommit != target:
 					// Merged a moment ago: the target's head read before
 					// the merge is behind, and a new pull request for this
 					// very commit would be a duplicate of a landed one.
+					// (When the head read is the merge itself, the merge is
+					// an older promotion's and the branch was reused.)
 					out.Result, out.PullRequest = Skipped, &pr
 					return nil
 				case !pr.Merged && pr.HeadSHA == commit:

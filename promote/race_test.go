@@ -2,6 +2,7 @@ package promote_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -96,5 +97,47 @@ func TestObsoletePullRequestIsClosed(t *testing.T) {
 	}
 	if c := f.comments(opened.PullRequest.Number); len(c) == 0 {
 		t.Error("closed without a comment saying why")
+	}
+}
+
+// createFails is the real Gitea provider whose next CreatePullRequest
+// fails as a promoter killed after its push (before the pull request was
+// opened) leaves things.
+type createFails struct {
+	promote.Forge
+}
+
+func (createFails) CreatePullRequest(context.Context, promote.NewPullRequest) (promote.PullRequest, error) {
+	return promote.PullRequest{}, errors.New("killed before the pull request was opened")
+}
+
+// The promotion branch is reused: after a squash-merged promotion (the
+// branch stays, its merged pull request with it) the next promotion is
+// pushed, and the promoter dies before it opens the pull request. The one
+// that takes over finds the branch current and no open pull request; the
+// merged one is an older promotion's, and a new pull request is opened.
+// The fault suite found it stuck: Gitea's single pull request reports the
+// head branch's commit of now, so the old merge looked like this one.
+func TestReusedBranchAfterASquashMergeGetsItsPullRequest(t *testing.T) {
+	f := newFixture(t)
+	f.commit("env/dev", "dev change", devChange())
+	p := f.promoter(nil)
+	first := mustEvaluate(t, p, devToStaging, f.soaked("env/dev"))
+	wantResult(t, first, promote.PullRequestOpened)
+	f.squash(first.PullRequest.Number, nil)
+	wantResult(t, mustEvaluate(t, p, devToStaging, f.soaked("env/dev")), promote.Skipped)
+
+	f.commit("env/dev", "second dev change", map[string]string{"apps/new.yaml": "feature: off\n"})
+	dying := f.promoter(func(o *promote.Options) { o.Forge = createFails{o.Forge} })
+	if _, err := dying.Evaluate(t.Context(), devToStaging, f.soaked("env/dev")); err == nil {
+		t.Fatal("the promoter whose pull request creation fails reported no error")
+	}
+	pushed := f.branchHead(promote.PromotionBranch(devToStaging))
+
+	next := mustEvaluate(t, f.promoter(nil), devToStaging, f.soaked("env/dev"))
+	wantResult(t, next, promote.PullRequestOpened)
+	open := f.openPulls()
+	if len(open) != 1 || open[0].Head.SHA != pushed {
+		t.Fatalf("open pull requests %+v, want one with the pushed promotion %s", open, pushed)
 	}
 }

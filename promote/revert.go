@@ -145,7 +145,7 @@ func (p *Promoter) revertAttempt(ctx context.Context, edge Edge, to Environment,
 	body := fmt.Sprintf("%s asks to roll %s back: %s.\n\nMerging this pull request reverts %s; the reverted content is then held (not promoted to %s again, only newer content).\n\n<!-- baton:revert %s %s -->\n",
 		who, edge.To, req.Reason, t.subject, edge.To, edge.Name(), head.Commit)
 	sub := Outcome{}
-	if err := p.pullRequest(ctx, edge, branch, to.Branch, title, body, commit, true, &sub); err != nil {
+	if err := p.pullRequest(ctx, edge, branch, to.Branch, head.Commit, title, body, commit, true, &sub); err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
 	}
 	out.Result, out.PullRequest = Reverted, sub.PullRequest

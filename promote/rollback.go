@@ -129,7 +129,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 	body := fmt.Sprintf("%s is unhealthy after `%s`, which promoted %s@%s: %s.\n\nMerging this pull request reverts it; the reverted content is then held (not promoted to %s again, only newer content).\n\n<!-- baton:revert %s %s -->\n",
 		edge.To, short(head.Commit), edge.From, short(prom.sourceCommit), reason, edge.To, edge.Name(), head.Commit)
 	sub := Outcome{}
-	if err := p.pullRequest(ctx, edge, branch, to.Branch, title, body, commit, pushed, &sub); err != nil {
+	if err := p.pullRequest(ctx, edge, branch, to.Branch, head.Commit, title, body, commit, pushed, &sub); err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
 	}
 	out.Result, out.PullRequest = Reverted, sub.PullRequest

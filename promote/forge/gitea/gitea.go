@@ -172,6 +172,10 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 				lookups++
 				var full pull
 				if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repo.Path, p.Number), nil, &full); err == nil {
+					// The single pull request reports the head branch's
+					// commit of now, which moves when the branch is reused;
+					// the list's is the commit that was merged.
+					full.Head.SHA = p.Head.SHA
 					pr = c.convert(full)
 				}
 			}

@@ -137,8 +137,19 @@ func TestPullRequestLifecycle(t *testing.T) {
 	if err != nil || len(closed) != 1 {
 		t.Fatalf("closed list %+v %v", closed, err)
 	}
-	if m := closed[0]; !m.Merged || m.MergedBy != server.User() || len(m.MergeCommit) != 40 || m.State != "closed" {
+	if m := closed[0]; !m.Merged || m.MergedBy != server.User() || len(m.MergeCommit) != 40 || m.State != "closed" || m.HeadSHA != sha {
 		t.Errorf("merged pull request %+v", m)
+	}
+	// The promotion branch is reused for the next promotion: the merged
+	// pull request still names the commit that was merged, not the
+	// branch's new head.
+	next := push("baton/promote-staging-to-prod")
+	if err := server.WaitBranch(ctx, name, "baton/promote-staging-to-prod", next); err != nil {
+		t.Fatal(err)
+	}
+	closed, err = c.PullRequests(ctx, "baton/promote-staging-to-prod", "env/prod", "closed")
+	if err != nil || len(closed) != 1 || closed[0].HeadSHA != sha {
+		t.Fatalf("after the branch moved to %s, closed list %+v %v; want head %s", next, closed, err, sha)
 	}
 }
 
