@@ -128,18 +128,6 @@ var reMarker = regexp.MustCompile(`<!-- baton:promotion \S+ ([^\s@]+)@([0-9a-f]{
 // commit, to, pull request number.
 var reTitle = regexp.MustCompile(`^promote (\S+)@([0-9a-f]{7,40}) to (\S+?)(?: \(#(\d+)\))?$`)
 
-var reReverts = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
-
-// reverts returns the commit a revert commit undoes: git revert (and the
-// forges' revert buttons) write "This reverts commit <hash>." in the body.
-func reverts(message string) (string, bool) {
-	m := reReverts.FindStringSubmatch(message)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
-}
-
 func isHash(s string) bool {
 	if len(s) != 40 {
 		return false

@@ -3,7 +3,6 @@ package promote
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/baton-gitops/baton/source"
@@ -118,7 +117,7 @@ func (p *Promoter) revertAttempt(ctx context.Context, edge Edge, to Environment,
 	// The revert branch is rewritten from the current head each time: a
 	// rollback by hand supersedes an older proposal.
 	if bh := heads[branch]; bh != nil {
-		if _, ok := reverts(bh.Message); !ok {
+		if len(bh.Reverts()) == 0 {
 			return false, fmt.Errorf("revert %s: %s has commit %s by %s that Baton did not make; merge or delete that branch first",
 				edge.Name(), branch, short(bh.Commit), bh.Author.Name)
 		}
@@ -239,16 +238,4 @@ func manualRevertMessage(t revertTarget, req RevertRequest) string {
 	}
 	fmt.Fprintf(&b, "\n%s: rollback by %s: %s\n", TrailerRevertReason, oneLine(req.By), oneLine(req.Reason))
 	return b.String()
-}
-
-var reRevertsAll = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
-
-// revertedCommits returns every commit a revert commit undoes: one for
-// git revert, several for a rollback to an older commit.
-func revertedCommits(message string) []string {
-	var out []string
-	for _, m := range reRevertsAll.FindAllStringSubmatch(message, -1) {
-		out = append(out, m[1])
-	}
-	return out
 }

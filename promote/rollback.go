@@ -3,6 +3,7 @@ package promote
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/baton-gitops/baton/source"
 )
@@ -99,7 +100,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 	pushed := false
 	commit := ""
 	if bh != nil && len(bh.Parents) == 1 && bh.Parents[0] == head.Commit {
-		if x, ok := reverts(bh.Message); ok && x == head.Commit {
+		if slices.Equal(bh.Reverts(), []string{head.Commit}) {
 			commit = bh.Commit
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -258,7 +257,7 @@ func (l *envLoop) finish(o syncOutcome) {
 	if o.rev != nil {
 		rec.Revision, rec.CommitTime = o.rev.Commit, o.rev.Time
 		rec.Author = o.rev.Author.Name + " <" + o.rev.Author.Email + ">"
-		rec.Revert = isRevert(o.rev.Message)
+		rec.Revert = len(o.rev.Reverts()) > 0
 	}
 	if o.err != nil {
 		rec.Error = o.err.Error()
@@ -298,17 +297,6 @@ func (l *envLoop) finish(o syncOutcome) {
 			}
 		}
 	})
-}
-
-// isRevert reports whether a commit message is git's (or a forge's revert
-// button's): "This reverts commit <hash>." on a line of its own.
-func isRevert(message string) bool {
-	for _, line := range strings.Split(message, "\n") {
-		if strings.HasPrefix(line, "This reverts commit ") {
-			return true
-		}
-	}
-	return false
 }
 
 func short(commit string) string {
