@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -171,7 +172,7 @@ func checkGates(ctx context.Context, e Edge, st SourceState, now time.Time, q Qu
 	if st.Revision == nil {
 		return []GateResult{{Gate: GateSynced, Detail: e.From + " has not synced a revision yet"}}, false, 0
 	}
-	results = append(results, GateResult{Gate: GateSynced, Passed: true, Detail: e.From + " synced at " + short(st.Revision.Commit)})
+	results = append(results, GateResult{Gate: GateSynced, Passed: true, Detail: e.From + " synced at " + githash.Short(st.Revision.Commit)})
 	if o := st.Override; o != nil {
 		return append(results, GateResult{Gate: GateOverridden, Passed: true,
 			Detail: fmt.Sprintf("soak and query gates skipped by %s: %s", oneLine(o.By), oneLine(o.Reason))}), true, 0
@@ -219,11 +220,3 @@ func checkGates(ctx context.Context, e Edge, st SourceState, now time.Time, q Qu
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-
-// short abbreviates a commit hash as git does by default.
-func short(commit string) string {
-	if len(commit) > 7 {
-		return commit[:7]
-	}
-	return commit
-}

@@ -241,7 +241,7 @@ func TestMessages(t *testing.T) {
 	since := time.Date(2026, 11, 27, 5, 0, 0, 0, time.FixedZone("x", 3600))
 	msg := promotionMessage(Edge{From: "dev", To: "staging"}, c, since, gates, "sha256:k", nil)
 	rev := &source.Revision{Message: msg, Trailers: source.ParseTrailers(msg)}
-	if got := rev.Subject(); got != "promote dev@"+c[:7]+" to staging" {
+	if got := rev.Subject(); got != "promote dev@"+c[:12]+" to staging" {
 		t.Errorf("subject %q", got)
 	}
 	env, commit, ok := promotedFrom(rev)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -31,7 +32,7 @@ const (
 // the edge and the short source commit, and the trailers.
 func promotionMessage(e Edge, sourceCommit string, healthySince time.Time, gates []GateResult, key string, override *Override) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "promote %s@%s to %s\n\n", e.From, short(sourceCommit), e.To)
+	fmt.Fprintf(&b, "promote %s@%s to %s\n\n", e.From, githash.Short(sourceCommit), e.To)
 	fmt.Fprintf(&b, "%s: %s@%s\n", TrailerPromotedFrom, e.From, sourceCommit)
 	fmt.Fprintf(&b, "%s: healthy since %s\n", TrailerSourceHealth, healthySince.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "%s: %s\n", TrailerGates, gatesTrailer(gates))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/envobject"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/promote"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 	"github.com/baton-gitops/baton/source"
@@ -97,7 +98,7 @@ func (c *cli) historyCommand() *cobra.Command {
 			}
 			var rows [][]string
 			for _, e := range entries {
-				rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), e.What, dash(short(e.Revision)), dash(e.Who), e.Detail})
+				rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), e.What, dash(githash.Short(e.Revision)), dash(e.Who), e.Detail})
 			}
 			return table(c.stdout, []string{"TIME", "WHAT", "REVISION", "WHO", "DETAIL"}, rows)
 		},

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
 )
@@ -77,10 +78,10 @@ func (c *cli) setImageCommand() *cobra.Command {
 					[][]string{{out.Environment, out.Branch, out.File, out.Commit, fmt.Sprint(out.Changed)}})
 			}
 			if !out.Changed {
-				fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), short(out.Commit))
+				fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), githash.Short(out.Commit))
 				return nil
 			}
-			fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, short(out.Commit), out.Branch, out.File)
+			fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, githash.Short(out.Commit), out.Branch, out.File)
 			return nil
 		},
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -299,12 +300,9 @@ func (l *envLoop) finish(o syncOutcome) {
 	})
 }
 
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
-}
+// short is githash.Short, kept under this name while other branches
+// touching this package are merged.
+func short(commit string) string { return githash.Short(commit) }
 
 func errString(err error) string {
 	if err == nil {
