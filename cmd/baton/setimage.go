@@ -155,19 +155,19 @@ func editImages(ctx context.Context, repo *source.Repository, head *source.Revis
 	}
 }
 
-// kustomizationFile finds the overlay's kustomization file.
+// kustomizationFile finds the overlay's kustomization file
+// (render.KustomizationFile) and reads it.
 func kustomizationFile(snap fs.ReadFileFS, dir string) (string, []byte, error) {
-	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
-		p := path.Join(dir, name)
-		b, err := snap.ReadFile(p)
-		if err == nil {
-			return p, b, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", nil, err
-		}
+	name, err := render.KustomizationFile(snap, dir)
+	if err != nil {
+		return "", nil, err
 	}
-	return "", nil, fmt.Errorf("%s has no kustomization file: set-image edits a kustomization's images:", dir)
+	if name == "" {
+		return "", nil, fmt.Errorf("%s has no kustomization file: set-image edits a kustomization's images:", dir)
+	}
+	p := path.Join(dir, name)
+	b, err := snap.ReadFile(p)
+	return p, b, err
 }
 
 // parseImageArg reads NAME=NEWIMAGE[:TAG][@DIGEST]. A NEWIMAGE equal to
