@@ -112,18 +112,30 @@ type QueryGate struct {
 	Threshold float64
 }
 
-func (q QueryGate) validate() error {
-	switch {
-	case q.Name == "" || strings.ContainsAny(q.Name, " \t\n;"):
-		return fmt.Errorf("name %q: want a short name without spaces or ';'", q.Name)
-	case strings.TrimSpace(q.Query) == "":
-		return fmt.Errorf("%s: query is required", q.Name)
-	case !q.Op.valid():
-		return fmt.Errorf("%s: op %q: want one of < <= > >= == !=", q.Name, q.Op)
-	case math.IsNaN(q.Threshold) || math.IsInf(q.Threshold, 0):
-		return fmt.Errorf("%s: threshold must be a finite number", q.Name)
+// Validate checks the gate. Each problem is "<field>: <problem>", the field
+// one of name, query, op and threshold; several are joined. internal/config
+// checks baton.yaml's gates with it, naming its own fields.
+func (q QueryGate) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
 	}
-	return nil
+	switch {
+	case q.Name == "":
+		bad("name", "required")
+	case strings.ContainsAny(q.Name, " \t\n;"):
+		bad("name", "%q: want a short name without spaces or ';'", q.Name)
+	}
+	if strings.TrimSpace(q.Query) == "" {
+		bad("query", "required")
+	}
+	if !q.Op.valid() {
+		bad("op", "must be one of <, <=, >, >=, ==, !=, not %q", q.Op)
+	}
+	if math.IsNaN(q.Threshold) || math.IsInf(q.Threshold, 0) {
+		bad("threshold", "must be a finite number, not %v", q.Threshold)
+	}
+	return errors.Join(errs...)
 }
 
 // Querier evaluates a PromQL expression at a time and returns its single
