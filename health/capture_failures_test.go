@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/statuscond"
 	"github.com/baton-gitops/baton/internal/testenv"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -196,7 +197,7 @@ spec:
 			return false, nil
 		}
 		_, failed := latestEvent(ev.Events, "ReplicaSet", "worker", "FailedCreate")
-		cond, hasCond := findCondition(u, "ReplicaFailure")
+		cond, hasCond := statuscond.Find(u, "ReplicaFailure")
 		return failed && hasCond && cond.Status == "True", nil
 	})
 	save(t, "status/replicaset-quota", c.get(t, gvrReplicaSet, ns2, "worker"))

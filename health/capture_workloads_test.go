@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/statuscond"
 	"github.com/baton-gitops/baton/internal/testenv"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,7 +82,7 @@ metadata: {name: huge}
 spec: {containers: [{name: huge, image: registry.example/huge:1.0, resources: {requests: {cpu: "1000"}}}]}
 `)
 	save(t, "status/pod-unschedulable", c.waitObject(t, gvrPod, ns, "huge", "unschedulable", func(u *unstructured.Unstructured) bool {
-		cond, ok := findCondition(u, "PodScheduled")
+		cond, ok := statuscond.Find(u, "PodScheduled")
 		return ok && cond.Status == "False"
 	}))
 
@@ -158,7 +159,7 @@ spec:
   metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]
 `)
 	save(t, "status/hpa", c.waitObject(t, gvrHPA, ns, "api", "conditions", func(u *unstructured.Unstructured) bool {
-		return len(conditions(u)) > 0
+		return len(statuscond.All(u)) > 0
 	}))
 	create(t, c.dyn, gvrHPA, ns, `
 apiVersion: autoscaling/v2
@@ -171,7 +172,7 @@ spec:
   metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]
 `)
 	save(t, "status/hpa-no-target", c.waitObject(t, gvrHPA, ns, "ghost", "conditions", func(u *unstructured.Unstructured) bool {
-		return len(conditions(u)) > 0
+		return len(statuscond.All(u)) > 0
 	}))
 }
 

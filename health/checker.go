@@ -9,12 +9,12 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
+
+	"github.com/baton-gitops/baton/internal/discoverymapper"
 )
 
 // Checker follows applied objects in one cluster: Wait after an apply,
@@ -101,7 +101,7 @@ func NewChecker(cfg *rest.Config, opts CheckerOptions) (*Checker, error) {
 		dyn:    dyn,
 		meta:   metaClient,
 		kube:   kube,
-		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		mapper: discoverymapper.New(disc),
 		log:    opts.Logger,
 		now:    opts.Now,
 	}

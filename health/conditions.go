@@ -5,64 +5,9 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
-
-// condition is the part of a status condition that Compute reads. Built-in
-// and custom kinds share this shape, so one reader serves them all.
-type condition struct {
-	Type    string
-	Status  string // "True", "False" or "Unknown"
-	Reason  string
-	Message string
-}
-
-// conditions reads status.conditions, skipping entries that are not maps:
-// a malformed custom resource should not make Compute fail.
-func conditions(obj *unstructured.Unstructured) []condition {
-	raw, found, err := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	if !found || err != nil {
-		return nil
-	}
-	out := make([]condition, 0, len(raw))
-	for _, item := range raw {
-		m, ok := item.(map[string]any)
-		if !ok {
-			continue
-		}
-		out = append(out, condition{
-			Type:    str(m["type"]),
-			Status:  str(m["status"]),
-			Reason:  str(m["reason"]),
-			Message: str(m["message"]),
-		})
-	}
-	return out
-}
-
-// findCondition returns the condition of type t, if present.
-func findCondition(obj *unstructured.Unstructured, t string) (condition, bool) {
-	for _, c := range conditions(obj) {
-		if c.Type == t {
-			return c, true
-		}
-	}
-	return condition{}, false
-}
-
-// describe renders a condition as "Type=Status (Reason: message)" for
-// messages, leaving out the empty parts.
-func (c condition) describe() string {
-	s := c.Type + "=" + c.Status
-	switch {
-	case c.Reason != "" && c.Message != "":
-		s += " (" + c.Reason + ": " + c.Message + ")"
-	case c.Reason != "":
-		s += " (" + c.Reason + ")"
-	case c.Message != "":
-		s += " (" + c.Message + ")"
-	}
-	return s
-}
 
 func str(v any) string {
 	s, _ := v.(string)
@@ -147,40 +92,37 @@ func awaitObserved(obj *unstructured.Unstructured) (Result, bool) {
 // Succeeded=False say the object gave up, which no Ready condition can
 // override.
 func fallback(obj *unstructured.Unstructured) Result {
-	conds := conditions(obj)
-	if len(conds) == 0 {
+	if len(statuscond.All(obj)) == 0 {
 		// No status, or a status without conditions: nothing to wait for.
 		return Result{Status: Current}
 	}
-	byType := map[string]condition{}
-	for _, c := range conds {
-		byType[c.Type] = c
-	}
+	// A type listed twice counts by its first entry (statuscond's rule).
+	byType := func(t string) (statuscond.Condition, bool) { return statuscond.Find(obj, t) }
 	// Stalled/Reconciling are the "abnormal-true" pair many controllers
 	// (Flux, cli-utils based ones) use: True is the abnormal state.
-	if c, ok := byType["Stalled"]; ok && c.Status == "True" {
-		return Result{Status: Failed, Message: c.describe()}
+	if c, ok := byType("Stalled"); ok && c.Status == "True" {
+		return Result{Status: Failed, Message: c.String()}
 	}
-	if c, ok := byType["Succeeded"]; ok {
+	if c, ok := byType("Succeeded"); ok {
 		switch c.Status {
 		case "True":
-			return Result{Status: Current, Message: c.describe()}
+			return Result{Status: Current, Message: c.String()}
 		case "False":
 			// Knative and Tekton mark a terminal failure this way.
-			return Result{Status: Failed, Message: c.describe()}
+			return Result{Status: Failed, Message: c.String()}
 		default:
-			return Result{Status: InProgress, Message: c.describe()}
+			return Result{Status: InProgress, Message: c.String()}
 		}
 	}
-	if c, ok := byType["Reconciling"]; ok && c.Status == "True" {
-		return Result{Status: InProgress, Message: c.describe()}
+	if c, ok := byType("Reconciling"); ok && c.Status == "True" {
+		return Result{Status: InProgress, Message: c.String()}
 	}
 	for _, t := range []string{"Ready", "Available"} {
-		if c, ok := byType[t]; ok {
+		if c, ok := byType(t); ok {
 			if c.Status == "True" {
-				return Result{Status: Current, Message: c.describe()}
+				return Result{Status: Current, Message: c.String()}
 			}
-			return Result{Status: InProgress, Message: c.describe()}
+			return Result{Status: InProgress, Message: c.String()}
 		}
 	}
 	return Result{Status: Current}

@@ -10,6 +10,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
 
 // Diagnose names the cause of an object's status from the evidence about
@@ -127,7 +129,7 @@ func creationProblem(obj *unstructured.Unstructured, ev Evidence) (problem, bool
 		return problem{}, false
 	}
 	subject := strings.ToLower(obj.GetKind()) + " " + obj.GetName()
-	if c, ok := findCondition(obj, "ReplicaFailure"); ok && c.Status == "True" {
+	if c, ok := statuscond.Find(obj, "ReplicaFailure"); ok && c.Status == "True" {
 		return refusal(subject, c.Message), true
 	}
 	if e, ok := latestEvent(ev.Events, obj.GetKind(), obj.GetName(), "FailedCreate"); ok {

@@ -4,16 +4,18 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
 
 // crdStatus: Current once Established, that is once the apiserver serves
 // the new resource. NamesAccepted=False means its names clash with another
 // CRD, which no wait resolves.
 func crdStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
-	if c, ok := findCondition(obj, "NamesAccepted"); ok && c.Status == "False" {
+	if c, ok := statuscond.Find(obj, "NamesAccepted"); ok && c.Status == "False" {
 		return Result{Status: Failed, Message: "names not accepted: " + c.Message}
 	}
-	if c, ok := findCondition(obj, "Established"); ok && c.Status == "True" {
+	if c, ok := statuscond.Find(obj, "Established"); ok && c.Status == "True" {
 		return Result{Status: Current, Message: "established"}
 	}
 	return Result{Status: InProgress, Message: "not yet established"}
@@ -22,14 +24,14 @@ func crdStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 // apiServiceStatus: Current once Available. An aggregated API is unavailable
 // while its backing Deployment starts, so False is only InProgress.
 func apiServiceStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
-	c, ok := findCondition(obj, "Available")
+	c, ok := statuscond.Find(obj, "Available")
 	if !ok {
 		return Result{Status: InProgress, Message: "availability not yet reported"}
 	}
 	if c.Status == "True" {
 		return Result{Status: Current, Message: "available"}
 	}
-	return Result{Status: InProgress, Message: c.describe()}
+	return Result{Status: InProgress, Message: c.String()}
 }
 
 // pdbStatus: a PodDisruptionBudget is Current once the disruption controller
@@ -54,11 +56,11 @@ func pdbStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 // writes status after its sync period (15 s by default), so an HPA without
 // status is not waited for.
 func hpaStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
-	if c, ok := findCondition(obj, "AbleToScale"); ok && c.Status == "False" {
-		return Result{Status: InProgress, Message: c.describe()}
+	if c, ok := statuscond.Find(obj, "AbleToScale"); ok && c.Status == "False" {
+		return Result{Status: InProgress, Message: c.String()}
 	}
-	if c, ok := findCondition(obj, "ScalingActive"); ok && c.Status == "False" {
-		return Result{Status: Current, Message: "scaling inactive: " + c.describe()}
+	if c, ok := statuscond.Find(obj, "ScalingActive"); ok && c.Status == "False" {
+		return Result{Status: Current, Message: "scaling inactive: " + c.String()}
 	}
 	replicas := intOr(obj, 0, "status", "currentReplicas")
 	return Result{Status: Current, Message: fmt.Sprintf("%d %s", replicas, plural(replicas, "replica", "replicas"))}

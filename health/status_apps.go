@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
 
 // deploymentStatus: Current once every desired pod runs the newest template
@@ -14,7 +16,7 @@ func deploymentStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 	}
 	// The controller gives up after spec.progressDeadlineSeconds and says so
 	// only in this condition; the replica counters stay where they were.
-	if c, ok := findCondition(obj, "Progressing"); ok && c.Reason == "ProgressDeadlineExceeded" {
+	if c, ok := statuscond.Find(obj, "Progressing"); ok && c.Reason == "ProgressDeadlineExceeded" {
 		return Result{Status: Failed, Message: "progress deadline exceeded: " + c.Message}
 	}
 	// A paused Deployment does not roll out until resumed: waiting for it

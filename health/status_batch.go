@@ -4,29 +4,31 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
 
 // jobStatus: Current when Complete, Failed when Failed, InProgress while
 // pods run.
 func jobStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
-	byType := map[string]condition{}
-	for _, c := range conditions(obj) {
-		if c.Status == "True" {
-			byType[c.Type] = c
-		}
+	// byType finds a condition that is True (a type listed twice counts by
+	// its first entry, statuscond's rule).
+	byType := func(t string) (statuscond.Condition, bool) {
+		c, ok := statuscond.Find(obj, t)
+		return c, ok && c.Status == "True"
 	}
 	// Since Kubernetes 1.31 the controller first sets FailureTarget (or
 	// SuccessCriteriaMet) and only sets Failed (Complete) once the pods are
 	// gone. The outcome is decided at the first condition, so it counts.
 	for _, t := range []string{"Failed", "FailureTarget"} {
-		if c, ok := byType[t]; ok {
+		if c, ok := byType(t); ok {
 			return Result{Status: Failed, Message: joinNonEmpty(": ", "job failed", c.Reason, c.Message)}
 		}
 	}
-	if _, ok := byType["Complete"]; ok {
+	if _, ok := byType("Complete"); ok {
 		return Result{Status: Current, Message: "completed"}
 	}
-	if _, ok := byType["SuccessCriteriaMet"]; ok {
+	if _, ok := byType("SuccessCriteriaMet"); ok {
 		return Result{Status: InProgress, Message: "succeeded, waiting for remaining pods to finish"}
 	}
 	// A suspended Job runs no pods until resumed; like a paused Deployment,

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
 
 // podStatus: a Running pod is Current once Ready; a completed one is Current
@@ -17,14 +19,14 @@ func podStatus(obj *unstructured.Unstructured, _ StatusOptions) Result {
 		return Result{Status: Failed, Message: joinNonEmpty(": ", "pod failed",
 			stringField(obj, "status", "reason"), stringField(obj, "status", "message"))}
 	case "Running":
-		if c, ok := findCondition(obj, "Ready"); ok && c.Status == "True" {
+		if c, ok := statuscond.Find(obj, "Ready"); ok && c.Status == "True" {
 			return Result{Status: Current, Message: "running and ready"}
 		}
 		return Result{Status: InProgress, Message: joinNonEmpty("; ", "running but not ready", waitingReasons(obj))}
 	}
 	// Pending, or no phase yet (the apiserver sets Pending on create, but a
 	// status written by hand may lack it).
-	if c, ok := findCondition(obj, "PodScheduled"); ok && c.Status == "False" {
+	if c, ok := statuscond.Find(obj, "PodScheduled"); ok && c.Status == "False" {
 		return Result{Status: InProgress, Message: joinNonEmpty(": ", "not scheduled", c.Message)}
 	}
 	return Result{Status: InProgress, Message: joinNonEmpty("; ", "pending", waitingReasons(obj))}

@@ -6,6 +6,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/baton-gitops/baton/internal/managedfields"
 )
 
 // The caches keep only what Compute, the Finder and Diagnose read: the
@@ -55,7 +57,7 @@ func trimObject(obj any) (any, error) {
 }
 
 func trimUnstructured(u *unstructured.Unstructured) {
-	u.SetManagedFields(nil)
+	managedfields.Drop(u.Object)
 	if a := u.GetAnnotations(); a[lastApplied] != "" {
 		delete(a, lastApplied)
 		u.SetAnnotations(a)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/internal/markdown"
 )
 
@@ -37,7 +38,7 @@ func (r Report) Comment(maxBytes int) string {
 	}
 	fmt.Fprintf(&b, "### Baton preview: `%s` %s\n\n", r.Environment, verdict)
 	fmt.Fprintf(&b, "Merging this pull request, at %s, would do this to the live **%s** environment: a server-side dry run of %s, exactly as a sync would apply it (same scope, same ignore rules).\n\n",
-		markdown.Code(short(r.Revision)), r.Environment, markdown.Code(r.Path))
+		markdown.Code(githash.Short(r.Revision)), r.Environment, markdown.Code(r.Path))
 	if r.Failure != "" {
 		fmt.Fprintf(&b, "**No object was compared:** %s\n\n", markdown.Code(r.Failure))
 	}
@@ -104,12 +105,5 @@ func commandArg(ref, revision string) string {
 	if ref != "" && !strings.ContainsAny(ref, " `'\"$\\;|&<>") {
 		return ref
 	}
-	return short(revision)
-}
-
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
+	return githash.Short(revision)
 }

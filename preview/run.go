@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/baton-gitops/baton/internal/githash"
 )
 
 // countingForge counts a run's forge requests.
@@ -58,7 +60,7 @@ func (p *Previewer) preview(ctx context.Context, env Environment, pr PullRequest
 		if p.opts.OnRun != nil {
 			p.opts.OnRun(rec)
 		}
-		attrs := []any{"environment", env.Name, "number", pr.Number, "commit", short(rec.Commit),
+		attrs := []any{"environment", env.Name, "number", pr.Number, "commit", githash.Short(rec.Commit),
 			"passed", rec.Passed, "apiCalls", rec.APICalls, "commentBytes", rec.CommentBytes, "duration", rec.Duration.Round(time.Millisecond).String()}
 		switch {
 		case d.err == nil:
@@ -77,7 +79,7 @@ func (p *Previewer) preview(ctx context.Context, env Environment, pr PullRequest
 	newHead := rev.Commit != last.statusSHA
 	if newHead {
 		if err := f.SetStatus(ctx, rev.Commit, Status{Context: statusContext, State: "pending",
-			Description: fmt.Sprintf("comparing %s with the live %s environment", short(rev.Commit), env.Name)}); err != nil {
+			Description: fmt.Sprintf("comparing %s with the live %s environment", githash.Short(rev.Commit), env.Name)}); err != nil {
 			d.err = err
 			return d
 		}

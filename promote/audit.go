@@ -3,6 +3,8 @@ package promote
 import (
 	"context"
 	"fmt"
+
+	"github.com/baton-gitops/baton/internal/githash"
 )
 
 // heldBy returns the hold that keeps a source commit out of the target:
@@ -19,7 +21,7 @@ func heldBy(hist *historyCache, sourceCommit, key string) *hold {
 
 func holdDetail(edge Edge, h hold) string {
 	return fmt.Sprintf("%s@%s was promoted to %s by %s and reverted by %s (%s, %s); only newer content is promoted",
-		edge.From, short(h.sourceCommit), edge.To, short(h.landed.Commit), short(h.revert.Commit),
+		edge.From, githash.Short(h.sourceCommit), edge.To, githash.Short(h.landed.Commit), githash.Short(h.revert.Commit),
 		h.revert.Author.Name, h.revert.Time.UTC().Format("2006-01-02T15:04:05Z07:00"))
 }
 
@@ -103,7 +105,7 @@ func (p *Promoter) mergedEvents(ctx context.Context, edge Edge, to Environment, 
 			}
 		}
 	}
-	ev.Message = fmt.Sprintf("%s@%s landed on %s as %s, by %s", edge.From, short(last.sourceCommit), to.Branch, short(last.landed.Commit), ev.Who)
+	ev.Message = fmt.Sprintf("%s@%s landed on %s as %s, by %s", edge.From, githash.Short(last.sourceCommit), to.Branch, githash.Short(last.landed.Commit), ev.Who)
 	if ev.PullRequest != 0 {
 		ev.Message += fmt.Sprintf(" (pull request #%d)", ev.PullRequest)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
 )
@@ -20,10 +21,10 @@ type computed struct {
 // the promotion commit.
 func (p *Promoter) compute(edge Edge, from, to Environment, src, target *source.Revision) (computed, error) {
 	srcTree, tgtTree := Tree(src.Snapshot), Tree(target.Snapshot)
-	where := fmt.Sprintf("%s@%s", from.Name, short(src.Commit))
+	where := fmt.Sprintf("%s@%s", from.Name, githash.Short(src.Commit))
 	diffs, err := diffTrees(srcTree, tgtTree)
 	if err != nil {
-		return computed{}, fmt.Errorf("compare %s with %s@%s: %w", where, to.Branch, short(target.Commit), err)
+		return computed{}, fmt.Errorf("compare %s with %s@%s: %w", where, to.Branch, githash.Short(target.Commit), err)
 	}
 	srcImages, err := overlayImages(srcTree, from.Overlay)
 	if err != nil {
@@ -31,14 +32,14 @@ func (p *Promoter) compute(edge Edge, from, to Environment, src, target *source.
 	}
 	kustPath, kust, err := readKustomization(tgtTree, to.Overlay)
 	if err != nil {
-		return computed{}, fmt.Errorf("target %s@%s: %w", to.Branch, short(target.Commit), err)
+		return computed{}, fmt.Errorf("target %s@%s: %w", to.Branch, githash.Short(target.Commit), err)
 	}
 	pl, err := planPromotion(planInput{
 		diffs: diffs, promotable: p.matcher.promotable,
 		sourceImages: srcImages, targetKustPath: kustPath, targetKust: kust,
 	})
 	if err != nil {
-		return computed{}, fmt.Errorf("promote %s onto %s@%s: %w", where, to.Branch, short(target.Commit), err)
+		return computed{}, fmt.Errorf("promote %s onto %s@%s: %w", where, to.Branch, githash.Short(target.Commit), err)
 	}
 	files, err := p.keyCache.files(src, p.matcher.promotable)
 	if err != nil {
@@ -47,7 +48,7 @@ func (p *Promoter) compute(edge Edge, from, to Environment, src, target *source.
 	var targetImages []render.Image
 	if kustPath != "" {
 		if targetImages, err = render.Images(kust); err != nil {
-			return computed{}, fmt.Errorf("target %s@%s: %s: %w", to.Branch, short(target.Commit), kustPath, err)
+			return computed{}, fmt.Errorf("target %s@%s: %s: %w", to.Branch, githash.Short(target.Commit), kustPath, err)
 		}
 	}
 	return computed{plan: pl, key: contentKey(files, carried(srcImages, targetImages)), src: src}, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/internal/markdown"
 )
 
@@ -23,7 +24,7 @@ func (p *Promoter) freeze(ctx context.Context, edge Edge, to Environment, st Sou
 	}
 	detail := fmt.Sprintf("%s is %s; promotions to %s are frozen", edge.From, reason, edge.To)
 	if !st.Frozen {
-		detail = fmt.Sprintf("%s is unhealthy at %s@%s (%s); promotions to %s are frozen", edge.From, edge.From, short(out.SourceCommit), reason, edge.To)
+		detail = fmt.Sprintf("%s is unhealthy at %s@%s (%s); promotions to %s are frozen", edge.From, edge.From, githash.Short(out.SourceCommit), reason, edge.To)
 	}
 	out.Result = Frozen
 	out.Blocker = &GateResult{Gate: GateFrozen, Detail: detail}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -111,18 +112,30 @@ type QueryGate struct {
 	Threshold float64
 }
 
-func (q QueryGate) validate() error {
-	switch {
-	case q.Name == "" || strings.ContainsAny(q.Name, " \t\n;"):
-		return fmt.Errorf("name %q: want a short name without spaces or ';'", q.Name)
-	case strings.TrimSpace(q.Query) == "":
-		return fmt.Errorf("%s: query is required", q.Name)
-	case !q.Op.valid():
-		return fmt.Errorf("%s: op %q: want one of < <= > >= == !=", q.Name, q.Op)
-	case math.IsNaN(q.Threshold) || math.IsInf(q.Threshold, 0):
-		return fmt.Errorf("%s: threshold must be a finite number", q.Name)
+// Validate checks the gate. Each problem is "<field>: <problem>", the field
+// one of name, query, op and threshold; several are joined. internal/config
+// checks baton.yaml's gates with it, naming its own fields.
+func (q QueryGate) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
 	}
-	return nil
+	switch {
+	case q.Name == "":
+		bad("name", "required")
+	case strings.ContainsAny(q.Name, " \t\n;"):
+		bad("name", "%q: want a short name without spaces or ';'", q.Name)
+	}
+	if strings.TrimSpace(q.Query) == "" {
+		bad("query", "required")
+	}
+	if !q.Op.valid() {
+		bad("op", "must be one of <, <=, >, >=, ==, !=, not %q", q.Op)
+	}
+	if math.IsNaN(q.Threshold) || math.IsInf(q.Threshold, 0) {
+		bad("threshold", "must be a finite number, not %v", q.Threshold)
+	}
+	return errors.Join(errs...)
 }
 
 // Querier evaluates a PromQL expression at a time and returns its single
@@ -171,7 +184,7 @@ func checkGates(ctx context.Context, e Edge, st SourceState, now time.Time, q Qu
 	if st.Revision == nil {
 		return []GateResult{{Gate: GateSynced, Detail: e.From + " has not synced a revision yet"}}, false, 0
 	}
-	results = append(results, GateResult{Gate: GateSynced, Passed: true, Detail: e.From + " synced at " + short(st.Revision.Commit)})
+	results = append(results, GateResult{Gate: GateSynced, Passed: true, Detail: e.From + " synced at " + githash.Short(st.Revision.Commit)})
 	if o := st.Override; o != nil {
 		return append(results, GateResult{Gate: GateOverridden, Passed: true,
 			Detail: fmt.Sprintf("soak and query gates skipped by %s: %s", oneLine(o.By), oneLine(o.Reason))}), true, 0
@@ -219,11 +232,3 @@ func checkGates(ctx context.Context, e Edge, st SourceState, now time.Time, q Qu
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-
-// short abbreviates a commit hash as git does by default.
-func short(commit string) string {
-	if len(commit) > 7 {
-		return commit[:7]
-	}
-	return commit
-}

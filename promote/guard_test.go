@@ -161,7 +161,7 @@ func TestRevertOfPromotionHolds(t *testing.T) {
 		held.Events[0].TargetCommit != revert || held.Events[0].Who != "Dev Person" {
 		t.Errorf("hold event %+v", held.Events)
 	}
-	if !strings.Contains(held.Blocker.Detail, "reverted by "+revert[:7]) {
+	if !strings.Contains(held.Blocker.Detail, "reverted by "+revert[:12]) {
 		t.Errorf("hold detail %q", held.Blocker.Detail)
 	}
 	again := mustEvaluate(t, p, stagingToProd, st)
@@ -181,7 +181,7 @@ func TestRevertOfPromotionHolds(t *testing.T) {
 	c3 := f.commit("env/staging", "staging gets a fix", map[string]string{"base/deployment.yaml": deployment("bonjour-fixed")})
 	next := mustEvaluate(t, p, stagingToProd, f.soaked("env/staging"))
 	wantResult(t, next, promote.PullRequestOpened)
-	if !strings.Contains(next.PullRequest.Title, c3[:7]) {
+	if !strings.Contains(next.PullRequest.Title, c3[:12]) {
 		t.Errorf("new pull request %q", next.PullRequest.Title)
 	}
 	if got := f.show(next.Commit, "base/deployment.yaml"); !strings.Contains(got, "bonjour-fixed") {

@@ -62,7 +62,7 @@ func analyzeTarget(from, head string, log []*source.Revision, squashed map[strin
 		for _, r := range append([]*source.Revision{c}, mergedParents(c, index)...) {
 			// A rollback to an older commit reverts several at once.
 			if reverted[r.Commit] == nil && reverted[c.Commit] == nil {
-				for _, x := range revertedCommits(r.Message) {
+				for _, x := range r.Reverts() {
 					reverted[x] = r
 				}
 			}

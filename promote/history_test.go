@@ -3,6 +3,7 @@ package promote
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,7 +241,7 @@ func TestMessages(t *testing.T) {
 	since := time.Date(2026, 11, 27, 5, 0, 0, 0, time.FixedZone("x", 3600))
 	msg := promotionMessage(Edge{From: "dev", To: "staging"}, c, since, gates, "sha256:k", nil)
 	rev := &source.Revision{Message: msg, Trailers: source.ParseTrailers(msg)}
-	if got := rev.Subject(); got != "promote dev@"+c[:7]+" to staging" {
+	if got := rev.Subject(); got != "promote dev@"+c[:12]+" to staging" {
 		t.Errorf("subject %q", got)
 	}
 	env, commit, ok := promotedFrom(rev)
@@ -267,14 +268,18 @@ func TestMessages(t *testing.T) {
 	}
 	target := &source.Revision{Commit: c, Message: msg}
 	rm := revertMessage(target, "staging unhealthy:\nCrashLoopBackOff")
-	if x, ok := reverts(rm); !ok || x != c {
-		t.Errorf("reverts(%q) = %q %v", rm, x, ok)
+	// Baton's own reverts read back by the one rule (source.Revision.Reverts).
+	if got := (&source.Revision{Message: rm}).Reverts(); !slices.Equal(got, []string{c}) {
+		t.Errorf("Reverts of %q = %q, want %s", rm, got, c)
 	}
 	if !strings.HasPrefix(rm, `Revert "promote dev@`) {
 		t.Errorf("revert subject: %q", rm)
 	}
-	if _, ok := reverts("Revert x\n\nsays This reverts commit " + c); ok {
-		t.Error("a mention inside a line was taken for a revert")
+	c2 := strings.Repeat("ab", 20)
+	manual := manualRevertMessage(revertTarget{subject: "promotion of dev@x", reverted: []*promotion{
+		{landed: &source.Revision{Commit: c2}}, {landed: &source.Revision{Commit: c}}}}, RevertRequest{By: "alice", Reason: "INC-7"})
+	if got := (&source.Revision{Message: manual}).Reverts(); !slices.Equal(got, []string{c2, c}) {
+		t.Errorf("Reverts of %q = %q, want both commits", manual, got)
 	}
 	if _, _, ok := promotedFrom(&source.Revision{Trailers: []source.Trailer{{Key: TrailerPromotedFrom, Value: "dev@notahash"}}}); ok {
 		t.Error("a malformed trailer was accepted")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -31,7 +32,7 @@ const (
 // the edge and the short source commit, and the trailers.
 func promotionMessage(e Edge, sourceCommit string, healthySince time.Time, gates []GateResult, key string, override *Override) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "promote %s@%s to %s\n\n", e.From, short(sourceCommit), e.To)
+	fmt.Fprintf(&b, "promote %s@%s to %s\n\n", e.From, githash.Short(sourceCommit), e.To)
 	fmt.Fprintf(&b, "%s: %s@%s\n", TrailerPromotedFrom, e.From, sourceCommit)
 	fmt.Fprintf(&b, "%s: healthy since %s\n", TrailerSourceHealth, healthySince.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "%s: %s\n", TrailerGates, gatesTrailer(gates))
@@ -127,18 +128,6 @@ var reMarker = regexp.MustCompile(`<!-- baton:promotion \S+ ([^\s@]+)@([0-9a-f]{
 // subject keeps it (GitHub and Gitea add " (#N)"): from, short source
 // commit, to, pull request number.
 var reTitle = regexp.MustCompile(`^promote (\S+)@([0-9a-f]{7,40}) to (\S+?)(?: \(#(\d+)\))?$`)
-
-var reReverts = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
-
-// reverts returns the commit a revert commit undoes: git revert (and the
-// forges' revert buttons) write "This reverts commit <hash>." in the body.
-func reverts(message string) (string, bool) {
-	m := reReverts.FindStringSubmatch(message)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
-}
 
 func isHash(s string) bool {
 	if len(s) != 40 {

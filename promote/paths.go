@@ -79,13 +79,15 @@ func splitGlob(pat string) []string {
 	return strings.Split(strings.Trim(path.Clean(pat), "/"), "/")
 }
 
-// validGlob checks a pattern's syntax.
-func validGlob(pat string) error {
+// ValidGlob checks a promotable-paths pattern: relative to the repository
+// root, "**" only as a whole segment, each segment a valid path.Match
+// pattern. internal/config checks baton.yaml's pipeline.paths with it.
+func ValidGlob(pat string) error {
 	if strings.TrimSpace(pat) == "" {
-		return fmt.Errorf("empty pattern")
+		return fmt.Errorf("must not be empty")
 	}
 	if path.IsAbs(pat) || pat == ".." || strings.HasPrefix(path.Clean(pat), "../") {
-		return fmt.Errorf("%q: want a pattern relative to the repository root", pat)
+		return fmt.Errorf("%q must be relative to the repository root", pat)
 	}
 	for _, s := range splitGlob(pat) {
 		if s == "**" {
@@ -95,7 +97,7 @@ func validGlob(pat string) error {
 			return fmt.Errorf("%q: ** must be a whole path segment", pat)
 		}
 		if _, err := path.Match(s, ""); err != nil {
-			return fmt.Errorf("%q: %w", pat, err)
+			return fmt.Errorf("%q is not a valid pattern", pat)
 		}
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/baton-gitops/baton/source"
 )
 
 // DefaultSoak is how long a source environment must have been healthy at
@@ -103,14 +103,14 @@ func (p Pipeline) Validate() error {
 			add(field+".name", "%q is listed twice", e.Name)
 		}
 		index[e.Name] = i + 1
-		if plumbing.NewBranchReferenceName(e.Branch).Validate() != nil || e.Branch == "" || strings.HasPrefix(e.Branch, "refs/") {
-			add(field+".branch", "%q is not a valid branch name (give it without refs/heads/)", e.Branch)
+		if err := source.ValidBranch(e.Branch); err != nil {
+			add(field+".branch", "%v", err)
 		} else if branches[e.Branch] {
 			add(field+".branch", "%q is used by two environments", e.Branch)
 		}
 		branches[e.Branch] = true
-		if clean := path.Clean(e.Overlay); e.Overlay == "" || clean == "." || clean != e.Overlay || path.IsAbs(clean) || strings.HasPrefix(clean, "../") {
-			add(field+".overlay", "%q: want a relative folder below the repository root, such as overlays/dev", e.Overlay)
+		if err := ValidOverlay(e.Overlay); err != nil {
+			add(field+".overlay", "%v", err)
 		}
 	}
 	seen := map[string]bool{}
@@ -135,23 +135,37 @@ func (p Pipeline) Validate() error {
 			add(field+".soak", "must not be negative")
 		}
 		for j, q := range e.Queries {
-			if err := q.validate(); err != nil {
-				add(fmt.Sprintf("%s.queries[%d]", field, j), "%v", err)
+			// Each problem is "<field>: <problem>"; prefix the gate's path.
+			if joined, ok := q.Validate().(interface{ Unwrap() []error }); ok {
+				for _, err := range joined.Unwrap() {
+					errs = append(errs, fmt.Errorf("%s.queries[%d].%w", field, j, err))
+				}
 			}
 		}
 	}
 	for i, pat := range p.Paths.Include {
-		if err := validGlob(pat); err != nil {
+		if err := ValidGlob(pat); err != nil {
 			add(fmt.Sprintf("paths.include[%d]", i), "%v", err)
 		}
 	}
 	for i, pat := range p.Paths.Exclude {
-		if err := validGlob(pat); err != nil {
+		if err := ValidGlob(pat); err != nil {
 			add(fmt.Sprintf("paths.exclude[%d]", i), "%v", err)
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("pipeline: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// ValidOverlay checks an environment's overlay folder: a clean path to a
+// folder below the repository root, never the root itself, since overlays
+// are never promoted. internal/config checks the pipeline's environments'
+// paths with it.
+func ValidOverlay(dir string) error {
+	if clean := path.Clean(dir); dir == "" || clean == "." || clean != dir || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("%q: want a relative folder below the repository root, such as overlays/dev (an overlay is never promoted)", dir)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,7 +83,15 @@ func TestPipelineValidate(t *testing.T) {
 		{"negative soak", func(p *Pipeline) { p.Edges = []Edge{{From: "dev", To: "staging", Soak: -1}} }, "edges[0].soak"},
 		{"bad query op", func(p *Pipeline) {
 			p.Edges = []Edge{{From: "dev", To: "staging", Queries: []QueryGate{{Name: "err", Query: "up", Op: "<>"}}}}
-		}, "edges[0].queries[0]: err: op"},
+		}, "edges[0].queries[0].op: must be one of"},
+		{"gate name with a space", func(p *Pipeline) {
+			p.Edges = []Edge{{From: "dev", To: "staging", Queries: []QueryGate{{Name: "error ratio", Query: "up", Op: "<"}}}}
+		}, `edges[0].queries[0].name: "error ratio": want a short name`},
+		{"infinite threshold", func(p *Pipeline) {
+			p.Edges = []Edge{{From: "dev", To: "staging", Queries: []QueryGate{{Name: "err", Query: "up", Op: "<", Threshold: math.Inf(1)}}}}
+		}, "edges[0].queries[0].threshold: must be a finite number"},
+		{"parent overlay", func(p *Pipeline) { p.Environments[0].Overlay = ".." }, "environments[0].overlay"},
+		{"unclean overlay", func(p *Pipeline) { p.Environments[0].Overlay = "overlays/dev/" }, "environments[0].overlay"},
 		{"bad glob", func(p *Pipeline) { p.Paths.Include = []string{"base/[x"} }, "paths.include[0]"},
 		{"partial double star", func(p *Pipeline) { p.Paths.Exclude = []string{"a**/b"} }, "paths.exclude[0]"},
 	}

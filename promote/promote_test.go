@@ -50,7 +50,7 @@ func TestPullRequestAfterSoakAndMerge(t *testing.T) {
 	if pr.Head.Ref != "baton/promote-dev-to-staging" || pr.Base.Ref != "env/staging" {
 		t.Errorf("pull request %s → %s", pr.Head.Ref, pr.Base.Ref)
 	}
-	if want := "promote dev@" + c[:7] + " to staging"; pr.Title != want {
+	if want := "promote dev@" + c[:12] + " to staging"; pr.Title != want {
 		t.Errorf("title %q, want %q", pr.Title, want)
 	}
 	wantFiles := []string{"added apps/new.yaml", "changed overlays/staging/kustomization.yaml", "deleted README.md", "changed base/deployment.yaml"}
@@ -74,7 +74,7 @@ func TestPullRequestAfterSoakAndMerge(t *testing.T) {
 		t.Errorf("events %v", out.Events)
 	}
 	msg := f.log("-1", "--format=%an <%ae>%n%B", out.Commit)
-	for _, want := range []string{"Baton <baton@example.invalid>", "promote dev@" + c[:7] + " to staging",
+	for _, want := range []string{"Baton <baton@example.invalid>", "promote dev@" + c[:12] + " to staging",
 		"Baton-Promoted-From: dev@" + c, "Baton-Source-Health: healthy since " + st.HealthySince.UTC().Format(time.RFC3339),
 		"Baton-Gates: synced passed", "Baton-Content: sha256:"} {
 		if !strings.Contains(msg, want) {
@@ -109,7 +109,7 @@ func TestPullRequestAfterSoakAndMerge(t *testing.T) {
 	wantResult(t, next, promote.PullRequestOpened)
 	var body pull
 	f.api(http.MethodGet, fmt.Sprintf("/pulls/%d", next.PullRequest.Number), nil, &body)
-	if !strings.Contains(body.Body, "Since dev@"+c[:7]) || !strings.Contains(body.Body, c2[:7]+"` `Add a worker`") ||
+	if !strings.Contains(body.Body, "Since dev@"+c[:12]) || !strings.Contains(body.Body, c2[:12]+"` `Add a worker`") ||
 		strings.Contains(body.Body, "bonjour") {
 		t.Errorf("second pull request's commit list:\n%s", body.Body)
 	}
@@ -142,8 +142,8 @@ func TestTargetMovedUpdatesPullRequest(t *testing.T) {
 	out = mustEvaluate(t, p, devToStaging, f.soaked("env/dev"))
 	wantResult(t, out, promote.PullRequestUpdated)
 	open := f.openPulls()
-	if len(open) != 1 || open[0].Number != first.PullRequest.Number || !strings.Contains(open[0].Title, c2[:7]) {
-		t.Fatalf("open pull requests %+v, want #%d titled with %s", open, first.PullRequest.Number, c2[:7])
+	if len(open) != 1 || open[0].Number != first.PullRequest.Number || !strings.Contains(open[0].Title, c2[:12]) {
+		t.Fatalf("open pull requests %+v, want #%d titled with %s", open, first.PullRequest.Number, c2[:12])
 	}
 	if got := f.branchHead(promote.PromotionBranch(devToStaging)); got != out.Commit {
 		t.Errorf("promotion branch at %s, want %s", got, out.Commit)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -250,7 +251,7 @@ func (p *Promoter) Evaluate(ctx context.Context, e Edge, st SourceState) (Outcom
 		return out, nil
 	}
 	if st.Revision.Snapshot == nil {
-		return out, fmt.Errorf("promote %s: source revision %s@%s has no snapshot", edge.Name(), edge.From, short(st.Revision.Commit))
+		return out, fmt.Errorf("promote %s: source revision %s@%s has no snapshot", edge.Name(), edge.From, githash.Short(st.Revision.Commit))
 	}
 	for attempt := 1; attempt <= p.opts.MaxAttempts; attempt++ {
 		out.Attempts = attempt
@@ -297,7 +298,7 @@ func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment,
 		return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
 	}
 	out.Changes, out.Images = c.plan.changes, c.plan.images
-	p.log.Debug("promotion computed", "edge", edge.Name(), "source", short(st.Revision.Commit), "target", short(target.Commit),
+	p.log.Debug("promotion computed", "edge", edge.Name(), "source", githash.Short(st.Revision.Commit), "target", githash.Short(target.Commit),
 		"changes", len(c.plan.changes), "elapsed", time.Since(start))
 	if c.plan.empty() {
 		out.Result = Skipped

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/internal/markdown"
 	"github.com/baton-gitops/baton/source"
 )
@@ -34,7 +35,7 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 				out.Result = Blocked
 				out.Blocker = &GateResult{Gate: GateBranch, Detail: fmt.Sprintf(
 					"%s has commit %s by %s that Baton did not make; merge or delete the branch to let promotions continue",
-					branch, short(branchHead.Commit), branchHead.Author.Name)}
+					branch, githash.Short(branchHead.Commit), branchHead.Author.Name)}
 				return true, nil
 			}
 		}
@@ -61,11 +62,11 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 		if pushed {
 			out.Events = append(out.Events, Event{Kind: EventPullRequestOpened, Edge: edge.Name(), Who: p.opts.Author.Name,
 				SourceCommit: c.src.Commit, TargetCommit: commit, When: p.clock.Now(),
-				Message: fmt.Sprintf("pushed %s with the promotion of %s@%s; open a pull request at %s", branch, edge.From, short(c.src.Commit), out.CompareURL)})
+				Message: fmt.Sprintf("pushed %s with the promotion of %s@%s; open a pull request at %s", branch, edge.From, githash.Short(c.src.Commit), out.CompareURL)})
 		}
 		return true, nil
 	}
-	title := fmt.Sprintf("promote %s@%s to %s", edge.From, short(c.src.Commit), edge.To)
+	title := fmt.Sprintf("promote %s@%s to %s", edge.From, githash.Short(c.src.Commit), edge.To)
 	start := time.Now()
 	body := p.body(ctx, edge, to, st, target, hist, c, out.Gates, commit)
 	p.log.Debug("pull request body written", "edge", edge.Name(), "elapsed", time.Since(start))
@@ -211,7 +212,7 @@ func (p *Promoter) closeObsolete(ctx context.Context, edge Edge, to Environment,
 		return fmt.Errorf("list pull requests: %w", err)
 	}
 	for _, pr := range open {
-		_ = f.Comment(ctx, pr.Number, fmt.Sprintf("%s already has this content (at `%s`): nothing is left to promote; closing.", to.Branch, short(target.Commit)))
+		_ = f.Comment(ctx, pr.Number, fmt.Sprintf("%s already has this content (at `%s`): nothing is left to promote; closing.", to.Branch, githash.Short(target.Commit)))
 		if err := f.ClosePullRequest(ctx, pr.Number); err != nil && p.stillOpen(ctx, pr) {
 			return fmt.Errorf("close pull request #%d, which proposes nothing any more: %w", pr.Number, err)
 		}
@@ -287,7 +288,7 @@ const maxBodyCommits = 30
 func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st SourceState, target *source.Revision, hist *historyCache, c computed, gates []GateResult, commit string) string {
 	var b strings.Builder
 	src := c.src
-	fmt.Fprintf(&b, "Promotes **%s@%s** to **%s** (`%s`), on top of `%s`.\n\n", edge.From, short(src.Commit), edge.To, to.Branch, short(target.Commit))
+	fmt.Fprintf(&b, "Promotes **%s@%s** to **%s** (`%s`), on top of `%s`.\n\n", edge.From, githash.Short(src.Commit), edge.To, to.Branch, githash.Short(target.Commit))
 	// Everything read from commits (subjects, names, paths, tags) goes
 	// through markdown.Code: anyone who can push to the source branch
 	// writes it, and it must not mention, link or format anything.
@@ -316,7 +317,7 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 		fmt.Fprintf(&b, "- image %s: %s → %s\n", markdown.Code(im.Name), markdown.Code(im.From), markdown.Code(im.To))
 	}
 	fmt.Fprintf(&b, "\nPromotion commit `%s`. Merging this pull request promotes; reverting the merge on `%s` rolls back and holds this content.\n",
-		short(commit), to.Branch)
+		githash.Short(commit), to.Branch)
 	fmt.Fprintf(&b, "\n%s\n", promotionMarker(edge, src.Commit, c.key))
 	return b.String()
 }
@@ -341,16 +342,16 @@ func (p *Promoter) commitList(ctx context.Context, edge Edge, hist *historyCache
 	if prev == "" {
 		fmt.Fprintf(&b, "No earlier promotion from %s found; the latest commits:\n\n", edge.From)
 	} else if !complete {
-		fmt.Fprintf(&b, "Since %s@%s (not all history was available):\n\n", edge.From, short(prev))
+		fmt.Fprintf(&b, "Since %s@%s (not all history was available):\n\n", edge.From, githash.Short(prev))
 	} else {
-		fmt.Fprintf(&b, "Since %s@%s:\n\n", edge.From, short(prev))
+		fmt.Fprintf(&b, "Since %s@%s:\n\n", edge.From, githash.Short(prev))
 	}
 	for i, r := range list {
 		if i == maxBodyCommits {
 			fmt.Fprintf(&b, "- … and %d more\n", len(list)-i)
 			break
 		}
-		fmt.Fprintf(&b, "- `%s` %s (%s)\n", short(r.Commit), markdown.Code(r.Subject()), markdown.Code(r.Author.Name))
+		fmt.Fprintf(&b, "- `%s` %s (%s)\n", githash.Short(r.Commit), markdown.Code(r.Subject()), markdown.Code(r.Author.Name))
 	}
 	return b.String()
 }

@@ -3,9 +3,9 @@ package promote
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -118,9 +118,9 @@ func (p *Promoter) revertAttempt(ctx context.Context, edge Edge, to Environment,
 	// The revert branch is rewritten from the current head each time: a
 	// rollback by hand supersedes an older proposal.
 	if bh := heads[branch]; bh != nil {
-		if _, ok := reverts(bh.Message); !ok {
+		if len(bh.Reverts()) == 0 {
 			return false, fmt.Errorf("revert %s: %s has commit %s by %s that Baton did not make; merge or delete that branch first",
-				edge.Name(), branch, short(bh.Commit), bh.Author.Name)
+				edge.Name(), branch, githash.Short(bh.Commit), bh.Author.Name)
 		}
 	}
 	commit, err := p.commitPlan(ctx, branch, head, t.from.Snapshot, pl, msg)
@@ -166,7 +166,7 @@ func lastPromotion(edge Edge, to Environment, head *source.Revision, hist *histo
 	index := logIndex(hist.log)
 	landed := last.landed
 	if len(landed.Parents) == 0 || index[landed.Parents[0]] == nil {
-		return revertTarget{}, fmt.Errorf("the parent of %s is not in the history read", short(landed.Commit))
+		return revertTarget{}, fmt.Errorf("the parent of %s is not in the history read", githash.Short(landed.Commit))
 	}
 	parent := index[landed.Parents[0]]
 	diffs, err := diffTrees(parent.Snapshot, landed.Snapshot)
@@ -185,12 +185,12 @@ func lastPromotion(edge Edge, to Environment, head *source.Revision, hist *histo
 		for _, d := range diffs {
 			if changed[d.path] {
 				return revertTarget{}, fmt.Errorf("%s, which the promotion %s changed, changed again after it on %s: roll back with --to a commit instead",
-					d.path, short(landed.Commit), to.Branch)
+					d.path, githash.Short(landed.Commit), to.Branch)
 			}
 		}
 	}
 	return revertTarget{from: parent, diffs: diffs, reverted: []*promotion{last},
-		subject: fmt.Sprintf("promotion of %s@%s (%s)", edge.From, short(last.sourceCommit), short(landed.Commit))}, nil
+		subject: fmt.Sprintf("promotion of %s@%s (%s)", edge.From, githash.Short(last.sourceCommit), githash.Short(landed.Commit))}, nil
 }
 
 // backTo restores the tree of commit ref, reverting every promotion of the
@@ -201,14 +201,14 @@ func backTo(edge Edge, to Environment, head *source.Revision, hist *historyCache
 	for c := head; c != nil; {
 		if strings.HasPrefix(c.Commit, ref) {
 			if len(reverted) == 0 {
-				return revertTarget{}, fmt.Errorf("no promotion from %s landed on %s after %s: nothing to roll back", edge.From, to.Branch, short(c.Commit))
+				return revertTarget{}, fmt.Errorf("no promotion from %s landed on %s after %s: nothing to roll back", edge.From, to.Branch, githash.Short(c.Commit))
 			}
 			diffs, err := diffTrees(c.Snapshot, head.Snapshot)
 			if err != nil {
 				return revertTarget{}, err
 			}
 			return revertTarget{from: c, diffs: diffs, reverted: reverted,
-				subject: fmt.Sprintf("%s back to %s", to.Branch, short(c.Commit))}, nil
+				subject: fmt.Sprintf("%s back to %s", to.Branch, githash.Short(c.Commit))}, nil
 		}
 		if pr := promotionAt(edge.From, c, index, hist.squashed); pr != nil {
 			reverted = append(reverted, pr)
@@ -239,16 +239,4 @@ func manualRevertMessage(t revertTarget, req RevertRequest) string {
 	}
 	fmt.Fprintf(&b, "\n%s: rollback by %s: %s\n", TrailerRevertReason, oneLine(req.By), oneLine(req.Reason))
 	return b.String()
-}
-
-var reRevertsAll = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
-
-// revertedCommits returns every commit a revert commit undoes: one for
-// git revert, several for a rollback to an older commit.
-func revertedCommits(message string) []string {
-	var out []string
-	for _, m := range reRevertsAll.FindAllStringSubmatch(message, -1) {
-		out = append(out, m[1])
-	}
-	return out
 }

@@ -3,7 +3,9 @@ package promote
 import (
 	"context"
 	"fmt"
+	"slices"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -66,7 +68,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 	out.SourceCommit = prom.sourceCommit
 	parent := index[head.Parents[0]]
 	if parent == nil {
-		return false, fmt.Errorf("revert %s: parent %s of %s is not in the history read", edge.Name(), short(head.Parents[0]), short(head.Commit))
+		return false, fmt.Errorf("revert %s: parent %s of %s is not in the history read", edge.Name(), githash.Short(head.Parents[0]), githash.Short(head.Commit))
 	}
 	// The revert's tree is the parent's: everything the head changed is
 	// undone, promotable or not.
@@ -79,7 +81,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
 	}
 	out.Changes = pl.changes
-	msg := revertMessage(head, fmt.Sprintf("%s unhealthy after %s (%s)", edge.To, short(head.Commit), reason))
+	msg := revertMessage(head, fmt.Sprintf("%s unhealthy after %s (%s)", edge.To, githash.Short(head.Commit), reason))
 
 	if edge.Policy == PolicyAuto {
 		commit, err := p.commitPlan(ctx, to.Branch, head, parent.Snapshot, pl, msg)
@@ -99,7 +101,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 	pushed := false
 	commit := ""
 	if bh != nil && len(bh.Parents) == 1 && bh.Parents[0] == head.Commit {
-		if x, ok := reverts(bh.Message); ok && x == head.Commit {
+		if slices.Equal(bh.Reverts(), []string{head.Commit}) {
 			commit = bh.Commit
 		}
 	}
@@ -127,7 +129,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 	}
 	title := fmt.Sprintf("Revert \"%s\"", head.Subject())
 	body := fmt.Sprintf("%s is unhealthy after `%s`, which promoted %s@%s: %s.\n\nMerging this pull request reverts it; the reverted content is then held (not promoted to %s again, only newer content).\n\n<!-- baton:revert %s %s -->\n",
-		edge.To, short(head.Commit), edge.From, short(prom.sourceCommit), reason, edge.To, edge.Name(), head.Commit)
+		edge.To, githash.Short(head.Commit), edge.From, githash.Short(prom.sourceCommit), reason, edge.To, edge.Name(), head.Commit)
 	sub := Outcome{}
 	if err := p.pullRequest(ctx, edge, branch, to.Branch, head.Commit, title, body, commit, pushed, &sub); err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
@@ -150,9 +152,9 @@ func (p *Promoter) revertedEvent(edge Edge, head *source.Revision, prom *promoti
 		return nil
 	}
 	s.reverted = head.Commit
-	msg := fmt.Sprintf("reverted %s (promotion of %s@%s) on %s", short(head.Commit), edge.From, short(prom.sourceCommit), edge.To)
+	msg := fmt.Sprintf("reverted %s (promotion of %s@%s) on %s", githash.Short(head.Commit), edge.From, githash.Short(prom.sourceCommit), edge.To)
 	if pr != 0 {
-		msg = fmt.Sprintf("opened revert pull request #%d for %s (promotion of %s@%s) on %s", pr, short(head.Commit), edge.From, short(prom.sourceCommit), edge.To)
+		msg = fmt.Sprintf("opened revert pull request #%d for %s (promotion of %s@%s) on %s", pr, githash.Short(head.Commit), edge.From, githash.Short(prom.sourceCommit), edge.To)
 	}
 	return []Event{{Kind: EventReverted, Edge: edge.Name(), Who: p.opts.Author.Name, SourceCommit: prom.sourceCommit,
 		TargetCommit: commit, PullRequest: pr, When: p.clock.Now(), Message: msg}}

@@ -169,24 +169,20 @@ func dirEntries(t Tree, dir string) (map[string]fs.DirEntry, error) {
 	return out, nil
 }
 
-// kustomizationFiles are the names Kustomize accepts, in its order.
-var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
-
 // readKustomization returns the path and content of an overlay's
-// kustomization file, or an empty path when the overlay has none.
+// kustomization file (render.KustomizationFile), or an empty path when the
+// overlay has none.
 func readKustomization(t Tree, overlay string) (string, []byte, error) {
-	for _, name := range kustomizationFiles {
-		p := path.Join(overlay, name)
-		b, err := t.ReadFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		return p, b, nil
+	name, err := render.KustomizationFile(t, overlay)
+	if err != nil || name == "" {
+		return "", nil, err
 	}
-	return "", nil, nil
+	p := path.Join(overlay, name)
+	b, err := t.ReadFile(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	return p, b, nil
 }
 
 // overlayImages reads the images: entries of an overlay's kustomization.

@@ -125,6 +125,12 @@ func TestListFilesAndKustomization(t *testing.T) {
 	if p, _, err := readKustomization(tree, "overlays/none"); p != "" || err != nil {
 		t.Errorf("missing overlay: %q %v", p, err)
 	}
+	// Kustomize refuses a folder with two kustomization files; so does
+	// promote, rather than carry the images of one of them.
+	two := newMemTree(map[string]string{"o/kustomization.yaml": "{}\n", "o/kustomization.yml": "{}\n"})
+	if _, _, err := readKustomization(two, "o"); err == nil || !strings.Contains(err.Error(), "more than one kustomization file") {
+		t.Errorf("two kustomization files: error %v", err)
+	}
 	if _, err := overlayImages(tree, "overlays/prod"); err == nil || !strings.Contains(err.Error(), "overlays/prod/kustomization.yaml") {
 		t.Errorf("bad images: error %v should name the file", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -45,7 +46,7 @@ func planRequest(branch string, parent *source.Revision, tree Tree, pl plan) (so
 func (p *Promoter) push(ctx context.Context, branch, commit, old string) (lost bool, err error) {
 	start := time.Now()
 	err = p.opts.Repo.Push(ctx, source.PushRequest{Branch: branch, Commit: commit, ExpectedOld: old})
-	p.log.Debug("pushed", "branch", branch, "commit", short(commit), "elapsed", time.Since(start), "error", err)
+	p.log.Debug("pushed", "branch", branch, "commit", githash.Short(commit), "elapsed", time.Since(start), "error", err)
 	if err == nil || errors.Is(err, source.ErrLeaseLost) {
 		return err != nil, nil
 	}
@@ -75,7 +76,7 @@ func (p *Promoter) promotionCommit(ctx context.Context, edge Edge, branch string
 	msg := promotionMessage(edge, c.src.Commit, st.HealthySince, gates, c.key, st.Override)
 	commit, err := p.commitPlan(ctx, branch, target, c.src.Snapshot, c.plan, msg)
 	if err != nil {
-		return "", fmt.Errorf("commit promotion of %s@%s onto %s: %w", edge.From, short(c.src.Commit), short(target.Commit), err)
+		return "", fmt.Errorf("commit promotion of %s@%s onto %s: %w", edge.From, githash.Short(c.src.Commit), githash.Short(target.Commit), err)
 	}
 	return commit, nil
 }
@@ -95,7 +96,7 @@ func (p *Promoter) pushTarget(ctx context.Context, edge Edge, st SourceState, ta
 		return false, nil
 	}
 	out.Result, out.Commit = Promoted, commit
-	msg := fmt.Sprintf("promoted %s@%s to %s (%s)", edge.From, short(c.src.Commit), edge.To, target.Branch)
+	msg := fmt.Sprintf("promoted %s@%s to %s (%s)", edge.From, githash.Short(c.src.Commit), edge.To, target.Branch)
 	if o := st.Override; o != nil {
 		msg += fmt.Sprintf("; gates overridden by %s: %s", oneLine(o.By), oneLine(o.Reason))
 	}

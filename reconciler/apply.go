@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
 
 // processItem brings one object to its desired state (or, in a dry run,
@@ -165,7 +167,7 @@ func (p *pass) settle(ctx context.Context, it *item, obj *unstructured.Unstructu
 	}
 	switch it.stage {
 	case stageCRDs:
-		if !hasCondition(obj, "Established", "True") {
+		if !statuscond.IsTrue(obj, "Established") {
 			if err := p.waitEstablished(ctx, it.ref.Name); err != nil {
 				return fail("apply", err)
 			}

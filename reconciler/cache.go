@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/baton-gitops/baton/internal/managedfields"
 )
 
 // watchCache keeps a watch on the objects each environment manages — one
@@ -109,7 +111,9 @@ func (c *watchCache) remember(env string, gvr schema.GroupVersionResource, obj *
 	if e == nil || e.forbidden.Load() || !e.informer.HasSynced() {
 		return
 	}
-	e.life.remember(e.informer.GetStore(), slimManagedFields(obj.DeepCopy()))
+	obj = obj.DeepCopy()
+	managedfields.Slim(obj.Object)
+	e.life.remember(e.informer.GetStore(), obj)
 }
 
 // entry returns the informer for key, starting it on first use, and again
@@ -134,7 +138,10 @@ func (c *watchCache) entry(env string, gvr schema.GroupVersionResource, namespac
 	_ = inf.SetTransform(func(o any) (any, error) {
 		if u, ok := o.(*unstructured.Unstructured); ok {
 			e.life.delivered(u)
-			return slimManagedFields(u), nil
+			// A pass reads the managers' names from the cache (to spot
+			// objects to adopt from kubectl), never their field sets.
+			managedfields.Slim(u.Object)
+			return u, nil
 		}
 		return o, nil
 	})
@@ -171,20 +178,4 @@ func (c *watchCache) awaitSync(ctx context.Context, e *cacheEntry) {
 			return
 		}
 	}
-}
-
-// slimManagedFields drops the field sets from managedFields: they are most
-// of an object's size and a pass needs only the managers' names from the
-// cache (to spot objects to adopt from kubectl); it reads full managedFields
-// with a GET when it adopts.
-func slimManagedFields(u *unstructured.Unstructured) *unstructured.Unstructured {
-	mf := u.GetManagedFields()
-	if len(mf) == 0 {
-		return u
-	}
-	for i := range mf {
-		mf[i].FieldsV1 = nil
-	}
-	u.SetManagedFields(mf)
-	return u
 }

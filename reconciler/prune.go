@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/baton-gitops/baton/internal/statuscond"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 )
 
@@ -269,7 +270,7 @@ func (k *kindCheck) gone(ctx context.Context, group, kind string) (bool, string)
 	}
 	for _, svc := range k.apiServices {
 		g, _, _ := unstructured.NestedString(svc.Object, "spec", "group")
-		if g == group && !hasCondition(svc, "Available", "True") {
+		if g == group && !statuscond.IsTrue(svc, "Available") {
 			return false, "APIService " + svc.GetName() + " is not available"
 		}
 	}

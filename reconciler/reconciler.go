@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 )
 
@@ -169,10 +170,7 @@ func shortRevision(rev string) string {
 	if rev == "" {
 		return "unknown revision"
 	}
-	if len(rev) > 12 {
-		return rev[:12]
-	}
-	return rev
+	return githash.Short(rev)
 }
 
 // warningLogger passes API server warnings (deprecated APIs, unknown

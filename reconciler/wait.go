@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/baton-gitops/baton/internal/statuscond"
 )
 
 // pollInterval is how often a wait re-reads the object. Waits are short
@@ -35,7 +37,7 @@ func (p *pass) waitEstablished(ctx context.Context, name string) error {
 		if err != nil || crd == nil {
 			return false, err
 		}
-		return hasCondition(crd, "Established", "True"), nil
+		return statuscond.IsTrue(crd, "Established"), nil
 	})
 }
 
@@ -75,17 +77,4 @@ func (p *pass) waitGone(ctx context.Context, it *item, uid types.UID) error {
 		}
 		return obj == nil || obj.GetUID() != uid, nil
 	})
-}
-
-// hasCondition reports whether status.conditions has type t with status s.
-func hasCondition(obj *unstructured.Unstructured, t, s string) bool {
-	raw, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "status", "conditions")
-	conds, _ := raw.([]any)
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if ok && m["type"] == t && m["status"] == s {
-			return true
-		}
-	}
-	return false
 }

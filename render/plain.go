@@ -36,7 +36,7 @@ func plainKustomization(tree fs.FS, dir string) ([]byte, error) {
 			rel = strings.TrimPrefix(p, dir+"/")
 		}
 		if d.IsDir() {
-			k, err := kustomizationFile(tree, p)
+			k, err := KustomizationFile(tree, p)
 			if err != nil {
 				return err
 			}

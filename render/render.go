@@ -243,7 +243,7 @@ func (r *Renderer) scanFolder(snap fs.FS, dir string) (*snapshotFS, string, *gra
 	if !fi.IsDir() {
 		return nil, "", nil, fmt.Errorf("%s is a file, not a folder", dir)
 	}
-	kfile, err := kustomizationFile(snap, dir)
+	kfile, err := KustomizationFile(snap, dir)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -63,7 +63,7 @@ func (s *scanner) kustomization(dir string, plugin bool) error {
 		return nil
 	}
 	s.seen[key] = true
-	name, err := kustomizationFile(s.fsys.tree, dir)
+	name, err := KustomizationFile(s.fsys.tree, dir)
 	if err != nil {
 		return err
 	}
@@ -87,9 +87,15 @@ func (s *scanner) kustomization(dir string, plugin bool) error {
 	return c.walk(k, plugin)
 }
 
-// kustomizationFile returns the name of dir's kustomization file, or "" when
-// it has none. Kustomize refuses a folder with two; so do we, by name.
-func kustomizationFile(tree fs.FS, dir string) (string, error) {
+// KustomizationFile returns the name of dir's kustomization file, or "" when
+// it has none: the one of the names kustomize recognises (konfig's list:
+// kustomization.yaml, kustomization.yml, Kustomization) that is a file.
+// Kustomize refuses a folder with two; so do we, by name. Every reader of an
+// overlay's kustomization (render, promote, baton set-image) finds it here.
+func KustomizationFile(tree fs.FS, dir string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
 	var found []string
 	for _, n := range konfig.RecognizedKustomizationFileNames() {
 		if fi, err := fs.Stat(tree, joinTree(dir, n)); err == nil && !fi.IsDir() {
@@ -286,7 +292,7 @@ func (c *kustScan) into(key string, idx int, e, p string, plugin bool) error {
 	if !plugin {
 		c.g.children[c.dir] = append(c.g.children[c.dir], p)
 	}
-	name, err := kustomizationFile(c.fsys.tree, p)
+	name, err := KustomizationFile(c.fsys.tree, p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.entry(key, idx, e), err)
 	}

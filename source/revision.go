@@ -1,6 +1,7 @@
 package source
 
 import (
+	"regexp"
 	"strings"
 	"time"
 
@@ -66,6 +67,26 @@ func (r *Revision) Trailer(key string) (string, bool) {
 func (r *Revision) Subject() string {
 	s, _, _ := strings.Cut(r.Message, "\n")
 	return s
+}
+
+// revertLine is the line by which a commit says what it reverts: git
+// revert writes "This reverts commit <hash>." in the body (", reversing
+// changes made to <parent>." follows for a merge), as do the forges' revert
+// buttons; Baton's rollbacks write one such line per reverted commit. Only
+// a full hash at the start of a line counts: an abbreviated hash or the
+// phrase quoted inside a sentence names no commit for certain.
+var revertLine = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
+
+// Reverts returns the commits the revision reverts, in the order its
+// message names them, or nil when it is not a revert. A revert of a revert
+// (git's "Revert "Revert ..."", or "Reapply ..." since git 2.43) reverts
+// the first revert: it names that commit, not the original.
+func (r *Revision) Reverts() []string {
+	var out []string
+	for _, m := range revertLine.FindAllStringSubmatch(r.Message, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }
 
 // newRevision builds a Revision from a decoded commit. The snapshot reads

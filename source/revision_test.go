@@ -2,6 +2,7 @@ package source
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +43,37 @@ func TestRevisionTrailerLookup(t *testing.T) {
 	}
 	if r.Subject() != "S" {
 		t.Fatalf("subject %q", r.Subject())
+	}
+}
+
+// TestRevisionReverts pins the one rule by which Baton (promotion holds,
+// rollbacks, the DORA change-failure count, baton history) tells a revert:
+// the forms git revert and Baton's rollbacks write, and near misses.
+func TestRevisionReverts(t *testing.T) {
+	a, b := strings.Repeat("a1", 20), strings.Repeat("b2", 20)
+	cases := map[string]struct {
+		msg  string
+		want []string
+	}{
+		"git revert":  {"Revert \"web 3\"\n\nThis reverts commit " + a + ".\n", []string{a}},
+		"merge":       {"Revert \"Merge pull request #4\"\n\nThis reverts commit " + a + ", reversing\nchanges made to " + b + ".\n", []string{a}},
+		"of a revert": {"Revert \"Revert \"web 3\"\"\n\nThis reverts commit " + b + ".\n", []string{b}},
+		"reapply":     {"Reapply \"web 3\"\n\nThis reverts commit " + b + ".\n", []string{b}},
+		"rollback": {"Revert promotion of dev@1234567\n\nThis reverts commit " + a + ".\nThis reverts commit " + b +
+			".\n\nBaton-Revert-Reason: rollback by alice: INC-7\n", []string{a, b}},
+		"crlf":              {"Revert \"x\"\r\n\r\nThis reverts commit " + a + ".\r\n", []string{a}},
+		"squashed":          {"Revert \"x\" (#9)\n\nThis reverts commit " + a + ".\n\nCo-authored-by: A <a@x>\n", []string{a}},
+		"not a revert":      {"Add a worker\n", nil},
+		"abbreviated hash":  {"Revert \"x\"\n\nThis reverts commit " + a[:12] + ".\n", nil},
+		"inside a sentence": {"Fix\n\nAs git says, This reverts commit " + a + ".\n", nil},
+		"indented":          {"Fix\n\n    This reverts commit " + a + ".\n", nil},
+		"longer hash":       {"Revert\n\nThis reverts commit " + a + "ff.\n", nil},
+		"upper case hash":   {"Revert\n\nThis reverts commit " + strings.ToUpper(a) + ".\n", nil},
+	}
+	for name, tc := range cases {
+		if got := (&Revision{Message: tc.msg}).Reverts(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: Reverts(%q) = %q, want %q", name, tc.msg, got, tc.want)
+		}
 	}
 }
 

@@ -131,12 +131,9 @@ func (s RepositorySettings) Validate() error {
 	seen := map[string]bool{}
 	for i, b := range s.Branches {
 		field := fmt.Sprintf("branches[%d]", i)
-		switch {
-		case strings.HasPrefix(b, "refs/"):
-			add(field, "%q: give the branch name without refs/heads/", b)
-		case plumbing.NewBranchReferenceName(b).Validate() != nil || b == "":
-			add(field, "%q is not a valid branch name", b)
-		case seen[b]:
+		if err := ValidBranch(b); err != nil {
+			add(field, "%v", err)
+		} else if seen[b] {
 			add(field, "%q is listed twice", b)
 		}
 		seen[b] = true
@@ -187,6 +184,20 @@ func (s RepositorySettings) Validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("repository %s: %w", redactURL(s.URL), errors.Join(errs...))
+	}
+	return nil
+}
+
+// ValidBranch checks a branch name as Baton takes it everywhere (followed
+// branches, pushes, pipeline environments): a name a git reference can
+// have, given without refs/heads/ (which would otherwise name
+// refs/heads/refs/heads/...).
+func ValidBranch(b string) error {
+	switch {
+	case strings.HasPrefix(b, "refs/"):
+		return fmt.Errorf("%q: give the branch name without refs/heads/", b)
+	case b == "" || plumbing.NewBranchReferenceName(b).Validate() != nil:
+		return fmt.Errorf("%q is not a valid branch name", b)
 	}
 	return nil
 }

@@ -148,3 +148,25 @@ func TestNewRepositoryNeedsACacheDir(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestValidBranch pins the one branch-name rule of followed branches,
+// pushes and pipeline environments.
+func TestValidBranch(t *testing.T) {
+	for b, want := range map[string]string{
+		"env/dev": "", "main": "", "release-1.2": "",
+		"":                   "is not a valid branch name",
+		"refs/heads/env/dev": "without refs/heads/",
+		"env..dev":           "is not a valid branch name",
+		"env/dev.lock":       "is not a valid branch name",
+		"env dev":            "is not a valid branch name",
+		"-env":               "is not a valid branch name",
+	} {
+		err := ValidBranch(b)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("ValidBranch(%q) = %v, want nil", b, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("ValidBranch(%q) = %v, want %q", b, err, want)
+		}
+	}
+}

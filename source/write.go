@@ -307,8 +307,8 @@ func (r *Repository) Push(ctx context.Context, req PushRequest) (err error) {
 	// trees and blobs may be shared; compaction drops them); should the
 	// remote have taken it after all, the next poll fetches it.
 	defer func() { r.dropPending(commit, err != nil) }()
-	if plumbing.NewBranchReferenceName(req.Branch).Validate() != nil || req.Branch == "" {
-		return fail(fmt.Errorf("invalid branch name %q", req.Branch))
+	if err := ValidBranch(req.Branch); err != nil {
+		return fail(err)
 	}
 	var old plumbing.Hash
 	if req.ExpectedOld != "" {

@@ -200,7 +200,7 @@ func TestStatus(t *testing.T) {
 	code, out, errOut = w.baton("status")
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `(?m)^ENVIRONMENT\s+SYNCED\s+HEALTH\s+LAST SYNC\s+SOAK\s+DRIFTED\s+PROMOTION\s+REPORTED BY$`, out)
-	require.Regexp(t, `(?m)^dev\s+`+head[:8]+`\s+Healthy\s+\d+s\s+(done|0s/1s)\s+0\s+-\s+cluster \S+/`+w.agentNS+`$`, out)
+	require.Regexp(t, `(?m)^dev\s+`+head[:12]+`\s+Healthy\s+\d+s\s+(done|0s/1s)\s+0\s+-\s+cluster \S+/`+w.agentNS+`$`, out)
 
 	// Nobody reports it: the configuration's view, and a warning.
 	code, out, errOut = w.baton("status", "--namespace", w.appNS)
@@ -304,12 +304,12 @@ func TestPromote(t *testing.T) {
 	w.apply()
 	code, out, errOut := w.baton("promote", "--from", "dev", "--to", "staging")
 	require.Equal(t, 1, code, errOut)
-	require.Equal(t, "dev -> staging "+green[:8]+": blocked\n", out)
+	require.Equal(t, "dev -> staging "+green[:12]+": blocked\n", out)
 	require.Regexp(t, `^baton promote: promotion blocked: dev -> staging \(soak\): .+\n$`, errOut)
 
 	code, _, errOut = w.baton("promote", "--from", "dev", "--to", "staging", "--revision", "deadbeef")
 	require.Equal(t, 1, code)
-	require.Equal(t, "baton promote: --revision deadbeef: dev is synced at "+green[:8]+"; only a synced revision is promoted\n", errOut)
+	require.Equal(t, "baton promote: --revision deadbeef: dev is synced at "+green[:12]+"; only a synced revision is promoted\n", errOut)
 
 	// The agent knows how long dev has been healthy: through --server the
 	// soak passes and the promotion is pushed.
@@ -336,7 +336,7 @@ func TestPromote(t *testing.T) {
 	code, out, errOut = w.baton("promote", "--from", "dev", "--to", "staging", "--server", server)
 	require.Equal(t, 0, code, errOut)
 	promoted := w.repo.Head(t, "env/staging")
-	require.Equal(t, "dev -> staging "+green[:8]+": pushed "+promoted[:8]+"\n", out)
+	require.Equal(t, "dev -> staging "+green[:12]+": pushed "+promoted[:12]+"\n", out)
 	require.Contains(t, w.gitShow("env/staging", "base/settings.yaml"), "color: green")
 
 	code, out, errOut = w.baton("promote", "--from", "dev", "--to", "staging", "--server", server, "-o", "json")

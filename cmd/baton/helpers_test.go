@@ -140,7 +140,7 @@ func (w *world) normalizer() *normalizer {
 	n.add(regexp.QuoteMeta(w.srv.HTTPURL("deploy")), "REPO-URL", false)
 	n.add(`http://127\.0\.0\.1:\d+`, "AGENT-URL", false)
 	n.add(`\b[0-9a-f]{40}\b`, "COMMIT", true)
-	n.add(`\b[0-9a-f]{8}\b`, "SHORT", true)
+	n.add(`\b[0-9a-f]{12}\b`, "SHORT", true)
 	n.add(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`, "TIME", false)
 	n.add(`\b\d+(\.\d+)?(ns|µs|ms|s|m0s)\b`, "DURATION", false)
 	return n

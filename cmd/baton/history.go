@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/envobject"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/promote"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 	"github.com/baton-gitops/baton/source"
@@ -98,7 +98,7 @@ func (c *cli) historyCommand() *cobra.Command {
 			}
 			var rows [][]string
 			for _, e := range entries {
-				rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), e.What, dash(short(e.Revision)), dash(e.Who), e.Detail})
+				rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), e.What, dash(githash.Short(e.Revision)), dash(e.Who), e.Detail})
 			}
 			return table(c.stdout, []string{"TIME", "WHAT", "REVISION", "WHO", "DETAIL"}, rows)
 		},
@@ -109,8 +109,6 @@ func (c *cli) historyCommand() *cobra.Command {
 	outputFlag(cmd, &format, formatTable, formatTable, formatJSON, formatYAML)
 	return cmd
 }
-
-var reRevertOf = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
 
 // gitHistory classifies the commits of env's branch, newest first.
 func gitHistory(ctx context.Context, cfg *config.Config, env *config.Environment, since time.Duration) ([]historyEntry, error) {
@@ -140,16 +138,16 @@ func gitHistory(ctx context.Context, cfg *config.Config, env *config.Environment
 	var out []historyEntry
 	for _, r := range log {
 		e := historyEntry{Time: r.Time, Revision: r.Commit, Who: r.Author.Name, Source: "git", What: "commit", Detail: r.Subject()}
-		reverted := reRevertOf.FindAllStringSubmatch(r.Message, -1)
+		reverted := r.Reverts()
 		for _, c := range mergedOf(r, index) {
-			reverted = append(reverted, reRevertOf.FindAllStringSubmatch(c.Message, -1)...)
+			reverted = append(reverted, c.Reverts()...)
 		}
 		switch {
 		case len(reverted) > 0:
 			e.What = "revert"
 			var held []string
-			for _, m := range reverted {
-				if x := index[m[1]]; x != nil {
+			for _, c := range reverted {
+				if x := index[c]; x != nil {
 					if from, ok := promotionOf(x); ok {
 						held = append(held, from)
 					}

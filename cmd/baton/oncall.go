@@ -18,6 +18,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/envobject"
+	"github.com/baton-gitops/baton/internal/githash"
 )
 
 // Event reasons the CLI records on an Environment object, naming who asked.
@@ -252,7 +253,7 @@ func (c *cli) syncCommand() *cobra.Command {
 				return err
 			}
 			l := e.Status.LastSync
-			line := fmt.Sprintf("%s: synced %s: %s", envName, short(l.Revision), l.Result)
+			line := fmt.Sprintf("%s: synced %s: %s", envName, githash.Short(l.Revision), l.Result)
 			if l.Result == "failure" {
 				fmt.Fprintln(c.stdout, line)
 				return fmt.Errorf("sync of %s failed: %s", envName, l.Error)

@@ -109,7 +109,7 @@ func TestSuspendStopsApplyingAndResumeRestarts(t *testing.T) {
 	green := w.repo.Commit(t, "env/dev", setColor("green"))
 	code, out, errOut = w.baton("sync", "--env", "dev")
 	require.Equal(t, 0, code, errOut)
-	require.Equal(t, "dev: synced "+green[:8]+": suspended\n", out)
+	require.Equal(t, "dev: synced "+green[:12]+": suspended\n", out)
 	require.Equal(t, "blue", w.color(), "a suspended environment was applied")
 
 	e, err = w.objects().Get(t.Context(), "dev")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/promote"
 )
 
@@ -62,11 +63,11 @@ func (c *cli) promoteCommand() *cobra.Command {
 				err = writeYAML(c.stdout, out)
 			case formatTable:
 				err = table(c.stdout, []string{"EDGE", "REVISION", "OUTCOME", "REASON", "COMMIT", "PULL REQUEST"},
-					[][]string{{out.Edge, short(out.Revision), out.Outcome, dash(out.Reason), dash(short(out.Commit)), dash(out.PullRequestURL)}})
+					[][]string{{out.Edge, githash.Short(out.Revision), out.Outcome, dash(out.Reason), dash(githash.Short(out.Commit)), dash(out.PullRequestURL)}})
 			default:
-				line := fmt.Sprintf("%s %s: %s", out.Edge, short(out.Revision), out.Outcome)
+				line := fmt.Sprintf("%s %s: %s", out.Edge, githash.Short(out.Revision), out.Outcome)
 				if out.Commit != "" {
-					line += " " + short(out.Commit)
+					line += " " + githash.Short(out.Commit)
 				}
 				if out.PullRequestURL != "" {
 					line += " " + out.PullRequestURL
@@ -153,7 +154,7 @@ func (c *cli) promote(ctx context.Context, fromName, toName, ref, server string,
 	}
 	synced := state.Synced.Commit
 	if ref != "" && !strings.HasPrefix(synced, ref) {
-		return out, fmt.Errorf("--revision %s: %s is synced at %s; only a synced revision is promoted", ref, from.Name, short(synced))
+		return out, fmt.Errorf("--revision %s: %s is synced at %s; only a synced revision is promoted", ref, from.Name, githash.Short(synced))
 	}
 	out.Revision = synced
 	repo, rev, err := resolveRevision(ctx, cfg, from, synced)

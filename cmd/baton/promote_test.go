@@ -34,7 +34,7 @@ func TestPromoteOverrideGates(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	promoted := w.repo.Head(t, "env/staging")
 	require.NotEqual(t, before, promoted)
-	require.Equal(t, "dev -> staging "+green[:8]+": pushed "+promoted[:8]+"\n", out)
+	require.Equal(t, "dev -> staging "+green[:12]+": pushed "+promoted[:12]+"\n", out)
 	require.Contains(t, w.gitShow("env/staging", "base/settings.yaml"), "color: green")
 	trailer := gitserver.RunGit(t, w.repo.Path, nil, "log", "-1",
 		"--format=%(trailers:key="+promote.TrailerGatesOverridden+",valueonly)", promoted)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/promote"
 )
 
@@ -71,16 +72,16 @@ func (c *cli) rollbackCommand() *cobra.Command {
 				return writeYAML(c.stdout, out)
 			case formatTable:
 				return table(c.stdout, []string{"ENVIRONMENT", "EDGE", "OUTCOME", "BY", "COMMIT", "PULL REQUEST"},
-					[][]string{{out.Environment, out.Edge, out.Outcome, out.By, dash(short(out.Commit)), dash(out.PullRequestURL)}})
+					[][]string{{out.Environment, out.Edge, out.Outcome, out.By, dash(githash.Short(out.Commit)), dash(out.PullRequestURL)}})
 			}
 			line := fmt.Sprintf("%s: %s", out.Environment, out.Outcome)
 			switch {
 			case out.Outcome == string(promote.Skipped):
 				line += ": the branch already has that content"
 			case out.PullRequestURL != "":
-				line += " by pull request " + out.PullRequestURL + " (" + short(out.Commit) + ")"
+				line += " by pull request " + out.PullRequestURL + " (" + githash.Short(out.Commit) + ")"
 			case out.Commit != "":
-				line += ": pushed " + short(out.Commit)
+				line += ": pushed " + githash.Short(out.Commit)
 			}
 			_, err = fmt.Fprintln(c.stdout, line)
 			return err

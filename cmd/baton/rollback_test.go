@@ -113,7 +113,7 @@ agent: {cacheDir: %s}
 	require.NoError(t, g.API(ctx, http.MethodGet, fmt.Sprintf("/repos/%s/%s/pulls?state=open", g.User(), name), nil, &pulls))
 	require.Len(t, pulls, 1)
 	require.Equal(t, "baton/revert-staging-to-prod", pulls[0].Head.Ref)
-	require.Equal(t, "Revert promotion of staging@"+green[:7]+" ("+promotion[:7]+")", pulls[0].Title)
+	require.Equal(t, "Revert promotion of staging@"+green[:12]+" ("+promotion[:12]+")", pulls[0].Title)
 	require.Contains(t, out, pulls[0].HTMLURL)
 	require.Equal(t, promotion, headOf(t, g, name, "env/prod"), "a pull-request edge's rollback is not pushed to the branch")
 

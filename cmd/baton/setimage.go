@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
 )
@@ -77,10 +78,10 @@ func (c *cli) setImageCommand() *cobra.Command {
 					[][]string{{out.Environment, out.Branch, out.File, out.Commit, fmt.Sprint(out.Changed)}})
 			}
 			if !out.Changed {
-				fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), short(out.Commit))
+				fmt.Fprintf(c.stdout, "%s: %s already pins %s at %s\n", out.Environment, out.File, strings.Join(args, " "), githash.Short(out.Commit))
 				return nil
 			}
-			fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, short(out.Commit), out.Branch, out.File)
+			fmt.Fprintf(c.stdout, "%s: pushed %s to %s (%s)\n", out.Environment, githash.Short(out.Commit), out.Branch, out.File)
 			return nil
 		},
 	}
@@ -154,19 +155,19 @@ func editImages(ctx context.Context, repo *source.Repository, head *source.Revis
 	}
 }
 
-// kustomizationFile finds the overlay's kustomization file.
+// kustomizationFile finds the overlay's kustomization file
+// (render.KustomizationFile) and reads it.
 func kustomizationFile(snap fs.ReadFileFS, dir string) (string, []byte, error) {
-	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
-		p := path.Join(dir, name)
-		b, err := snap.ReadFile(p)
-		if err == nil {
-			return p, b, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", nil, err
-		}
+	name, err := render.KustomizationFile(snap, dir)
+	if err != nil {
+		return "", nil, err
 	}
-	return "", nil, fmt.Errorf("%s has no kustomization file: set-image edits a kustomization's images:", dir)
+	if name == "" {
+		return "", nil, fmt.Errorf("%s has no kustomization file: set-image edits a kustomization's images:", dir)
+	}
+	p := path.Join(dir, name)
+	b, err := snap.ReadFile(p)
+	return p, b, err
 }
 
 // parseImageArg reads NAME=NEWIMAGE[:TAG][@DIGEST]. A NEWIMAGE equal to

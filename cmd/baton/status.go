@@ -18,6 +18,7 @@ import (
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/envobject"
+	"github.com/baton-gitops/baton/internal/githash"
 )
 
 func (c *cli) statusCommand() *cobra.Command {
@@ -282,9 +283,9 @@ func statusTable(c *cli, st pipelineStatus, now time.Time) error {
 		e := row.EnvironmentStatus
 		synced := "-"
 		if e.Synced != nil {
-			synced = short(e.Synced.Commit)
+			synced = githash.Short(e.Synced.Commit)
 			if e.Head != nil && e.Head.Commit != e.Synced.Commit {
-				synced += " (head " + short(e.Head.Commit) + ")"
+				synced += " (head " + githash.Short(e.Head.Commit) + ")"
 			}
 		}
 		if e.Suspended {
@@ -393,13 +394,6 @@ func fetchStatus(ctx context.Context, server string) (agent.Status, error) {
 		return agent.Status{}, fmt.Errorf("GET %s: %w", url, err)
 	}
 	return st, nil
-}
-
-func short(commit string) string {
-	if len(commit) > 8 {
-		return commit[:8]
-	}
-	return commit
 }
 
 // age formats how long ago t was: "45s", "12m", "3h", "2d".

@@ -17,13 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/discoverymapper"
 	"github.com/baton-gitops/baton/internal/worktree"
 	"github.com/baton-gitops/baton/reconciler"
 )
@@ -337,7 +337,7 @@ func (c *cli) newSchemaChecker() (*schemaChecker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &schemaChecker{dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+	return &schemaChecker{dyn: dyn, mapper: discoverymapper.New(dc)}, nil
 }
 
 // check dry-runs every object with server-side apply, as the agent

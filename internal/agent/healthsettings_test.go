@@ -51,11 +51,21 @@ func TestLoadBalancerSetting(t *testing.T) {
 		f := newFixture(t, withObjects(map[string]string{"edge.yaml": loadBalancer}))
 		a := f.startAgent(f.config(f.configYAML(time.Hour, "health: {timeout: 2s, loadBalancers: wait}", "", "")), "solo", nil)
 		head := f.repo.Head(t, "env/dev")
+		// The wait's verdict is read from the recorder: the monitor that
+		// follows a timed-out wait reports the Service as Progressing again
+		// within milliseconds, so the status shows Degraded only briefly.
+		var h HealthRecord
 		eventually(t, 30*time.Second, "the wait to time out on the Service", func() bool {
-			h := a.agent.Status().Environments[0].Health
-			return h.Revision == head && h.Status == "Degraded"
+			a.rec.mu.Lock()
+			defer a.rec.mu.Unlock()
+			for _, r := range a.rec.health {
+				if r.Revision == head && r.Status == "Degraded" && r.WaitDuration > 0 {
+					h = r
+					return true
+				}
+			}
+			return false
 		})
-		h := a.agent.Status().Environments[0].Health
 		require.Equal(t, "timeout", h.Cause)
 		require.Contains(t, h.Message, "Service "+f.appNS+"/edge: waiting for a load-balancer address")
 		require.Contains(t, h.Message, "health.loadBalancers: skip")

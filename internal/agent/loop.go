@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -258,7 +258,7 @@ func (l *envLoop) finish(o syncOutcome) {
 	if o.rev != nil {
 		rec.Revision, rec.CommitTime = o.rev.Commit, o.rev.Time
 		rec.Author = o.rev.Author.Name + " <" + o.rev.Author.Email + ">"
-		rec.Revert = isRevert(o.rev.Message)
+		rec.Revert = len(o.rev.Reverts()) > 0
 	}
 	if o.err != nil {
 		rec.Error = o.err.Error()
@@ -300,23 +300,9 @@ func (l *envLoop) finish(o syncOutcome) {
 	})
 }
 
-// isRevert reports whether a commit message is git's (or a forge's revert
-// button's): "This reverts commit <hash>." on a line of its own.
-func isRevert(message string) bool {
-	for _, line := range strings.Split(message, "\n") {
-		if strings.HasPrefix(line, "This reverts commit ") {
-			return true
-		}
-	}
-	return false
-}
-
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
-}
+// short is githash.Short, kept under this name while other branches
+// touching this package are merged.
+func short(commit string) string { return githash.Short(commit) }
 
 func errString(err error) string {
 	if err == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -131,7 +132,7 @@ func pipeline(cfg *config.Config) promote.Pipeline {
 	var pl promote.Pipeline
 	for _, name := range cfg.Pipeline.Order {
 		e := cfg.Environment(name)
-		pl.Environments = append(pl.Environments, promote.Environment{Name: e.Name, Branch: e.Branch, Overlay: e.Path})
+		pl.Environments = append(pl.Environments, promote.Environment{Name: e.Name, Branch: e.Branch, Overlay: path.Clean(e.Path)})
 	}
 	for _, e := range cfg.Pipeline.Edges {
 		edge := promote.Edge{From: e.From, To: e.To, Policy: promote.Policy(e.Policy), RevertOnUnhealthy: e.RevertOnUnhealthy}
@@ -139,8 +140,7 @@ func pipeline(cfg *config.Config) promote.Pipeline {
 			edge.Soak = from.Health.Soak.Duration
 		}
 		for _, g := range e.Gates.Metrics {
-			edge.Queries = append(edge.Queries, promote.QueryGate{Name: g.Name, Query: g.Query,
-				Op: promote.Comparison(g.Op), Threshold: g.Threshold})
+			edge.Queries = append(edge.Queries, g.QueryGate())
 		}
 		pl.Edges = append(pl.Edges, edge)
 	}

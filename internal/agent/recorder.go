@@ -82,8 +82,8 @@ type SyncRecord struct {
 	Interval  time.Duration
 	DriftMode string
 	// Author is the revision's author ("Name <email>"); Revert says the
-	// revision is a revert commit ("This reverts commit <hash>" in its
-	// message), which undoes a failed change. Empty and false when Revision
+	// revision is a revert commit (source.Revision.Reverts names a commit),
+	// which undoes a failed change. Empty and false when Revision
 	// is empty.
 	Author string
 	Revert bool

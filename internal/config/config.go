@@ -87,7 +87,8 @@ type Environment struct {
 	Repository string `json:"repository,omitempty"`
 	// Branch is the environment's branch, e.g. env/dev. Required.
 	Branch string `json:"branch"`
-	// Path is the overlay folder within the branch.
+	// Path is the overlay folder within the branch. An environment of the
+	// pipeline needs a folder below the root: overlays are never promoted.
 	Path string `json:"path,omitempty"`
 	// Namespace is given to namespaced objects that name none. Empty makes
 	// such objects an error.

@@ -118,7 +118,11 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestEdgesFromOrder(t *testing.T) {
-	cfg, err := Parse([]byte(minimal + `
+	// A pipeline's environments need overlay folders (cleaned, as the
+	// agent passes them to promote).
+	withPaths := strings.NewReplacer("branch: env/dev\n", "branch: env/dev\n    path: overlays/dev\n",
+		"branch: env/prod\n", "branch: env/prod\n    path: ./overlays/prod/\n").Replace(minimal)
+	cfg, err := Parse([]byte(withPaths + `
 pipeline:
   order: [dev, prod]
 forge: {kind: github, tokenFile: /t, repository: acme/deploy}
@@ -156,7 +160,7 @@ func TestLoadNamesTheFile(t *testing.T) {
 // Plain http:// is accepted without credentials, with the explicit flag,
 // and to the loopback interface.
 func TestCleartextAllowed(t *testing.T) {
-	env := "environments:\n  - name: dev\n    branch: env/dev\n"
+	env := "environments:\n  - name: dev\n    branch: env/dev\n    path: overlays/dev\n"
 	for name, doc := range map[string]string{
 		"no credentials": "repositories:\n  - name: deploy\n    url: http://git.example.com/d.git\n" + env +
 			"pipeline:\n  prometheus: {url: 'http://prometheus:9090'}\n",
@@ -175,12 +179,12 @@ func TestCleartextAllowed(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	repo := "repositories:\n  - name: deploy\n    url: https://git.example.com/acme/deploy.git\n"
-	env := "environments:\n  - name: dev\n    branch: env/dev\n"
+	env := "environments:\n  - name: dev\n    branch: env/dev\n    path: overlays/dev\n"
 	tests := []struct {
 		name, doc, want string
 	}{
 		{"yaml syntax", "repositories: [", "(document): yaml: line 1: did not find expected node content"},
-		{"duplicate key", repo + env + "sync: [dev]\nsync: [dev]\n", `(document): yaml: unmarshal errors: line 8: key "sync" already set in map`},
+		{"duplicate key", repo + env + "sync: [dev]\nsync: [dev]\n", `(document): yaml: unmarshal errors: line 9: key "sync" already set in map`},
 		{"not a mapping", "- a\n- b\n", "(document): must be an object, got a list"},
 		{"empty", "", "repositories: at least one repository is required\nenvironments: at least one environment is required"},
 		{"unknown top-level field", repo + env + "syncs: [dev]\n", "syncs: unknown field"},
@@ -213,7 +217,7 @@ func TestInvalid(t *testing.T) {
 			"repositories[0].auth.sshKeyFile: required for ssh URLs\nrepositories[0].auth.knownHostsFile: required for ssh URLs (or set insecureSkipHostKeyCheck)"},
 		{"signature branch not followed", repo + "    signatures: {keyringFile: /k, branches: [env/prod]}\n" + env,
 			`repositories[0].signatures.branches[0]: "env/prod" is not a followed branch`},
-		{"path escapes", repo + env + "    path: ../other\n", `environments[0].path: "../other" must be a folder inside the repository`},
+		{"path escapes", repo + "environments:\n  - name: dev\n    branch: env/dev\n    path: ../other\n", `environments[0].path: "../other" must be a folder inside the repository`},
 		{"bad drift", repo + env + "    drift: fix\n", `environments[0].drift: must be "correct" or "detect-only", not "fix"`},
 		{"negative soak", repo + env + "    health: {soak: -1m}\n", "environments[0].health.soak: must not be negative"},
 		{"bad load balancers", repo + env + "    health: {loadBalancers: ignore}\n", `environments[0].health.loadBalancers: must be "skip" or "wait", not "ignore"`},
@@ -229,23 +233,33 @@ func TestInvalid(t *testing.T) {
 		{"sync twice", repo + env + "sync: [dev, dev]\n", `sync[1]: "dev" is listed twice`},
 		{"order unknown environment", repo + env + "pipeline: {order: [dev, prod]}\n", `pipeline.order[1]: no environment is named "prod"`},
 		{"edge unknown environment", repo + env + "pipeline:\n  order: [dev]\n  edges: [{from: dev, to: prod, policy: auto}]\n", `pipeline.edges[0].to: no environment is named "prod"`},
-		{"edge against order", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: prod, to: dev, policy: auto}]\n",
+		{"edge against order", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: prod, to: dev, policy: auto}]\n",
 			"pipeline.edges[0]: prod -> dev goes against pipeline.order"},
 		{"edge to itself", repo + env + "pipeline:\n  order: [dev]\n  edges: [{from: dev, to: dev, policy: auto}]\n", `pipeline.edges[0]: promotes "dev" to itself`},
-		{"edges without order", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  edges: [{from: dev, to: prod, policy: auto}]\n",
+		{"edges without order", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\npipeline:\n  edges: [{from: dev, to: prod, policy: auto}]\n",
 			"pipeline.order: required when pipeline.edges is set: list the environments from first to last"},
 		{"pipeline across repositories", repo + "  - name: infra\n    url: https://git.example.com/acme/infra.git\n" +
-			"environments:\n  - name: dev\n    repository: deploy\n    branch: env/dev\n  - name: prod\n    repository: infra\n    branch: main\n" +
+			"environments:\n  - name: dev\n    repository: deploy\n    branch: env/dev\n    path: overlays/dev\n  - name: prod\n    repository: infra\n    branch: main\n    path: overlays/prod\n" +
 			"pipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: auto}]\n",
 			`pipeline.order[1]: "prod" is in repository "infra", the pipeline's first environment in "deploy": a pipeline's environments share one repository`},
-		{"bad policy", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: manual}]\n",
+		{"bad policy", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: manual}]\n",
 			`pipeline.edges[0].policy: must be "auto" or "pull-request", not "manual"`},
-		{"pull request without forge", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: pull-request}]\n",
+		{"pull request without forge", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: pull-request}]\n",
 			`pipeline.edges[0].policy: "pull-request" needs a forge, and forge.kind is "none"`},
-		{"derived edge without forge", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n",
+		{"derived edge without forge", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\npipeline:\n  order: [dev, prod]\n",
 			`pipeline.order: dev -> prod would open a pull request (the default policy) but forge.kind is "none": configure a forge, or list pipeline.edges with policy "auto"`},
-		{"metric gate", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n  edges:\n    - from: dev\n      to: prod\n      policy: auto\n      gates:\n        metrics:\n          - {name: errors, query: ' ', op: '=<', threshold: 1}\n",
+		{"metric gate", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\npipeline:\n  order: [dev, prod]\n  edges:\n    - from: dev\n      to: prod\n      policy: auto\n      gates:\n        metrics:\n          - {name: errors, query: ' ', op: '=<', threshold: 1}\n",
 			"pipeline.edges[0].gates.metrics[0].query: required\npipeline.edges[0].gates.metrics[0].op: must be one of <, <=, >, >=, ==, !=, not \"=<\"\npipeline.prometheus.url: required when a gate has metrics"},
+		// The promote package's rules for a pipeline hold here, so that a
+		// configuration that passes does not stop the agent at start.
+		{"pipeline environment at the root", repo + env + "  - name: prod\n    branch: env/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: auto}]\n",
+			`environments[1].path: ".": want a relative folder below the repository root, such as overlays/dev (an overlay is never promoted): "prod" is in pipeline.order`},
+		{"pipeline environments on one branch", repo + env + "  - name: prod\n    branch: env/dev\n    path: overlays/prod\npipeline:\n  order: [dev, prod]\n  edges: [{from: dev, to: prod, policy: auto}]\n",
+			`pipeline.order[1]: "prod" follows branch "env/dev", as "dev" does: a pipeline's environments each need a branch of their own`},
+		{"gate names", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\npipeline:\n  order: [dev, prod]\n  prometheus: {url: 'http://p'}\n  edges:\n    - from: dev\n      to: prod\n      policy: auto\n      gates:\n        metrics:\n          - {name: error ratio, query: up, op: '<', threshold: 1}\n          - {name: '', query: up, op: '<', threshold: 1}\n",
+			"pipeline.edges[0].gates.metrics[0].name: \"error ratio\": want a short name without spaces or ';'\npipeline.edges[0].gates.metrics[1].name: required"},
+		{"partial double star", repo + env + "pipeline:\n  paths: {include: ['apps/a**']}\n",
+			`pipeline.paths.include[0]: "apps/a**": ** must be a whole path segment`},
 		{"bad promotable path", repo + env + "pipeline:\n  paths: {include: [/apps], exclude: ['[']}\n",
 			"pipeline.paths.include[0]: \"/apps\" must be relative to the repository root\npipeline.paths.exclude[0]: \"[\" is not a valid pattern"},
 		{"bad author", repo + env + "pipeline:\n  author: {email: baton}\n", `pipeline.author.email: "baton" is not an email address`},
@@ -280,7 +294,7 @@ func TestInvalid(t *testing.T) {
 		{"service account format", repo + env + "    serviceAccount: a/b/c\n", `environments[0].serviceAccount: "a/b/c" is not "name" or "namespace/name" of a ServiceAccount`},
 		{"service account without namespace", repo + env + "    serviceAccount: deployer\n", `environments[0].serviceAccount: "deployer" names no namespace and the environment has none: write "namespace/name"`},
 		{"service account of the agent", repo + env + "    serviceAccount: baton-system/baton\n", `environments[0].serviceAccount: "baton-system/baton" is in the agent's own namespace (agent.namespace), whose accounts hold the agent's rights: use an account in another namespace`},
-		{"lockdown", repo + env + "  - name: prod\n    branch: env/prod\n    serviceAccount: shop/deployer\nagent: {requireServiceAccount: true}\n",
+		{"lockdown", repo + env + "  - name: prod\n    branch: env/prod\n    path: overlays/prod\n    serviceAccount: shop/deployer\nagent: {requireServiceAccount: true}\n",
 			"environments[0].serviceAccount: required: agent.requireServiceAccount is true (set it here or set agent.defaultServiceAccount)"},
 		{"bad default account", repo + env + "agent: {defaultServiceAccount: 'x/'}\n", `agent.defaultServiceAccount: "x/" is not "name" or "namespace/name" of a ServiceAccount`},
 		{"limits", repo + env + "limits: {maxBlobSize: -1, maxFileSize: -1, maxObjects: -5, renderMemory: 1Mi, renderTimeout: -1s}\n",

@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/baton-gitops/baton/promote"
+)
 
 // Environment returns the environment called name, or nil.
 func (c *Config) Environment(name string) *Environment {
@@ -75,4 +79,9 @@ func (e Environment) Account() (namespace, name string, ok bool) {
 		return ns, n, true
 	}
 	return e.Namespace, e.ServiceAccount, true
+}
+
+// QueryGate is the gate as the promote package evaluates (and validates) it.
+func (g MetricGate) QueryGate() promote.QueryGate {
+	return promote.QueryGate{Name: g.Name, Query: g.Query, Op: promote.Comparison(g.Op), Threshold: g.Threshold}
 }

@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/baton-gitops/baton/promote"
 )
 
 // problems collects validation errors in document order.
@@ -116,22 +118,9 @@ func validateRepositories(c *Config, p *problems) map[string]bool {
 			}
 			continue
 		}
-		if err := r.Validate(); err != nil {
-			// The source package names fields relative to the repository;
-			// give them the full path.
-			var joined interface{ Unwrap() []error }
-			if errors.As(err, &joined) {
-				for _, e := range joined.Unwrap() {
-					if field, msg, ok := strings.Cut(e.Error(), ": "); ok {
-						p.add(at+"."+field, "%s", msg)
-					} else {
-						p.add(at, "%v", e)
-					}
-				}
-			} else {
-				p.add(at, "%v", err)
-			}
-		}
+		// The source package names fields relative to the repository;
+		// give them the full path.
+		p.addFields(at, r.Validate())
 	}
 	return names
 }
@@ -317,6 +306,27 @@ func allReferenceKnownRepositories(c *Config) bool {
 	return true
 }
 
+// addFields adds the problems of err, whose messages are "<field>: <problem>"
+// relative to at (several joined, as source and promote validation return
+// them), under their full paths.
+func (p *problems) addFields(at string, err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		if field, msg, ok := strings.Cut(e.Error(), ": "); ok {
+			p.add(at+"."+field, "%s", msg)
+		} else {
+			p.add(at, "%v", e)
+		}
+	}
+}
+
 // validateNames checks a list of environment references: each known, none
 // twice.
 func validateNames(p *problems, field string, list []string, envs map[string]bool) {
@@ -341,8 +351,6 @@ const (
 	maxRecentWindow     = 24 * time.Hour
 )
 
-var validOps = map[string]bool{"<": true, "<=": true, ">": true, ">=": true, "==": true, "!=": true}
-
 func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 	pl := c.Pipeline
 	validateNames(p, "pipeline.order", pl.Order, envs)
@@ -350,11 +358,26 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		p.add("pipeline.order", "required when pipeline.edges is set: list the environments from first to last")
 	}
 	// One promoter writes every branch of the pipeline through one
-	// repository.
+	// repository. The promote package's rules for an environment of a
+	// pipeline apply here, so that what passes here does not fail when the
+	// agent starts: an overlay folder of its own below the root (never
+	// promoted) and a branch of its own.
 	first := ""
+	branches := map[string]string{}
 	for i, n := range pl.Order {
-		e := c.Environment(n)
-		if e == nil || c.Repository(e.Repository) == nil {
+		k := slices.IndexFunc(c.Environments, func(e Environment) bool { return e.Name == n })
+		if k < 0 {
+			continue
+		}
+		e := &c.Environments[k]
+		if err := promote.ValidOverlay(path.Clean(e.Path)); err != nil {
+			p.add(fmt.Sprintf("environments[%d].path", k), "%v: %q is in pipeline.order", err, n)
+		}
+		if other, ok := branches[e.Branch]; ok && e.Branch != "" {
+			p.add(fmt.Sprintf("pipeline.order[%d]", i), "%q follows branch %q, as %q does: a pipeline's environments each need a branch of their own", n, e.Branch, other)
+		}
+		branches[e.Branch] = n
+		if c.Repository(e.Repository) == nil {
 			continue
 		}
 		if first == "" {
@@ -417,19 +440,11 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		for j, g := range e.Gates.Metrics {
 			gat := fmt.Sprintf("%s.gates.metrics[%d]", at, j)
 			needsPrometheus = true
-			switch {
-			case g.Name == "":
-				p.add(gat+".name", "required")
-			case gates[g.Name]:
+			if g.Name != "" && gates[g.Name] {
 				p.add(gat+".name", "%q is used by another gate of this edge", g.Name)
 			}
 			gates[g.Name] = true
-			if strings.TrimSpace(g.Query) == "" {
-				p.add(gat+".query", "required")
-			}
-			if !validOps[g.Op] {
-				p.add(gat+".op", "must be one of <, <=, >, >=, ==, !=, not %q", g.Op)
-			}
+			p.addFields(gat, g.QueryGate().Validate())
 		}
 	}
 	if needsPrometheus && pl.Prometheus.URL == "" {
@@ -440,17 +455,8 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		patterns []string
 	}{{"pipeline.paths.include", pl.Paths.Include}, {"pipeline.paths.exclude", pl.Paths.Exclude}} {
 		for i, pat := range list.patterns {
-			at := fmt.Sprintf("%s[%d]", list.field, i)
-			clean := path.Clean(pat)
-			switch {
-			case pat == "":
-				p.add(at, "must not be empty")
-			case path.IsAbs(pat) || clean == ".." || strings.HasPrefix(clean, "../"):
-				p.add(at, "%q must be relative to the repository root", pat)
-			default:
-				if _, err := path.Match(strings.ReplaceAll(pat, "**", "*"), ""); err != nil {
-					p.add(at, "%q is not a valid pattern", pat)
-				}
+			if err := promote.ValidGlob(pat); err != nil {
+				p.add(fmt.Sprintf("%s[%d]", list.field, i), "%v", err)
 			}
 		}
 	}

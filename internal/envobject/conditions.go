@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/baton-gitops/baton/internal/githash"
 )
 
 // Health statuses the conditions read (health.Overall's values).
@@ -44,7 +46,7 @@ func SetConditions(st *Status, generation int64, now metav1.Time) {
 	set(ConditionHealthy, healthy, healthReason, healthMsg)
 	switch {
 	case synced == metav1.ConditionTrue && healthy == metav1.ConditionTrue:
-		set(ConditionReady, metav1.ConditionTrue, "Ready", fmt.Sprintf("%s is applied and healthy", shortCommit(st.Synced.Commit)))
+		set(ConditionReady, metav1.ConditionTrue, "Ready", fmt.Sprintf("%s is applied and healthy", githash.Short(st.Synced.Commit)))
 	case synced != metav1.ConditionTrue:
 		set(ConditionReady, metav1.ConditionFalse, syncReason, syncMsg)
 	default:
@@ -83,11 +85,11 @@ func syncedCondition(st *Status) (metav1.ConditionStatus, string, string) {
 	case st.Synced == nil:
 		return metav1.ConditionUnknown, "NotSynced", "no revision applied yet"
 	case st.Head != nil && st.Head.Commit != st.Synced.Commit && st.Suspended != nil:
-		return metav1.ConditionFalse, "Suspended", fmt.Sprintf("suspended at %s; the branch is at %s", shortCommit(st.Synced.Commit), shortCommit(st.Head.Commit))
+		return metav1.ConditionFalse, "Suspended", fmt.Sprintf("suspended at %s; the branch is at %s", githash.Short(st.Synced.Commit), githash.Short(st.Head.Commit))
 	case st.Head != nil && st.Head.Commit != st.Synced.Commit:
-		return metav1.ConditionFalse, "Pending", fmt.Sprintf("%s is applied; %s is next", shortCommit(st.Synced.Commit), shortCommit(st.Head.Commit))
+		return metav1.ConditionFalse, "Pending", fmt.Sprintf("%s is applied; %s is next", githash.Short(st.Synced.Commit), githash.Short(st.Head.Commit))
 	}
-	return metav1.ConditionTrue, "Synced", fmt.Sprintf("%s is applied", shortCommit(st.Synced.Commit))
+	return metav1.ConditionTrue, "Synced", fmt.Sprintf("%s is applied", githash.Short(st.Synced.Commit))
 }
 
 func healthyCondition(st *Status) (metav1.ConditionStatus, string, string) {
@@ -108,13 +110,6 @@ func healthyCondition(st *Status) (metav1.ConditionStatus, string, string) {
 		return metav1.ConditionFalse, healthDegraded, msg
 	}
 	return metav1.ConditionUnknown, h.Status, msg
-}
-
-func shortCommit(c string) string {
-	if len(c) > 12 {
-		return c[:12]
-	}
-	return c
 }
 
 // Ready reports whether e's Ready condition is True for its current

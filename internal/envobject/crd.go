@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/baton-gitops/baton/internal/statuscond"
 	"github.com/baton-gitops/baton/manifests"
 )
 
@@ -43,15 +44,7 @@ func InstallCRD(ctx context.Context, cfg *rest.Config) error {
 		if err != nil {
 			return false, nil
 		}
-		conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-		established := false
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m["type"] == "Established" && m["status"] == "True" {
-				established = true
-			}
-		}
-		if !established {
+		if !statuscond.IsTrue(crd, "Established") {
 			return false, nil
 		}
 		list, err := dc.ServerResourcesForGroupVersion(APIVersion)

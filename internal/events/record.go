@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/githash"
 )
 
 // The interface is the consumer's; this line keeps it satisfied.
@@ -170,7 +171,7 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 		e = event{rec.From, corev1.EventTypeWarning, ReasonPromotionFailed, "promotion of " + what + " failed" + detail, ann}
 	case agent.PromotionReverted:
 		// On the target: it is the environment that went unhealthy.
-		msg := "reverted the promotion from " + rec.From + " that left " + rec.To + " unhealthy at " + short(rec.Revision)
+		msg := "reverted the promotion from " + rec.From + " that left " + rec.To + " unhealthy at " + githash.Short(rec.Revision)
 		if rec.PullRequestURL != "" {
 			msg += ": pull request " + rec.PullRequestURL
 		}
@@ -233,14 +234,7 @@ func counts(c map[string]int) string {
 // Jane <jane@example.com>".
 func revBy(revision, author string) string {
 	if author == "" {
-		return short(revision)
+		return githash.Short(revision)
 	}
-	return short(revision) + " by " + author
-}
-
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
+	return githash.Short(revision) + " by " + author
 }

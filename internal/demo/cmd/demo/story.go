@@ -13,6 +13,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/demo"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/internal/testenv/forge"
 )
 
@@ -36,9 +37,7 @@ type story struct {
 // say prints one line of the timeline.
 func (s *story) say(env, what, rev string) {
 	now := time.Now()
-	if len(rev) > 7 {
-		rev = rev[:7]
-	}
+	rev = githash.Short(rev)
 	fmt.Fprintf(s.out, "%s  +%5.1fs  %-8s %-60s %s\n", now.Format("15:04:05"), now.Sub(s.start).Seconds(), env, what, rev)
 }
 
@@ -102,7 +101,7 @@ func (s *story) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	s.say("staging", "promotion commit pushed to env/staging (Baton-Promoted-From: dev@"+good[:7]+")", promoted)
+	s.say("staging", "promotion commit pushed to env/staging (Baton-Promoted-From: dev@"+githash.Short(good)+")", promoted)
 	if err := s.healthy(ctx, "staging", promoted, "rolled out api 1.1.0: healthy, soaking 2s"); err != nil {
 		return err
 	}
@@ -183,7 +182,7 @@ func (s *story) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.say("dev", "git revert "+bad[:7]+" && git push", reverted)
+	s.say("dev", "git revert "+githash.Short(bad)+" && git push", reverted)
 	if err := s.healthy(ctx, "dev", reverted, "rolled back to api 1.1.0: healthy"); err != nil {
 		return err
 	}
@@ -201,7 +200,7 @@ func (s *story) run(ctx context.Context) error {
 	var statusErr error
 	if err := s.wait(ctx, "baton status to show the revert", func() bool {
 		out, statusErr = s.cli(ctx, "status", "--kubeconfig", s.kubeconfig)
-		return statusErr == nil && strings.Contains(out, reverted[:8])
+		return statusErr == nil && strings.Contains(out, githash.Short(reverted))
 	}); err != nil {
 		return errors.Join(err, statusErr)
 	}
