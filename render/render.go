@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // Snapshot is the read-only tree of one revision, as the source package
@@ -270,8 +273,18 @@ func (r *Renderer) scanFolder(snap fs.FS, dir string) (*snapshotFS, string, *gra
 // runKustomize builds dir with a fresh Kustomizer (one is not meant to be
 // shared between goroutines).
 func runKustomize(fsys *snapshotFS, dir string) (resmap.ResMap, error) {
+	parseKyamlSchema()
 	return krusty.MakeKustomizer(kustomizeOptions()).Run(fsys, osPath(dir))
 }
+
+// parseKyamlSchema makes kyaml parse its built-in OpenAPI schema before any
+// build. kyaml parses it lazily, under its lock, into process-wide maps
+// that IsNamespaceScoped then reads without the lock: a process's first two
+// builds at once race (one patching, one reading a kind's scope). Once
+// parsed the maps are only read (custom schemas are refused by the scan).
+var parseKyamlSchema = sync.OnceFunc(func() {
+	openapi.SchemaForResourceType(kyaml.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"})
+})
 
 // kustomizeOptions are the safe-by-default build options: files load only
 // from below each kustomization's root (bases are reached as directories),
