@@ -10,7 +10,7 @@ import (
 // reverted there.
 func heldBy(hist *historyCache, sourceCommit, key string) *hold {
 	for i, h := range hist.h.holds {
-		if h.sourceCommit == sourceCommit || (h.key != "" && h.key == key) {
+		if sameCommit(h.sourceCommit, sourceCommit) || (h.key != "" && h.key == key) {
 			return &hist.h.holds[i]
 		}
 	}
@@ -39,21 +39,50 @@ func (p *Promoter) heldEvent(edge Edge, sourceCommit string, h hold) []Event {
 	}}
 }
 
-// mergedEvents reports a promotion of the edge that landed on the target
-// since the promoter started (a merged pull request, or an auto push),
-// once. The merger is the forge's word when it has one, else the
+// mergedEvents reports, once, the promotion of the edge in effect on the
+// target when it is new: landed (a merged pull request, or an auto push)
+// since the last one reported. With a Journal, what was reported survives
+// restarts and leader changes, so a promotion merged while no agent ran is
+// reported by the next; without one, or on the journal's first use, only
+// promotions that landed since the promoter started count (older history
+// is not news). The merger is the forge's word when it has one, else the
 // committer of the commit that landed.
 func (p *Promoter) mergedEvents(ctx context.Context, edge Edge, to Environment, hist *historyCache) []Event {
 	last := hist.h.last
-	if last == nil || last.landed.Time.Before(p.started) {
-		return nil
+	landed := ""
+	if last != nil {
+		landed = last.landed.Commit
 	}
 	s := p.edgeState(edge.Name())
 	p.mu.Lock()
-	seen := s.landed == last.landed.Commit
-	s.landed = last.landed.Commit
+	seen := s.landedKnown && s.landed == landed
 	p.mu.Unlock()
-	if seen || (edge.Policy == PolicyAuto && last.landed.Commit == last.commit.Commit && last.commit.Author.Email == p.opts.Author.Email) {
+	if seen {
+		return nil
+	}
+	news := last != nil && !last.landed.Time.Before(p.started)
+	if j := p.opts.Journal; j != nil {
+		reported, found, err := j.Landed(ctx, edge.Name())
+		switch {
+		case err != nil:
+			p.log.Debug("journal: read the last promotion reported", "edge", edge.Name(), "error", err)
+		case found && reported == landed:
+			news = false
+		case found:
+			news = last != nil
+		}
+		// What is reported below is recorded first: a failed write means
+		// it may be reported again, never that it is lost.
+		if err == nil && (!found || reported != landed) {
+			if err := j.RecordLanded(ctx, edge.Name(), landed); err != nil {
+				p.log.Debug("journal: record the promotion reported", "edge", edge.Name(), "error", err)
+			}
+		}
+	}
+	p.mu.Lock()
+	s.landed, s.landedKnown = landed, true
+	p.mu.Unlock()
+	if !news || (edge.Policy == PolicyAuto && last.landed.Commit == last.commit.Commit && last.commit.Author.Email == p.opts.Author.Email) {
 		// Auto pushes are reported as EventPromoted when made.
 		return nil
 	}

@@ -35,12 +35,19 @@
 // bounded number of times. Two promoters racing open one pull request
 // between them (a duplicate is closed). A promotion branch with a commit
 // Baton did not make is not rewritten. Outcomes and audit events are
-// returned as data; each event is reported once per promoter, in memory.
+// returned as data; each event is reported once per promoter, and a landed
+// promotion once across restarts and replicas when Options.Journal is set
+// (the agent's is a ConfigMap).
 //
 // What is not: only-the-leader is the caller's job (two promoters stay
 // correct, but do the work twice). Holds look back HistoryWindow (30
-// days by default) on the target branch. Squash merges of promotion pull
-// requests are not recognised as promotions (their message loses the
-// trailers); merge and rebase merges are. Commits are signed only when
-// Options.Signer is set.
+// days by default) on the target branch. A promotion pull request merged
+// with a merge commit, rebased or squashed is recognised as the promotion:
+// a squash commit by the trailers or the pull request's marker its message
+// kept, else by its tree and parent (those of the promotion branch's
+// head), else through the forge (the merge commit of a merged promotion
+// pull request, or its title with "(#N)"). A squash of a deleted branch
+// without a forge is known by its title only, which names the source
+// commit by its short hash. Commits are signed only when Options.Signer
+// is set.
 package promote

@@ -42,7 +42,11 @@ type targetHistory struct {
 // their second parent) and finds the edge's latest promotion in effect
 // and the reverted promotions after it. log is the branch's recent
 // history, newest first; the walk ends where it ends. Pure.
-func analyzeTarget(from, head string, log []*source.Revision) targetHistory {
+//
+// squashed names commits recognised as promotions by other means than their
+// message (see Promoter.squashes): squash merges whose message kept
+// neither Baton's trailers nor its pull request marker.
+func analyzeTarget(from, head string, log []*source.Revision, squashed map[string]*promotion) targetHistory {
 	index := make(map[string]*source.Revision, len(log))
 	for _, r := range log {
 		index[r.Commit] = r
@@ -63,7 +67,7 @@ func analyzeTarget(from, head string, log []*source.Revision) targetHistory {
 				}
 			}
 		}
-		if p := promotionAt(from, c, index); p != nil {
+		if p := promotionAt(from, c, index, squashed); p != nil {
 			rev := reverted[c.Commit]
 			if rev == nil {
 				rev = reverted[p.commit.Commit]
@@ -95,11 +99,17 @@ func mergedParents(c *source.Revision, index map[string]*source.Revision) []*sou
 }
 
 // promotionAt returns the promotion of the edge out of from that commit c
-// brings to the branch: c itself, or, for a merge, a merged parent.
-func promotionAt(from string, c *source.Revision, index map[string]*source.Revision) *promotion {
+// brings to the branch: c itself (a promotion pushed, rebased or squashed),
+// or, for a merge, a merged parent.
+func promotionAt(from string, c *source.Revision, index map[string]*source.Revision, squashed map[string]*promotion) *promotion {
 	if p := asPromotion(from, c); p != nil {
 		p.landed = c
 		return p
+	}
+	if p := squashed[c.Commit]; p != nil {
+		cp := *p
+		cp.landed = c
+		return &cp
 	}
 	for _, pc := range mergedParents(c, index) {
 		if p := asPromotion(from, pc); p != nil {
@@ -110,12 +120,18 @@ func promotionAt(from string, c *source.Revision, index map[string]*source.Revis
 	return nil
 }
 
+// asPromotion recognises a promotion commit of the edge out of from by its
+// message: Baton's trailers, or what a squash merge of its pull request
+// keeps of them (see squashedPromotion).
 func asPromotion(from string, c *source.Revision) *promotion {
 	env, commit, ok := promotedFrom(c)
+	key, _ := c.Trailer(TrailerContent)
+	if !ok {
+		env, commit, key, ok = squashedPromotion(c.Message)
+	}
 	if !ok || env != from {
 		return nil
 	}
-	key, _ := c.Trailer(TrailerContent)
 	return &promotion{commit: c, sourceCommit: commit, key: key}
 }
 

@@ -119,6 +119,49 @@ func TestAnalyzeTarget(t *testing.T) {
 			wantLast: c2,
 		},
 		{
+			// GitHub's default squash message for a single-commit pull
+			// request: the commit's message, "(#N)" on the subject, and a
+			// co-author line after the trailers.
+			name: "squash merge keeping the commit message (GitHub, one commit)",
+			log: history(
+				spec{"s", []string{"t0"}, strings.Replace(promo("staging", c1, "k1"), " to prod\n", " to prod (#7)\n", 1) +
+					"\nCo-authored-by: Baton <baton@example.invalid>\n"},
+				spec{"t0", nil, "start"},
+			),
+			wantLast: c1,
+		},
+		{
+			// GitHub's default for several commits: "* message" per commit,
+			// oldest first; the newest promotion counts.
+			name: "squash merge listing the commits (GitHub)",
+			log: history(
+				spec{"s", []string{"t0"}, "promote staging@" + c2[:7] + " to prod (#8)\n\n* " + promo("staging", c1, "k1") +
+					"\n* " + promo("staging", c2, "k2")},
+				spec{"t0", nil, "start"},
+			),
+			wantLast: c2,
+		},
+		{
+			// Gitea's default: the pull request's title and description,
+			// which ends with Baton's marker.
+			name: "squash merge with the pull request description (Gitea), then reverted",
+			log: history(
+				spec{"r", []string{"s"}, "Revert \"promote\"\n\nThis reverts commit " + fakeHash("s") + ".\n"},
+				spec{"s", []string{"t0"}, "promote staging@" + c1[:7] + " to prod (#9)\n\nPromotes **staging@" + c1[:7] +
+					"**.\n\n" + promotionMarker(Edge{From: "staging", To: "prod"}, c1, "sha256:"+strings.Repeat("ab", 32)) + "\n"},
+				spec{"t0", nil, "start"},
+			),
+			wantHolds: []string{c1},
+			wantBy:    []string{"r"},
+		},
+		{
+			name: "a trailer in a subject is not a promotion",
+			log: history(
+				spec{"s", []string{"t0"}, "Baton-Promoted-From: staging@" + c1},
+				spec{"t0", nil, "start"},
+			),
+		},
+		{
 			name: "other edge's promotions ignored",
 			log: history(
 				spec{"q", []string{"t0"}, promo("dev", c2, "k2")},
@@ -134,7 +177,7 @@ func TestAnalyzeTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := analyzeTarget("staging", tt.log[0].Commit, tt.log)
+			h := analyzeTarget("staging", tt.log[0].Commit, tt.log, nil)
 			last := ""
 			if h.last != nil {
 				last = h.last.sourceCommit

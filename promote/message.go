@@ -78,6 +78,55 @@ func promotedFrom(r *source.Revision) (env, commit string, ok bool) {
 	return env, commit, true
 }
 
+// squashedPromotion reads the promotion a squash merge of a promotion pull
+// request carries in its message, which then holds Baton's trailers not as
+// the last paragraph but somewhere in the body: GitHub's default squash
+// message lists the commits' messages ("* promote ...", the trailers
+// below), a single-commit pull request's keeps the commit's message with
+// "(#N)" on the subject and co-author lines after it, and Gitea's default
+// is the pull request's title and description, which ends with Baton's
+// marker (see promotionMarker). Only whole lines count, never the subject.
+func squashedPromotion(message string) (env, commit, key string, ok bool) {
+	if m := reMarker.FindStringSubmatch(message); m != nil {
+		return m[1], m[2], m[3], true
+	}
+	_, body, _ := strings.Cut(strings.ReplaceAll(message, "\r\n", "\n"), "\n")
+	for _, line := range strings.Split(body, "\n") {
+		k, v, found := strings.Cut(line, ":")
+		if !found {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch {
+		case strings.EqualFold(k, TrailerPromotedFrom):
+			// The last one wins: commits are listed oldest first.
+			if e, c, cut := strings.Cut(v, "@"); cut && e != "" && isHash(c) {
+				env, commit, key, ok = e, c, "", true
+			}
+		case strings.EqualFold(k, TrailerContent) && ok:
+			key = v
+		}
+	}
+	return env, commit, key, ok
+}
+
+// promotionMarker is the line a promotion pull request's description ends
+// with: it names the edge, the source commit and the content key, so that
+// a squash merge that keeps the description (Gitea's default) is still
+// recognised as the promotion.
+func promotionMarker(e Edge, sourceCommit, key string) string {
+	return fmt.Sprintf("<!-- baton:promotion %s %s@%s %s -->", e.Name(), e.From, sourceCommit, key)
+}
+
+// reMarker matches promotionMarker; the key is optional (pull requests
+// opened before it was written).
+var reMarker = regexp.MustCompile(`<!-- baton:promotion \S+ ([^\s@]+)@([0-9a-f]{40})(?: (sha256:[0-9a-f]{64}))? -->`)
+
+// reTitle matches a promotion pull request's title, as a squash merge's
+// subject keeps it (GitHub and Gitea add " (#N)"): from, short source
+// commit, to, pull request number.
+var reTitle = regexp.MustCompile(`^promote (\S+)@([0-9a-f]{7,40}) to (\S+?)(?: \(#(\d+)\))?$`)
+
 var reReverts = regexp.MustCompile(`(?m)^This reverts commit ([0-9a-f]{40})\b`)
 
 // reverts returns the commit a revert commit undoes: git revert (and the

@@ -78,11 +78,30 @@ type Options struct {
 	// read for the last promotion and for reverts; zero means
 	// DefaultHistoryWindow. A revert older than that no longer holds.
 	HistoryWindow time.Duration
+	// Journal keeps which promotion of each edge was last reported as
+	// landed, across restarts and replicas; nil keeps it in memory, and
+	// then a promotion merged before the promoter started is never
+	// reported.
+	Journal Journal
+}
+
+// Journal remembers, outside the process, the last promotion of each edge
+// that the promoter reported as landed (the agent keeps it in a ConfigMap).
+// Its methods must be safe for concurrent use.
+type Journal interface {
+	// Landed returns the target commit last recorded for the edge ("" when
+	// no promotion was in effect); found is false when nothing was ever
+	// recorded.
+	Landed(ctx context.Context, edge string) (commit string, found bool, err error)
+	// RecordLanded records the target commit of the edge's promotion in
+	// effect ("" for none).
+	RecordLanded(ctx context.Context, edge, commit string) error
 }
 
 // Promoter evaluates pipeline edges and writes promotions. Its methods
-// are safe for concurrent use; it keeps, in memory only, which audit
-// events it reported and whether it commented on a freeze. It runs
+// are safe for concurrent use; it keeps in memory which audit events it
+// reported and whether it commented on a freeze, and in Options.Journal,
+// when set, which landed promotions it reported. It runs
 // nothing in the background: the agent calls Evaluate (on the leader
 // only) after every sync or health change and on a timer.
 type Promoter struct {
@@ -105,7 +124,8 @@ type edgeState struct {
 	frozenCommit string
 	commented    bool   // freeze comment made (or found) for this freeze
 	held         string // source commit last reported as held
-	landed       string // target commit of the last promotion reported as merged
+	landed       string // target commit of the last promotion in effect, as reported
+	landedKnown  bool   // landed was read or set (the journal need not be asked again)
 	reverted     string // target head last reverted by Rollback
 	history      *historyCache
 }
@@ -113,7 +133,9 @@ type edgeState struct {
 type historyCache struct {
 	head string
 	log  []*source.Revision
-	h    targetHistory
+	// squashed are the squash-merged promotions recognised in log.
+	squashed map[string]*promotion
+	h        targetHistory
 }
 
 // New validates the options and returns a Promoter.
@@ -248,7 +270,7 @@ func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment,
 	}
 	out.TargetHead = target.Commit
 	start := time.Now()
-	hist, err := p.history(ctx, edge, target)
+	hist, err := p.history(ctx, edge, to, target, heads[PromotionBranch(edge)])
 	if err != nil {
 		return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
 	}
@@ -313,8 +335,9 @@ func (p *Promoter) poll(ctx context.Context, branches ...string) (map[string]*so
 }
 
 // history reads and analyses the target branch's recent history, once
-// per target head.
-func (p *Promoter) history(ctx context.Context, edge Edge, target *source.Revision) (*historyCache, error) {
+// per target head. branchHead is the promotion branch's head, nil when it
+// is absent or not polled (it helps recognise squash merges).
+func (p *Promoter) history(ctx context.Context, edge Edge, to Environment, target, branchHead *source.Revision) (*historyCache, error) {
 	s := p.edgeState(edge.Name())
 	p.mu.Lock()
 	hc := s.history
@@ -326,7 +349,8 @@ func (p *Promoter) history(ctx context.Context, edge Edge, target *source.Revisi
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", target.Branch, err)
 	}
-	hc = &historyCache{head: target.Commit, log: log, h: analyzeTarget(edge.From, target.Commit, log)}
+	squashed := p.squashes(ctx, edge, to, target.Commit, log, branchHead)
+	hc = &historyCache{head: target.Commit, log: log, squashed: squashed, h: analyzeTarget(edge.From, target.Commit, log, squashed)}
 	p.mu.Lock()
 	s.history = hc
 	p.mu.Unlock()

@@ -236,7 +236,7 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 	}
 	fmt.Fprintf(&b, "\nPromotion commit `%s`. Merging this pull request promotes; reverting the merge on `%s` rolls back and holds this content.\n",
 		short(commit), to.Branch)
-	fmt.Fprintf(&b, "\n<!-- baton:promotion %s %s@%s -->\n", edge.Name(), edge.From, src.Commit)
+	fmt.Fprintf(&b, "\n%s\n", promotionMarker(edge, src.Commit, c.key))
 	return b.String()
 }
 

@@ -59,7 +59,7 @@ type revertTarget struct {
 
 func (p *Promoter) revertAttempt(ctx context.Context, edge Edge, to Environment, req RevertRequest, out *Outcome) (bool, error) {
 	branch := RevertBranch(edge)
-	heads, err := p.poll(ctx, to.Branch, branch)
+	heads, err := p.poll(ctx, to.Branch, branch, PromotionBranch(edge))
 	if err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
 	}
@@ -68,7 +68,7 @@ func (p *Promoter) revertAttempt(ctx context.Context, edge Edge, to Environment,
 		return false, fmt.Errorf("revert %s: target branch %s does not exist", edge.Name(), to.Branch)
 	}
 	out.TargetHead = head.Commit
-	hist, err := p.history(ctx, edge, head)
+	hist, err := p.history(ctx, edge, to, head, heads[PromotionBranch(edge)])
 	if err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
 	}
@@ -209,7 +209,7 @@ func backTo(edge Edge, to Environment, head *source.Revision, hist *historyCache
 			return revertTarget{from: c, diffs: diffs, reverted: reverted,
 				subject: fmt.Sprintf("%s back to %s", to.Branch, short(c.Commit))}, nil
 		}
-		if pr := promotionAt(edge.From, c, index); pr != nil {
+		if pr := promotionAt(edge.From, c, index, hist.squashed); pr != nil {
 			reverted = append(reverted, pr)
 		}
 		if len(c.Parents) == 0 {

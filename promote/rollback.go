@@ -40,7 +40,7 @@ func (p *Promoter) Rollback(ctx context.Context, e Edge, st SourceState) (Outcom
 
 func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environment, st SourceState, reason string, out *Outcome) (bool, error) {
 	branch := RevertBranch(edge)
-	heads, err := p.poll(ctx, to.Branch, branch)
+	heads, err := p.poll(ctx, to.Branch, branch, PromotionBranch(edge))
 	if err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
 	}
@@ -51,7 +51,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 		return true, nil
 	}
 	out.TargetHead = head.Commit
-	hist, err := p.history(ctx, edge, head)
+	hist, err := p.history(ctx, edge, to, head, heads[PromotionBranch(edge)])
 	if err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)
 	}
@@ -59,7 +59,7 @@ func (p *Promoter) rollbackAttempt(ctx context.Context, edge Edge, to Environmen
 	for _, r := range hist.log {
 		index[r.Commit] = r
 	}
-	prom := promotionAt(edge.From, head, index)
+	prom := promotionAt(edge.From, head, index, hist.squashed)
 	if prom == nil || len(head.Parents) == 0 {
 		return true, nil
 	}

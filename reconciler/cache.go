@@ -34,6 +34,8 @@ type watchCache struct {
 	dyn         dynamic.Interface
 	log         *slog.Logger
 	syncTimeout time.Duration
+	// retry is when a watch RBAC refused is tried again (see cachelife.go).
+	retry retryPolicy
 	// ctx lives until Close; every informer runs under it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -54,14 +56,18 @@ type cacheEntry struct {
 	// longer than syncTimeout.
 	ready chan struct{}
 	// forbidden is set when RBAC refuses the list or watch; the informer is
-	// then stopped and lookups fall back to GETs.
+	// then stopped and lookups fall back to GETs until it is retried.
 	forbidden atomic.Bool
 	stop      context.CancelFunc
+	// life is what the entry's lifecycle needs: the versions the watch
+	// delivered, and when a refused watch is retried (cachelife.go).
+	life entryLife
 }
 
-func newWatchCache(dyn dynamic.Interface, log *slog.Logger, syncTimeout time.Duration) *watchCache {
+func newWatchCache(dyn dynamic.Interface, log *slog.Logger, syncTimeout time.Duration, retry retryPolicy) *watchCache {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &watchCache{dyn: dyn, log: log, syncTimeout: syncTimeout, ctx: ctx, cancel: cancel, entries: make(map[cacheKey]*cacheEntry)}
+	return &watchCache{dyn: dyn, log: log, syncTimeout: syncTimeout, retry: retry, ctx: ctx, cancel: cancel,
+		entries: make(map[cacheKey]*cacheEntry)}
 }
 
 // close stops every informer.
@@ -94,8 +100,8 @@ func (c *watchCache) lookup(ctx context.Context, env string, gvr schema.GroupVer
 }
 
 // remember stores the answer of an apply, so that the next pass does not
-// depend on the watch having delivered it yet. The watch event that follows
-// replaces it with the same content.
+// depend on the watch having delivered it yet. It never replaces a newer
+// state the watch delivered (see entryLife.remember).
 func (c *watchCache) remember(env string, gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
 	c.mu.Lock()
 	e := c.entries[cacheKey{env, gvr, obj.GetNamespace()}]
@@ -103,32 +109,41 @@ func (c *watchCache) remember(env string, gvr schema.GroupVersionResource, obj *
 	if e == nil || e.forbidden.Load() || !e.informer.HasSynced() {
 		return
 	}
-	_ = e.informer.GetStore().Update(slimManagedFields(obj.DeepCopy()))
+	e.life.remember(e.informer.GetStore(), slimManagedFields(obj.DeepCopy()))
 }
 
-// entry returns the informer for key, starting it on first use.
+// entry returns the informer for key, starting it on first use, and again
+// when RBAC refused it and its retry time has come.
 func (c *watchCache) entry(env string, gvr schema.GroupVersionResource, namespace string) *cacheEntry {
 	key := cacheKey{env, gvr, namespace}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok {
+	e, ok := c.entries[key]
+	if ok && !c.retryDueLocked(e) {
 		return e
+	}
+	refusals := 0
+	if ok {
+		refusals = e.life.refusals
 	}
 	selector := metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: map[string]string{LabelEnvironment: env}})
 	inf := dynamicinformer.NewFilteredDynamicInformer(c.dyn, gvr, namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = selector }).Informer()
 	ctx, stop := context.WithCancel(c.ctx)
-	e := &cacheEntry{informer: inf, ready: make(chan struct{}), stop: stop}
+	e = &cacheEntry{informer: inf, ready: make(chan struct{}), stop: stop, life: entryLife{refusals: refusals}}
 	_ = inf.SetTransform(func(o any) (any, error) {
 		if u, ok := o.(*unstructured.Unstructured); ok {
+			e.life.delivered(u)
 			return slimManagedFields(u), nil
 		}
 		return o, nil
 	})
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		if apierrors.IsForbidden(err) && !e.forbidden.Swap(true) {
-			c.log.Info("watch cache disabled for a resource: list/watch denied, using GETs",
-				"resource", qualifiedResource(gvr), "namespace", namespace, "error", err)
+		if apierrors.IsForbidden(err) && !e.forbidden.Load() {
+			retryIn := c.refused(e)
+			e.forbidden.Store(true)
+			c.log.Info("watch cache off for a resource: list/watch denied, using GETs until it is tried again",
+				"resource", qualifiedResource(gvr), "namespace", namespace, "retryIn", retryIn.String(), "error", err)
 			stop()
 		}
 	})

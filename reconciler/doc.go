@@ -19,8 +19,17 @@
 //     that fields git no longer has are removed.
 //  3. prunes, only if every object applied: objects of the previous inventory
 //     that left git are deleted, within the safety rules (see Request.Prune).
+//     An entry stays in the inventory until its object is confirmed gone:
+//     a failed or refused deletion, a kind not served at the moment, an
+//     object kept by policy or still terminating are tried again later.
 //  4. records the new inventory in a ConfigMap, so that a later pass — in
 //     this or a new process — knows what to prune.
+//
+// The inventory is written ahead: before step 2 applies objects it does not
+// hold, it records them as pending. A pass that fails or is cut short (an
+// API server outage, SIGKILL) therefore leaves every object it may have
+// created known, and a later pass prunes those that left git (after a
+// revert, say). Nothing is pruned after a failed apply.
 //
 // Drift (an object edited or deleted by hand) is found on every pass, even at
 // the same revision, and corrected or, in detect-only mode, only reported.

@@ -75,7 +75,8 @@ func TestSyncConvergesAfterAPIServerRestartMidApply(t *testing.T) {
 	env.StartAPIServer(t)
 	inv, err := r.Inventory(t.Context(), name)
 	require.NoError(t, err)
-	assert.Empty(t, inv.Entries, "no inventory after the failed pass")
+	assert.Empty(t, inv.Entries, "no completed pass")
+	assert.Len(t, inv.Pending, total, "every object the failed pass may have created is recorded")
 	res, err := r.Sync(t.Context(), req)
 	require.NoError(t, err)
 	assert.Equal(t, total, res.Counts[ActionCreated]+res.Counts[ActionUnchanged]+res.Counts[ActionConfigured])
@@ -86,4 +87,5 @@ func TestSyncConvergesAfterAPIServerRestartMidApply(t *testing.T) {
 	inv, err = r.Inventory(t.Context(), name)
 	require.NoError(t, err)
 	assert.Len(t, inv.Entries, total)
+	assert.Empty(t, inv.Pending)
 }

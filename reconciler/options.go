@@ -38,6 +38,10 @@ type Options struct {
 	// CacheSyncTimeout bounds the wait for a new watch's first list, after
 	// which lookups fall back to GETs until it catches up. Default 10 seconds.
 	CacheSyncTimeout time.Duration
+	// CacheRetry is how long a watch that RBAC refused waits before it is
+	// tried again (lookups use GETs meanwhile); each further refusal doubles
+	// the wait, up to 16 times CacheRetry. Default 30 seconds.
+	CacheRetry time.Duration
 }
 
 // Defaults.
@@ -48,6 +52,7 @@ const (
 	DefaultBurst            = 200
 	DefaultWaitTimeout      = 2 * time.Minute
 	DefaultCacheSyncTimeout = 10 * time.Second
+	DefaultCacheRetry       = 30 * time.Second
 )
 
 // withDefaults validates o and fills in zero values.
@@ -81,6 +86,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CacheSyncTimeout == 0 {
 		o.CacheSyncTimeout = DefaultCacheSyncTimeout
+	}
+	if o.CacheRetry <= 0 {
+		o.CacheRetry = DefaultCacheRetry
 	}
 	return o, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -45,6 +46,9 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 		// drift cannot be told from news: refuse the pass.
 		return err
 	}
+	res.PreviousRevision = prev.Revision
+	// Only what a completed pass applied tells drift (a deleted object)
+	// from news: a pending entry may never have been created.
 	inPrev := make(map[objectKey]bool, len(prev.Entries))
 	for _, e := range prev.Entries {
 		inPrev[objectKey{e.Group, e.Kind, e.Namespace, e.Name}] = true
@@ -52,8 +56,14 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 	for _, it := range items {
 		it.inInventory = inPrev[keyOf(it.ref)]
 	}
-	if len(items) == 0 && len(prev.Entries) > 0 && !p.req.AllowEmpty {
-		return fmt.Errorf("refusing to prune all %d objects: the desired set is empty (a broken render?); allow empty sets for this environment to permit it", len(prev.Entries))
+	known := prev.All()
+	if len(items) == 0 && len(known) > 0 && !p.req.AllowEmpty {
+		return fmt.Errorf("refusing to prune all %d objects: the desired set is empty (a broken render?); allow empty sets for this environment to permit it", len(known))
+	}
+	if !p.dryRun {
+		if err := p.writeAhead(ctx, prev, items); err != nil {
+			return err
+		}
 	}
 
 	outs := p.applyStages(ctx, items)
@@ -68,11 +78,13 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 		}
 	}
 	if len(errs) > 0 {
-		// Nothing is pruned and the inventory is kept after a failed apply.
+		// Nothing is pruned after a failed apply, and the inventory keeps
+		// what the write-ahead recorded: the objects this pass may have
+		// created stay known, to be pruned once they leave git.
 		return joinErrors(errs)
 	}
 
-	pruned, keep := p.prune(ctx, items, prev)
+	pruned, keep := p.prune(ctx, items, known)
 	for _, o := range pruned {
 		res.Changes = append(res.Changes, o.Change)
 		if o.Action == ActionDeleted {
@@ -83,12 +95,9 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 		}
 	}
 	if !p.dryRun {
-		next := inventory.Inventory{Environment: p.req.Environment, Revision: p.req.Revision}
-		for _, it := range items {
-			next.Entries = append(next.Entries, inventory.Entry{Group: it.ref.Group, Version: it.gvk.Version, Kind: it.ref.Kind, Namespace: it.ref.Namespace, Name: it.ref.Name})
-		}
-		// Objects whose deletion failed stay in the inventory, so that the
-		// next pass tries again.
+		next := inventory.Inventory{Environment: p.req.Environment, Revision: p.req.Revision, Entries: desiredEntries(items)}
+		// Objects that left git but are not confirmed gone stay in the
+		// inventory, so that a later pass deletes them (or sees them gone).
 		next.Entries = append(next.Entries, keep...)
 		next.Normalize()
 		if !found || prev.Revision != next.Revision || !inventory.SameEntries(prev, next) {
@@ -96,8 +105,66 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 				errs = append(errs, err)
 			}
 		}
+		if c := p.r.cache; c != nil {
+			// Watches on what the environment no longer uses stop.
+			c.retain(p.req.Environment, cacheKeys(p.req.Environment, items))
+		}
 	}
 	return joinErrors(errs)
+}
+
+// cacheKeys are the watch cache entries the desired objects use.
+func cacheKeys(env string, items []*item) map[cacheKey]bool {
+	used := make(map[cacheKey]bool)
+	for _, it := range items {
+		if it.mapped {
+			ns := ""
+			if it.namespaced {
+				ns = it.ref.Namespace
+			}
+			used[cacheKey{env, it.gvr, ns}] = true
+		}
+	}
+	return used
+}
+
+// writeAhead records the objects this pass may create before it applies
+// anything: the previous inventory plus, as pending, every desired object it
+// does not hold yet. Whatever happens next (a failed stage, a lost API
+// server, SIGKILL), every object the pass creates is known to a later pass.
+// It writes nothing when the inventory already holds them all, the common
+// case of a pass that changes no set of objects.
+func (p *pass) writeAhead(ctx context.Context, prev inventory.Inventory, items []*item) error {
+	known := make(map[objectKey]bool, len(prev.Entries)+len(prev.Pending))
+	for _, e := range prev.All() {
+		known[objectKey{e.Group, e.Kind, e.Namespace, e.Name}] = true
+	}
+	ahead := prev
+	ahead.Environment = p.req.Environment
+	ahead.Pending = slices.Clone(prev.Pending)
+	for _, e := range desiredEntries(items) {
+		if !known[objectKey{e.Group, e.Kind, e.Namespace, e.Name}] {
+			ahead.Pending = append(ahead.Pending, e)
+		}
+	}
+	if len(ahead.Pending) == len(prev.Pending) {
+		return nil
+	}
+	ahead.PendingRevision = p.req.Revision
+	ahead.Normalize()
+	if err := p.r.store.Save(ctx, ahead); err != nil {
+		return fmt.Errorf("record the objects about to be applied: %w", err)
+	}
+	return nil
+}
+
+// desiredEntries are the inventory entries of the desired objects.
+func desiredEntries(items []*item) []inventory.Entry {
+	out := make([]inventory.Entry, 0, len(items))
+	for _, it := range items {
+		out = append(out, inventory.Entry{Group: it.ref.Group, Version: it.gvk.Version, Kind: it.ref.Kind, Namespace: it.ref.Namespace, Name: it.ref.Name})
+	}
+	return out
 }
 
 // applyStages applies the stages in order, each with a bounded worker pool.

@@ -41,5 +41,6 @@ spec:
 	assert.Equal(t, ActionFailed, changeFor(t, res, "Deployment", "web").Action)
 	inv, err := r.Inventory(t.Context(), name)
 	require.NoError(t, err)
-	assert.Empty(t, inv.Entries, "no inventory after a failed apply")
+	assert.Empty(t, inv.Entries, "no completed pass after a failed apply")
+	assert.Len(t, inv.Pending, 2, "what the failed pass may have created is recorded")
 }

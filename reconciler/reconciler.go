@@ -67,9 +67,19 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		store:  &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager},
 	}
 	if !opts.DisableCache {
-		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout)
+		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout,
+			retryPolicy{base: opts.CacheRetry, max: 16 * opts.CacheRetry, now: time.Now})
 	}
 	return r, nil
+}
+
+// ReleaseCache stops the watches of every environment; the next pass of
+// each starts its own again. A replica that stops leading calls it: it
+// applies nothing until it leads again.
+func (r *Reconciler) ReleaseCache() {
+	if r.cache != nil {
+		r.cache.release()
+	}
 }
 
 // Close stops the watches. A closed Reconciler must not be used again.
@@ -84,8 +94,10 @@ func (r *Reconciler) Close() {
 // the object errors. Guarantees:
 //   - an invalid desired set (a bad object, a duplicate, an unknown kind)
 //     is refused before anything is applied;
-//   - nothing is pruned and the inventory is not written unless every object
-//     applied;
+//   - nothing is pruned unless every object applied, and the inventory
+//     names the new revision only then; before applying, it records the
+//     objects the pass may create as pending, so that a failed or
+//     interrupted pass leaves none of them unknown;
 //   - a suspended request changes nothing and returns Result.Suspended.
 func (r *Reconciler) Sync(ctx context.Context, req Request) (Result, error) {
 	return r.run(ctx, req, false)
@@ -99,7 +111,8 @@ func (r *Reconciler) Diff(ctx context.Context, req Request) (Result, error) {
 	return r.run(ctx, req, true)
 }
 
-// Inventory reads what the last successful pass of env applied. An
+// Inventory reads what the last successful pass of env applied (Entries)
+// and what an unfinished pass since may have created (Pending). An
 // environment never synced has an empty inventory and no error.
 func (r *Reconciler) Inventory(ctx context.Context, env string) (inventory.Inventory, error) {
 	inv, _, err := r.store.Load(ctx, env)

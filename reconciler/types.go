@@ -146,6 +146,10 @@ type Result struct {
 	Suspended bool
 	// DryRun is true for a Result returned by Diff.
 	DryRun bool
+	// PreviousRevision is the revision of the last pass that completed
+	// before this one, as the inventory recorded it (in the cluster, so it
+	// survives restarts and leader changes); empty for a first pass.
+	PreviousRevision string
 }
 
 // count fills Counts from Changes.

@@ -289,7 +289,7 @@ func (r *Repository) writeTreeLocked(entries []object.TreeEntry) (plumbing.Hash,
 // ref lock, so two writers can never both win. A branch found elsewhere
 // fails with an error matching ErrLeaseLost: read the new head, rebuild the
 // commit on it, and push again.
-func (r *Repository) Push(ctx context.Context, req PushRequest) error {
+func (r *Repository) Push(ctx context.Context, req PushRequest) (err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fail := func(err error) error {
@@ -298,10 +298,18 @@ func (r *Repository) Push(ctx context.Context, req PushRequest) error {
 	if r.closed {
 		return fail(errors.New("repository is closed"))
 	}
+	commit := plumbing.NewHash(req.Commit)
+	// Whatever the outcome, the commit is no longer pending: it is on the
+	// remote, or the caller rebuilds it on the branch's new head at its next
+	// attempt (nothing pushes the same commit twice). Kept, the references
+	// would pile up, one commit per failed evaluation, each carried through
+	// every compaction. A commit that did not land is deleted too (its
+	// trees and blobs may be shared; compaction drops them); should the
+	// remote have taken it after all, the next poll fetches it.
+	defer func() { r.dropPending(commit, err != nil) }()
 	if plumbing.NewBranchReferenceName(req.Branch).Validate() != nil || req.Branch == "" {
 		return fail(fmt.Errorf("invalid branch name %q", req.Branch))
 	}
-	commit := plumbing.NewHash(req.Commit)
 	var old plumbing.Hash
 	if req.ExpectedOld != "" {
 		old = plumbing.NewHash(req.ExpectedOld)
@@ -328,14 +336,22 @@ func (r *Repository) Push(ctx context.Context, req PushRequest) error {
 		err = r.wrap(ctx, "push", req.Branch, err, rem, red)
 	}
 	r.observe("push", start, err)
-	if err == nil || errors.Is(err, ErrLeaseLost) {
-		// Terminal outcomes: the commit is on the remote, or must be
-		// rebuilt on the new head.
-		r.store.mu.Lock()
-		_ = r.store.removeRefLocked(pendingRefPrefix + commit.String())
-		r.store.mu.Unlock()
-	}
 	return err
+}
+
+// dropPending removes commit's pending reference and, when the push
+// failed, the commit object itself if it is a loose object Commit wrote.
+func (r *Repository) dropPending(commit plumbing.Hash, failed bool) {
+	r.store.mu.Lock()
+	defer r.store.mu.Unlock()
+	name := pendingRefPrefix + commit.String()
+	if _, ok := r.store.refLocked(name); !ok {
+		return // not a commit of ours: leave it alone
+	}
+	_ = r.store.removeRefLocked(name)
+	if failed {
+		_ = r.store.st.DeleteLooseObject(commit)
+	}
 }
 
 // pushObjects lists the objects of commit that its parents and the expected

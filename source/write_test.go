@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
 )
 
@@ -170,5 +172,69 @@ func TestCommitRejectsBadRequests(t *testing.T) {
 				t.Errorf("error does not name repo@branch: %v", err)
 			}
 		})
+	}
+}
+
+// pendingRefs lists the store's refs/baton/pending/* references.
+func pendingRefs(t *testing.T, r *Repository) []string {
+	t.Helper()
+	r.store.mu.Lock()
+	defer r.store.mu.Unlock()
+	refs, err := r.store.refsLocked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for name := range refs {
+		if strings.HasPrefix(name, pendingRefPrefix) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// A push that fails for any reason (here the server refuses the
+// credentials) leaves no pending reference behind: the caller rebuilds the
+// commit at its next attempt, so one reference per failed evaluation would
+// pile up (and keep its commit through every compaction).
+func TestFailedPushLeavesNoPendingRef(t *testing.T) {
+	srv := startServer(t)
+	repo := srv.CreateRepo(t, "app", baseFiles)
+	r := openRepo(t, httpsSettings(t, srv, "app", "env/dev"), Options{})
+	base := branchResult(t, mustPoll(t, r), "env/dev").Revision.Commit
+	ctx := context.Background()
+	for i := range 3 {
+		c, err := r.Commit(ctx, CommitRequest{Branch: "env/dev", Parent: base,
+			Files: map[string][]byte{"x": []byte(strconv.Itoa(i))}, Author: promoter, Message: "attempt " + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pendingRefs(t, r); len(got) != 1 {
+			t.Fatalf("after Commit: pending refs %v, want the one of %s", got, c)
+		}
+		srv.SetAuthFailure(true)
+		err = r.Push(ctx, PushRequest{Branch: "env/dev", Commit: c, ExpectedOld: base})
+		srv.SetAuthFailure(false)
+		if err == nil {
+			t.Fatal("push with refused credentials succeeded")
+		}
+		if got := pendingRefs(t, r); len(got) != 0 {
+			t.Fatalf("attempt %d: failed push left pending refs %v", i, got)
+		}
+		r.store.mu.Lock()
+		kept := r.store.hasLocked(plumbing.NewHash(c))
+		r.store.mu.Unlock()
+		if kept {
+			t.Fatalf("attempt %d: the commit that failed to push is still in the store", i)
+		}
+	}
+	if head := repo.Head(t, "env/dev"); head != base {
+		t.Fatalf("env/dev moved to %s", head)
+	}
+	// A push of a commit that is not in the store fails early, and a
+	// closed repository refuses; neither leaves anything either.
+	err := r.Push(ctx, PushRequest{Branch: "env/dev", Commit: strings.Repeat("ab", 20), ExpectedOld: base})
+	if err == nil || len(pendingRefs(t, r)) != 0 {
+		t.Fatalf("push of an unknown commit: %v, pending %v", err, pendingRefs(t, r))
 	}
 }

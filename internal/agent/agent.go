@@ -164,11 +164,15 @@ func New(opts Options) (*Agent, error) {
 	}
 	promotes := false
 	for _, name := range cfg.Sync {
-		promotes = promotes || len(cfg.EdgesFrom(name)) > 0
+		promotes = promotes || len(cfg.EdgesFrom(name)) > 0 || len(cfg.RevertEdgesInto(name)) > 0
 	}
 	if a.parts.promoter == nil && promotes {
+		j, err := newJournal(opts.REST, cfg.Agent.Namespace)
+		if err != nil {
+			return nil, err
+		}
 		pp, err := NewPipelinePromoter(PipelinePromoterOptions{Config: cfg, CacheDir: cacheDir, Logger: a.log,
-			SourceMetrics: opts.SourceMetrics, Clock: clock})
+			SourceMetrics: opts.SourceMetrics, Clock: clock, Journal: j})
 		if err != nil {
 			return nil, err
 		}
@@ -188,6 +192,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		repo := cfg.Repository(env.Repository)
 		l := newEnvLoop(a.parts, env, cfg.EdgesFrom(name), repo.Interval.Duration)
+		l.reverts = cfg.RevertEdgesInto(name)
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
 		a.loops = append(a.loops, l)
 		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
@@ -197,6 +202,9 @@ func New(opts Options) (*Agent, error) {
 		}
 		for _, e := range l.edges {
 			st.Promotions = append(st.Promotions, PromotionInfo{To: e.To, Policy: e.Policy})
+		}
+		for _, e := range l.reverts {
+			st.Reverts = append(st.Reverts, PromotionInfo{From: e.From, To: e.To, Policy: e.Policy})
 		}
 		statuses = append(statuses, st)
 	}

@@ -132,3 +132,44 @@ wait:
 	})
 	require.Equal(t, "v2", configMapValue(t, f.appNS, fmt.Sprintf("cm-%03d", n+9)))
 }
+
+// A replica that loses the Lease and wins it back (A→B→A, an API server
+// blip) resumes its environments at once: it syncs (here correcting drift
+// made while it stood by) without waiting for a new commit or its resync
+// interval (an hour here).
+func TestRegainedLeadershipSyncsAtOnce(t *testing.T) {
+	f := newFixture(t, overlay(2, "v1"))
+	cfg := f.config(f.configYAML(time.Hour, "", leaseConfig(), ""))
+	a := f.startAgent(cfg, "replica-a", nil)
+	v1 := f.repo.Head(t, "env/dev")
+	eventually(t, 30*time.Second, "replica-a to lead and apply v1", func() bool {
+		return a.agent.Status().Role == RoleLeader && a.rec.synced(v1)
+	})
+	b := f.startAgent(cfg, "replica-b", nil)
+	eventually(t, 10*time.Second, "replica-b to stand by", func() bool { return b.agent.Status().Leader == "replica-a" })
+
+	// A is cut off: B takes over.
+	a.partition(true)
+	eventually(t, leaseDuration+3*retryPeriod+10*time.Second, "replica-b to take over", func() bool {
+		return b.agent.Status().Role == RoleLeader && b.rec.synced(v1)
+	})
+	eventually(t, 10*time.Second, "replica-a to stop leading", func() bool { return a.agent.Status().Role == RoleStandby })
+	a.partition(false)
+
+	// Drift while B leads: B resyncs only after its interval.
+	cm, err := env.Clientset(t).CoreV1().ConfigMaps(f.appNS).Get(t.Context(), "cm-000", metav1.GetOptions{})
+	require.NoError(t, err)
+	cm.Data["value"] = "edited by hand"
+	_, err = env.Clientset(t).CoreV1().ConfigMaps(f.appNS).Update(t.Context(), cm, metav1.UpdateOptions{FieldManager: "kubectl-edit"})
+	require.NoError(t, err)
+
+	// B stops (releasing the Lease): A leads again and syncs at once.
+	syncsBefore := a.rec.syncCount()
+	b.stop(t)
+	eventually(t, 15*time.Second, "replica-a to lead again", func() bool { return a.agent.Status().Role == RoleLeader })
+	regained := time.Now()
+	eventually(t, 15*time.Second, "replica-a to sync again and correct the drift", func() bool {
+		return a.rec.syncCount() > syncsBefore && configMapValue(t, f.appNS, "cm-000") == "v1"
+	})
+	t.Logf("drift corrected %s after replica-a led again", time.Since(regained).Round(time.Millisecond))
+}

@@ -128,6 +128,9 @@ type running struct {
 	// kill makes every API request of the agent fail, as if its pod died
 	// without a chance to release the Lease.
 	kill func()
+	// partition makes every API request fail while on is true: the
+	// replica is cut off from the API server, then reconnected.
+	partition func(on bool)
 }
 
 // startAgent runs an agent until the test ends (or stop is called).
@@ -162,7 +165,8 @@ func (f *fixture) startAgent(cfg *config.Config, identity string, mutate func(*O
 	require.NoError(f.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{agent: a, addr: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1), rec: rec,
-		kill: func() { mu.Lock(); killed = true; mu.Unlock() }}
+		kill:      func() { mu.Lock(); killed = true; mu.Unlock() },
+		partition: func(on bool) { mu.Lock(); killed = on; mu.Unlock() }}
 	go func() { r.done <- a.Run(ctx) }()
 	f.t.Cleanup(func() { r.stop(f.t) })
 	return r

@@ -40,16 +40,20 @@ type parts struct {
 // elsewhere, through mu and the channels.
 type envLoop struct {
 	*parts
-	env      config.Environment
-	edges    []config.Edge
+	env   config.Environment
+	edges []config.Edge
+	// reverts are the edges into env whose promotions are reverted when
+	// they leave env degraded.
+	reverts  []config.Edge
 	interval time.Duration
 
 	// mu guards latest, sourceErr, offered and health.
 	mu        sync.Mutex
 	latest    *source.Revision
 	sourceErr error
-	offered   bool
-	health    healthSeen
+	// offered says a poll result came during the current leadership.
+	offered bool
+	health  healthSeen
 
 	// wake says latest changed (or the first poll result came); healthWake
 	// says the monitor saw the health change. Each holds one pending signal.
@@ -107,6 +111,17 @@ func (l *envLoop) offer(br source.BranchResult, pollErr error) {
 	}
 }
 
+// newLeadership prepares the loop for a leadership: the first poll result
+// of that leadership wakes it whether or not the revision moved, so that a
+// replica that leads again (A→B→A) syncs, monitors and promotes at once
+// instead of waiting for a new commit. The revision known from the last
+// leadership is kept: it is still the last good one if the poll fails.
+func (l *envLoop) newLeadership() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.offered = false
+}
+
 // current returns the newest good revision and the last source error.
 func (l *envLoop) current() (*source.Revision, error) {
 	l.mu.Lock()
@@ -115,9 +130,10 @@ func (l *envLoop) current() (*source.Revision, error) {
 }
 
 // run syncs until ctx ends. A pass in flight when ctx ends is abandoned:
-// the reconciler writes the inventory only after every object applied, so
-// an abandoned pass leaves the previous inventory in force and the next
-// leader's pass completes the work.
+// the reconciler names the new revision in the inventory only after every
+// object applied, and records beforehand what it may create, so an
+// abandoned pass leaves the previous revision in force, loses track of
+// nothing, and the next leader's pass completes the work.
 func (l *envLoop) run(ctx context.Context) {
 	st := &loopState{stopMonitor: func() {}}
 	defer func() { st.stopMonitor() }()
@@ -227,7 +243,7 @@ func (l *envLoop) finish(o syncOutcome) {
 	rec := SyncRecord{
 		Environment: l.env.Name, Result: SyncSucceeded, FailedStage: o.failedStage,
 		Duration: l.clock.Now().Sub(o.started), RenderDuration: o.renderDur, ApplyDuration: o.applyDur,
-		Objects: o.objects, Counts: map[string]int{},
+		Objects: o.objects, Counts: map[string]int{}, PreviousRevision: o.result.PreviousRevision,
 		Drifted: len(o.result.Drifted), Pruned: len(o.result.Pruned),
 		Branch: l.env.Branch, Interval: l.interval, DriftMode: l.env.Drift,
 	}

@@ -31,6 +31,9 @@ type PipelinePromoterOptions struct {
 	// Clock tells the time for the soak and commit dates; nil means the
 	// system clock.
 	Clock Clock
+	// Journal keeps which landed promotions were reported, across
+	// restarts; nil keeps it in memory (see promote.Options.Journal).
+	Journal promote.Journal
 }
 
 // PipelinePromoter is the Promoter built from baton.yaml's pipeline, forge
@@ -69,7 +72,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error
 	if err != nil {
 		return nil, fmt.Errorf("promoter repository: %w", err)
 	}
-	po := promote.Options{Pipeline: pl, Repo: repo, Logger: opts.Logger,
+	po := promote.Options{Pipeline: pl, Repo: repo, Logger: opts.Logger, Journal: opts.Journal,
 		Author: source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}}
 	if po.Signer, err = signer(cfg.Pipeline); err != nil {
 		repo.Close()
@@ -110,7 +113,7 @@ func pipeline(cfg *config.Config) promote.Pipeline {
 		pl.Environments = append(pl.Environments, promote.Environment{Name: e.Name, Branch: e.Branch, Overlay: e.Path})
 	}
 	for _, e := range cfg.Pipeline.Edges {
-		edge := promote.Edge{From: e.From, To: e.To, Policy: promote.Policy(e.Policy)}
+		edge := promote.Edge{From: e.From, To: e.To, Policy: promote.Policy(e.Policy), RevertOnUnhealthy: e.RevertOnUnhealthy}
 		if from := cfg.Environment(e.From); from != nil {
 			edge.Soak = from.Health.Soak.Duration
 		}
@@ -202,6 +205,27 @@ func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (P
 	return promotionResult(out), nil
 }
 
+// Revert reverts the promotion along req.From -> req.To that left req.To
+// unhealthy: req describes the target, To, synced at req.Revision. An
+// Outcome of "" means there was nothing to revert (the target's head is not
+// a promotion of the edge, or moved past what is synced).
+func (p *PipelinePromoter) Revert(ctx context.Context, req PromotionRequest) (PromotionResult, error) {
+	edge, ok := p.edges[req.From+"->"+req.To]
+	if !ok {
+		return PromotionResult{}, fmt.Errorf("revert %s -> %s: no such pipeline edge", req.From, req.To)
+	}
+	out, err := p.promoter.Rollback(ctx, edge, promote.SourceState{
+		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, Reason: req.Reason,
+	})
+	if err != nil {
+		return PromotionResult{}, err
+	}
+	if out.Result == promote.Skipped {
+		return PromotionResult{}, nil
+	}
+	return promotionResult(out), nil
+}
+
 // promotionResult maps the promote package's outcome onto the agent's
 // vocabulary (the Promotion* constants).
 func promotionResult(out promote.Outcome) PromotionResult {
@@ -217,6 +241,8 @@ func promotionResult(out promote.Outcome) PromotionResult {
 		r.Outcome = PromotionHeld
 	case promote.Frozen:
 		r.Outcome = PromotionFrozen
+	case promote.Reverted:
+		r.Outcome = PromotionReverted
 	default:
 		r.Outcome = PromotionBlocked
 	}

@@ -81,10 +81,23 @@ type PromotionEvent struct {
 	Message     string
 }
 
-// promote evaluates every pipeline edge out of the environment and returns
-// a channel that fires when one of them asked to be evaluated again, or nil.
+// Reverter reverts a promotion that left its target environment degraded,
+// along an edge with revertOnUnhealthy. The agent calls it, as leader, for
+// the environment it syncs that is the edge's target; PipelinePromoter is
+// one.
+type Reverter interface {
+	// Revert is given the target's state (req.To synced at req.Revision,
+	// unhealthy). A result with an empty Outcome means nothing was to be
+	// reverted.
+	Revert(ctx context.Context, req PromotionRequest) (PromotionResult, error)
+}
+
+// promote evaluates every pipeline edge out of the environment, reverts a
+// promotion into it that left it degraded (edges with revertOnUnhealthy),
+// and returns a channel that fires when an edge asked to be evaluated
+// again, or nil.
 func (l *envLoop) promote(ctx context.Context, st *loopState) <-chan time.Time {
-	if l.promoter == nil || len(l.edges) == 0 || st.synced == nil {
+	if l.promoter == nil || (len(l.edges) == 0 && len(l.reverts) == 0) || st.synced == nil {
 		return nil
 	}
 	rev := st.synced
@@ -95,6 +108,7 @@ func (l *envLoop) promote(ctx context.Context, st *loopState) <-chan time.Time {
 	if h.revision != rev.Commit {
 		return nil // no verdict on this revision yet
 	}
+	l.revert(ctx, st, h)
 	req := PromotionRequest{From: l.env.Name, Revision: rev, SyncedAt: st.syncedAt,
 		Healthy: h.report.Overall == health.Healthy, Reason: string(h.report.Cause)}
 	if req.Healthy {
@@ -124,12 +138,83 @@ func (l *envLoop) promote(ctx context.Context, st *loopState) <-chan time.Time {
 	return l.clock.After(retry)
 }
 
+// revert asks the promoter to revert the promotions into the environment
+// that left it degraded. Only a settled verdict counts: Progressing may
+// still turn healthy.
+func (l *envLoop) revert(ctx context.Context, st *loopState, h healthSeen) {
+	rv, ok := l.promoter.(Reverter)
+	if !ok || len(l.reverts) == 0 || h.report.Overall != health.Degraded || l.env.Suspend {
+		return
+	}
+	reason := string(h.report.Cause)
+	if reason == "" {
+		reason = string(h.report.Overall)
+	}
+	for _, e := range l.reverts {
+		if ctx.Err() != nil {
+			return
+		}
+		started := l.clock.Now()
+		res, err := rv.Revert(ctx, PromotionRequest{From: e.From, To: l.env.Name, Revision: st.synced,
+			SyncedAt: st.syncedAt, Reason: reason})
+		if err == nil && res.Outcome == "" {
+			continue // nothing to revert along this edge
+		}
+		l.recordRevert(e, st.synced, res, err, l.clock.Now().Sub(started))
+	}
+}
+
+// recordRevert records a revert: status, log and, once per revert made,
+// the recorder (Outcome PromotionReverted).
+func (l *envLoop) recordRevert(e config.Edge, rev *source.Revision, res PromotionResult, err error, d time.Duration) {
+	info := PromotionInfo{From: e.From, To: e.To, Policy: e.Policy, Revision: rev.Commit, Outcome: res.Outcome,
+		Reason: res.Reason, Detail: res.Detail, Commit: res.Commit, PullRequestURL: res.PullRequestURL, Time: l.clock.Now()}
+	if err != nil {
+		info.Outcome, info.Reason, info.Detail = PromotionFailed, source.KindName(err), err.Error()
+	}
+	l.board.update(l.env.Name, func(s *EnvironmentStatus) {
+		for i := range s.Reverts {
+			if s.Reverts[i].From == e.From {
+				s.Reverts[i] = info
+				return
+			}
+		}
+		s.Reverts = append(s.Reverts, info)
+	})
+	attrs := []any{"from", e.From, "to", e.To, "revision", short(rev.Commit), "outcome", info.Outcome,
+		"duration", d.Round(time.Millisecond).String()}
+	if info.Detail != "" {
+		attrs = append(attrs, "detail", info.Detail)
+	}
+	if info.PullRequestURL != "" {
+		attrs = append(attrs, "pullRequest", info.PullRequestURL)
+	}
+	if err != nil {
+		l.log.Error("revert", attrs...)
+		return
+	}
+	made := false
+	for _, ev := range res.Events {
+		made = made || ev.Kind == string(promote.EventReverted)
+		l.log.Info("promotion event", "kind", ev.Kind, "from", e.From, "to", e.To, "who", ev.Who,
+			"sourceCommit", short(ev.SourceCommit), "targetCommit", short(ev.TargetCommit),
+			"pullRequest", ev.PullRequest, "message", ev.Message)
+	}
+	if !made {
+		l.log.Debug("revert", attrs...)
+		return
+	}
+	l.log.Warn("revert", attrs...)
+	l.recorder.PromotionDone(PromotionRecord{From: e.From, To: e.To, Revision: rev.Commit, Outcome: PromotionReverted,
+		Duration: d, Detail: res.Detail, PullRequestURL: res.PullRequestURL})
+}
+
 // recordPromotion records an evaluation: metrics, one log line, status.
 // Evaluations that change nothing (the same outcome for the same revision)
 // are logged at debug level only, since one runs after every pass.
 func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res PromotionResult, err error, d time.Duration) {
 	rec := PromotionRecord{From: l.env.Name, To: e.To, Revision: rev.Commit, Outcome: res.Outcome, Reason: res.Reason, Duration: d,
-		Detail: res.Detail, PullRequestURL: res.PullRequestURL}
+		Detail: res.Detail, PullRequestURL: res.PullRequestURL, Events: res.Events}
 	if err != nil {
 		rec.Outcome, rec.Reason, rec.Detail = PromotionFailed, source.KindName(err), err.Error()
 	}

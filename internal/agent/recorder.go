@@ -51,6 +51,12 @@ type SyncRecord struct {
 	// CommitTime is the revision's committer time: now minus it is how long
 	// a change took to reach the cluster. Zero when Revision is empty.
 	CommitTime time.Time
+	// PreviousRevision is the revision the cluster had before this pass,
+	// as the inventory recorded it (in the cluster: it survives restarts
+	// and leader changes); empty for a first sync or a failed pass. A
+	// revision other than it is a deployment, even the first this agent
+	// syncs.
+	PreviousRevision string
 	// Result is SyncSucceeded, SyncFailed or SyncSuspended.
 	Result string
 	// FailedStage is StageSource, StageRender or StageApply for a failure,
@@ -125,6 +131,11 @@ const (
 	PromotionFrozen = "frozen"
 	// PromotionFailed: an error stopped it (git, forge, Prometheus).
 	PromotionFailed = "failure"
+	// PromotionReverted: a promotion along the edge left its target
+	// unhealthy and was reverted (the revert pushed, or its pull request
+	// opened), for an edge with revertOnUnhealthy. Recorded once per
+	// revert, by the agent that syncs the target.
+	PromotionReverted = "reverted"
 )
 
 // PromotionRecord is one evaluation of a pipeline edge.
@@ -144,6 +155,9 @@ type PromotionRecord struct {
 	// Detail says it in words (a gate's measurement, a freeze's cause, an
 	// error), for Events; PullRequestURL links the pull request, if any.
 	Detail, PullRequestURL string
+	// Events are the audit events of the evaluation (promoted, merged,
+	// held, ...), each reported once, across restarts for merged ones.
+	Events []PromotionEvent
 }
 
 // NopRecorder records nothing. It is the Recorder used when none is given.

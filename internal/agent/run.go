@@ -20,8 +20,8 @@ const shutdownGrace = 5 * time.Second
 // Run serves HTTP, takes part in the leader election and, while leading,
 // runs one loop per synced environment and one poller per repository. It
 // blocks until ctx ends (SIGTERM), then stops in this order: the loops (an
-// apply in flight is abandoned safely: the inventory is written only after
-// a complete apply), the Lease (released, so a standby takes over at once
+// apply in flight is abandoned safely: the inventory names a revision only
+// after a complete apply and records ahead what an apply may create), the Lease (released, so a standby takes over at once
 // instead of after the lease duration), the HTTP server. It returns nil
 // after a clean stop, or the error that kept it from running.
 //
@@ -153,6 +153,8 @@ func (a *Agent) lead(ctx context.Context) {
 	a.recorder.LeaderChanged(true)
 	a.log.Info("leading", "identity", a.identity, "role", role)
 	defer func() {
+		// A standby applies nothing: its watches would only cost.
+		a.parts.reconciler.ReleaseCache()
 		a.board.setRole(RoleStandby)
 		a.recorder.LeaderChanged(false)
 		a.log.Info("stopped leading", "identity", a.identity)
@@ -160,6 +162,8 @@ func (a *Agent) lead(ctx context.Context) {
 
 	var wg sync.WaitGroup
 	for _, l := range a.loops {
+		// Before any watcher polls: its first result must wake the loop.
+		l.newLeadership()
 		wg.Go(func() { l.run(ctx) })
 	}
 	for _, w := range a.watchers {

@@ -71,6 +71,10 @@ type EnvironmentStatus struct {
 	// Promotions are the last attempt along each pipeline edge from this
 	// environment, in configuration order.
 	Promotions []PromotionInfo `json:"promotions,omitempty"`
+	// Reverts are, for each edge into this environment that reverts a
+	// promotion leaving it unhealthy (revertOnUnhealthy), the last revert
+	// made or attempted; From names the edge's source.
+	Reverts []PromotionInfo `json:"reverts,omitempty"`
 }
 
 // RevisionInfo names a commit.
@@ -108,6 +112,9 @@ type HealthInfo struct {
 
 // PromotionInfo is the last promotion attempt along one edge.
 type PromotionInfo struct {
+	// From is set in EnvironmentStatus.Reverts only (in Promotions it is
+	// the environment itself).
+	From   string `json:"from,omitempty"`
 	To     string `json:"to"`
 	Policy string `json:"policy"`
 	// Revision is the source commit evaluated.
@@ -239,5 +246,6 @@ func copyEnv(e EnvironmentStatus) EnvironmentStatus {
 	}
 	e.Drifted = append([]string(nil), e.Drifted...)
 	e.Promotions = append([]PromotionInfo(nil), e.Promotions...)
+	e.Reverts = append([]PromotionInfo(nil), e.Reverts...)
 	return e
 }

@@ -194,6 +194,12 @@ type Edge struct {
 	Policy string `json:"policy,omitempty"`
 	// Gates must all pass before the promotion happens.
 	Gates Gates `json:"gates,omitempty"`
+	// RevertOnUnhealthy makes the agent that syncs To revert a promotion of
+	// this edge that leaves To degraded: a revert commit pushed to To's
+	// branch on an auto edge, a revert pull request otherwise. The reverted
+	// content is then held. Default false: reverting is usually a person's
+	// decision.
+	RevertOnUnhealthy bool `json:"revertOnUnhealthy,omitempty"`
 }
 
 // Gates are the conditions of a promotion beyond the source environment

@@ -53,7 +53,7 @@ func TestLoadExample(t *testing.T) {
 		t.Errorf("sync = %s", got)
 	}
 	edge := cfg.Edge("staging", "prod")
-	if edge == nil || edge.Policy != PolicyPullRequest || len(edge.Gates.Metrics) != 1 ||
+	if edge == nil || edge.Policy != PolicyPullRequest || !edge.RevertOnUnhealthy || len(edge.Gates.Metrics) != 1 ||
 		edge.Gates.Metrics[0].Op != "<" || edge.Gates.Metrics[0].Threshold != 0.5 {
 		t.Errorf("staging->prod = %+v", edge)
 	}

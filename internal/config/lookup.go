@@ -31,6 +31,18 @@ func (c *Config) EdgesFrom(env string) []Edge {
 	return out
 }
 
+// RevertEdgesInto lists the edges into env that revert a promotion leaving
+// env unhealthy (revertOnUnhealthy), in configuration order.
+func (c *Config) RevertEdgesInto(env string) []Edge {
+	var out []Edge
+	for _, e := range c.Pipeline.Edges {
+		if e.To == env && e.RevertOnUnhealthy {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Edge returns the pipeline edge from -> to, or nil.
 func (c *Config) Edge(from, to string) *Edge {
 	for i := range c.Pipeline.Edges {

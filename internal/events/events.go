@@ -51,6 +51,13 @@ const (
 	ReasonPromotionFrozen = "PromotionFrozen"
 	ReasonPromotionHeld   = "PromotionHeld"
 	ReasonPromotionFailed = "PromotionFailed"
+	// ReasonPromotionMerged is recorded on the source environment when a
+	// promotion along one of its edges landed on the target (a pull request
+	// merged), once, also when it landed while no agent ran.
+	ReasonPromotionMerged = "PromotionMerged"
+	// ReasonPromotionReverted is recorded on the target environment when a
+	// promotion that left it unhealthy is reverted (revertOnUnhealthy).
+	ReasonPromotionReverted = "PromotionReverted"
 )
 
 // Annotations on every Event.

@@ -238,3 +238,38 @@ func TestEventsOnTheEnvironmentObject(t *testing.T) {
 		t.Fatalf("the Synced event regards %+v, want Environment dev (uid %s)", e, obj.UID)
 	}
 }
+
+// A merged promotion is recorded on the source's inventory, and so is a
+// revert on the target's.
+func TestPromotionMergedAndReverted(t *testing.T) {
+	ns := env.Namespace(t)
+	cs := env.Clientset(t)
+	for _, name := range []string{"dev", "staging"} {
+		if _, err := cs.CoreV1().ConfigMaps(ns).Create(t.Context(), &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: inventory.ConfigMapName(name)}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := events.New(env.Config(), events.Options{Namespace: ns, Host: "baton-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionUpToDate,
+		Events: []agent.PromotionEvent{{Kind: "merged", SourceCommit: revA, TargetCommit: revB, PullRequest: 7,
+			Message: "dev@a1a1a1a landed on env/staging as b2b2b2b, by Jane (pull request #7)"}}})
+	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionReverted})
+	got := waitEvents(t, ns, 2)
+	byReason := map[string]corev1.Event{}
+	for _, e := range got {
+		byReason[e.Reason] = e
+	}
+	if e := byReason[events.ReasonPromotionMerged]; e.InvolvedObject.Name != inventory.ConfigMapName("dev") ||
+		!strings.Contains(e.Message, "pull request #7") {
+		t.Errorf("PromotionMerged on %s: %q", e.InvolvedObject.Name, e.Message)
+	}
+	if e := byReason[events.ReasonPromotionReverted]; e.InvolvedObject.Name != inventory.ConfigMapName("staging") ||
+		e.Type != corev1.EventTypeWarning {
+		t.Errorf("PromotionReverted on %s (%s): %q", e.InvolvedObject.Name, e.Type, e.Message)
+	}
+}

@@ -126,6 +126,13 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 		author = st.author
 	}
 	r.mu.Unlock()
+	for _, ev := range rec.Events {
+		if ev.Kind == "merged" {
+			ann := annotations(rec.From, ev.SourceCommit, "")
+			ann[AnnotationTo] = rec.To
+			r.emit(event{rec.From, corev1.EventTypeNormal, ReasonPromotionMerged, ev.Message, ann})
+		}
+	}
 	if !changed {
 		return
 	}
@@ -152,6 +159,13 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 		e = event{rec.From, corev1.EventTypeWarning, ReasonPromotionHeld, "promotion of " + what + " is held: it was reverted before" + detail, ann}
 	case agent.PromotionFailed:
 		e = event{rec.From, corev1.EventTypeWarning, ReasonPromotionFailed, "promotion of " + what + " failed" + detail, ann}
+	case agent.PromotionReverted:
+		// On the target: it is the environment that went unhealthy.
+		msg := "reverted the promotion from " + rec.From + " that left " + rec.To + " unhealthy at " + short(rec.Revision)
+		if rec.PullRequestURL != "" {
+			msg += ": pull request " + rec.PullRequestURL
+		}
+		e = event{rec.To, corev1.EventTypeWarning, ReasonPromotionReverted, msg, annotations(rec.To, rec.Revision, "")}
 	default:
 		return
 	}

@@ -46,7 +46,7 @@
 //
 // Promotion (per pipeline edge):
 //
-//	baton_promotions_total{from,to,result}          counter  changes of outcome: pushed, pull-request, up-to-date, blocked, held, frozen, failure
+//	baton_promotions_total{from,to,result}          counter  changes of outcome: pushed, pull-request, up-to-date, blocked, held, frozen, failure; reverted (revertOnUnhealthy)
 //	baton_promotion_pending{from,to}                gauge    1 while a revision waits (gate, pull request, retry)
 //	baton_promotion_frozen{from,to}                 gauge    1 while the source is unhealthy or suspended
 //	baton_promotion_held{from,to}                   gauge    1 while a reverted revision is held back
@@ -68,9 +68,11 @@
 // stale "last sync" would otherwise look like a stuck environment.
 // Counters and histograms stay; sums across replicas remain right.
 //
-// DORA counting needs a known previous revision: the first revision an
-// agent syncs after it starts (or takes over) is the state it found, not a
-// deployment, so a restart does not inflate deployment frequency.
+// DORA counting needs a known previous revision: for the first revision
+// an agent syncs after it starts (or takes over) it is the revision the
+// environment's inventory recorded (SyncRecord.PreviousRevision, kept in the
+// cluster), so a restart neither inflates deployment frequency (the same
+// revision again) nor misses a revision merged while no agent ran.
 // Promotion lead time is observed only when the same agent syncs both ends
 // of the edge.
 package metrics

@@ -22,7 +22,7 @@ var (
 	healthCauses       = causeSet()
 	gitOperations      = set("ls-remote", "fetch", "push", "verify", "commit")
 	gitErrorKinds      = set("auth", "host_key", "unreachable", "branch_missing", "signature", "timeout", "lease_lost")
-	promotionOutcomes  = set("pushed", "pull-request", "up-to-date", "blocked", "held", "frozen", "failure")
+	promotionOutcomes  = set("pushed", "pull-request", "up-to-date", "blocked", "held", "frozen", "failure", "reverted")
 	healthStatusLookup = set(healthStatuses...)
 )
 

@@ -30,7 +30,7 @@ func TestLabelSetsMirrorTheProducers(t *testing.T) {
 		string(reconciler.ActionSkipped), string(reconciler.ActionDrifted), string(reconciler.ActionFailed))
 	check(driftModes, "drift mode", string(reconciler.DriftCorrect), string(reconciler.DriftDetectOnly))
 	check(promotionOutcomes, "promotion outcome", agent.PromotionPushed, agent.PromotionPullRequest,
-		agent.PromotionUpToDate, agent.PromotionBlocked, agent.PromotionHeld, agent.PromotionFrozen, agent.PromotionFailed)
+		agent.PromotionUpToDate, agent.PromotionBlocked, agent.PromotionHeld, agent.PromotionFrozen, agent.PromotionFailed, agent.PromotionReverted)
 	var kinds []string
 	for _, err := range []error{source.ErrAuthFailed, source.ErrHostKeyMismatch, source.ErrUnreachable,
 		source.ErrBranchMissing, source.ErrSignatureInvalid, source.ErrTimeout, source.ErrLeaseLost} {

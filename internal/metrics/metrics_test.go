@@ -481,3 +481,28 @@ func BenchmarkSyncDone(b *testing.B) {
 		m.SyncDone(recs[i%2])
 	}
 }
+
+// The revision the cluster had before an agent started (the inventory's,
+// SyncRecord.PreviousRevision) tells a deployment made while no agent ran
+// from the state found at start.
+func TestFirstSyncAfterStartCountsAgainstTheInventory(t *testing.T) {
+	m, reg, _ := newMetrics(t)
+	same := success("dev", "a1", t0.Add(-time.Hour))
+	same.PreviousRevision = "a1"
+	m.SyncDone(same)
+	if got := value(t, reg, "baton_deployments_total", env("dev")); got != 0 {
+		t.Errorf("the state found at start counted as %v deployments", got)
+	}
+
+	m2, reg2, _ := newMetrics(t)
+	merged := success("prod", "b2", t0.Add(-10*time.Minute))
+	merged.PreviousRevision = "a1"
+	m2.SyncDone(merged)
+	if got := value(t, reg2, "baton_deployments_total", env("prod")); got != 1 {
+		t.Errorf("a revision merged while no agent ran counted as %v deployments, want 1", got)
+	}
+	m2.HealthChanged(agent.HealthRecord{Environment: "prod", Revision: "b2", Status: "Healthy"})
+	if got := value(t, reg2, "baton_change_lead_time_seconds", env("prod")); got != 1 {
+		t.Errorf("lead time observed %v times, want 1", got)
+	}
+}

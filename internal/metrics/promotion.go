@@ -22,7 +22,7 @@ func newPromotionMetrics(reg prometheus.Registerer) promotionMetrics {
 	edge := []string{"from", "to"}
 	p := promotionMetrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baton_promotions_total",
-			Help: "Promotion outcomes along a pipeline edge, counted when the outcome or the revision changes: pushed, pull-request, up-to-date, blocked, held, frozen, failure."},
+			Help: "Promotion outcomes along a pipeline edge, counted when the outcome or the revision changes: pushed, pull-request, up-to-date, blocked, held, frozen, failure; and reverted, once per promotion reverted because it left the target unhealthy."},
 			[]string{"from", "to", "result"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_promotion_pending",
 			Help: "1 while a revision waits to be promoted: a gate has not passed, a pull request is open, or the last attempt failed."}, edge),
@@ -70,6 +70,12 @@ func (m *Metrics) PromotionDone(r agent.PromotionRecord) {
 			m.promotion.total.WithLabelValues(r.From, r.To, o) // at zero, see initEnv
 		}
 		m.promotion.leadTime.WithLabelValues(r.From, r.To)
+	}
+	if outcome == "reverted" {
+		// Reported by the target's agent, once per revert: a count only.
+		// The edge's gauges and memory are the source's evaluations'.
+		m.promotion.total.WithLabelValues(r.From, r.To, outcome).Inc()
+		return
 	}
 	if e.revision != r.Revision || e.outcome != outcome {
 		m.promotion.total.WithLabelValues(r.From, r.To, outcome).Inc()

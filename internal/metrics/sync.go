@@ -121,9 +121,18 @@ func (m *Metrics) syncedLocked(st *envState, r agent.SyncRecord) {
 	if r.Revision == "" || (r.Revision == st.revision && r.Branch == st.branch) {
 		return
 	}
+	// The revision before this one: the one this recorder saw last, or,
+	// for the first sync since it started, the one the cluster had (a
+	// merge while no agent ran is a deployment too).
+	previous := st.revision
+	if previous == "" {
+		previous = r.PreviousRevision
+	}
 	if st.revision != "" {
 		m.sync.revisionInfo.DeleteLabelValues(r.Environment, st.branch, st.revision)
-		if r.Revision != st.revision {
+	}
+	if previous != "" {
+		if r.Revision != previous {
 			m.dora.deployments.WithLabelValues(r.Environment).Inc()
 			st.deployed, st.leadPending = r.Revision, true
 			if r.Revert {

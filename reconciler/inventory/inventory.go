@@ -5,6 +5,20 @@
 // agent's namespace. Small inventories are stored as JSON under
 // "inventory.json"; large ones gzip-compressed under binaryData
 // "inventory.json.gz" (a ConfigMap holds at most 1 MiB).
+//
+// It is written ahead, so that a crash at any point leaves nothing
+// unrecorded: before a pass applies objects the inventory does not hold, it
+// records them as Pending (they may exist from then on); after the pass
+// succeeds it holds exactly what was applied, with nothing pending. A pass
+// that fails, or a process killed mid-apply, leaves the pending entries, and
+// a later pass prunes those that are no longer in git.
+//
+// Format: version 1, a JSON object {"version", "environment", "revision",
+// "entries"} as before, plus two optional fields, "pending" and
+// "pendingRevision", written only while a pass is unfinished. An inventory
+// written before they existed reads as one with nothing pending; an older
+// agent reading a newer inventory ignores them (it then does not prune what
+// an unfinished pass created: the behaviour it always had).
 package inventory
 
 import (
@@ -38,10 +52,18 @@ func (e Entry) String() string {
 // Inventory is the set of objects applied for one environment.
 type Inventory struct {
 	Environment string `json:"environment"`
-	// Revision is the git revision of the pass that wrote the inventory.
+	// Revision is the git revision of the last pass that completed.
 	Revision string `json:"revision,omitempty"`
-	// Entries are sorted and free of duplicates once normalized.
+	// Entries are the objects the last completed pass applied (and those
+	// it left in place that still await deletion). They are sorted and free
+	// of duplicates once normalized.
 	Entries []Entry `json:"entries"`
+	// Pending are objects a pass began to apply and did not complete: each
+	// may or may not exist. Never in Entries too, once normalized.
+	Pending []Entry `json:"pending,omitempty"`
+	// PendingRevision is the revision of the unfinished pass that wrote
+	// Pending.
+	PendingRevision string `json:"pendingRevision,omitempty"`
 }
 
 // Keys of the stored forms inside the ConfigMap.
@@ -61,12 +83,39 @@ type stored struct {
 }
 
 // Normalize sorts the entries by group, kind, namespace and name and removes
-// duplicates (same group, kind, namespace and name, whatever the version).
+// duplicates (same group, kind, namespace and name, whatever the version),
+// in Entries and in Pending; an object in Entries is not also pending.
 func (inv *Inventory) Normalize() {
-	slices.SortFunc(inv.Entries, compareEntries)
-	inv.Entries = slices.CompactFunc(inv.Entries, func(a, b Entry) bool {
-		return a.Group == b.Group && a.Kind == b.Kind && a.Namespace == b.Namespace && a.Name == b.Name
-	})
+	inv.Entries = normalized(inv.Entries)
+	inv.Pending = normalized(inv.Pending)
+	if len(inv.Pending) > 0 {
+		known := make(map[Entry]bool, len(inv.Entries))
+		for _, e := range inv.Entries {
+			known[e.identity()] = true
+		}
+		inv.Pending = slices.DeleteFunc(inv.Pending, func(e Entry) bool { return known[e.identity()] })
+	}
+	if len(inv.Pending) == 0 {
+		inv.Pending, inv.PendingRevision = nil, ""
+	}
+}
+
+func normalized(entries []Entry) []Entry {
+	slices.SortFunc(entries, compareEntries)
+	return slices.CompactFunc(entries, func(a, b Entry) bool { return a.identity() == b.identity() })
+}
+
+// identity is the entry without its version: one object applied under two
+// versions is one object.
+func (e Entry) identity() Entry {
+	e.Version = ""
+	return e
+}
+
+// All returns the entries and the pending entries together, normalized:
+// every object the environment may have applied.
+func (inv Inventory) All() []Entry {
+	return normalized(append(slices.Clone(inv.Entries), inv.Pending...))
 }
 
 func compareEntries(a, b Entry) int {
@@ -80,15 +129,15 @@ func compareEntries(a, b Entry) int {
 }
 
 // SameEntries reports whether two inventories hold the same objects at the
-// same versions; the revision is not compared.
+// same versions, applied and pending; the revisions are not compared.
 func SameEntries(a, b Inventory) bool {
-	return slices.Equal(a.Entries, b.Entries)
+	return slices.Equal(a.Entries, b.Entries) && slices.Equal(a.Pending, b.Pending)
 }
 
 // Encode serializes a normalized copy of inv. Exactly one of data and binary
 // is non-nil: binary when the JSON is large.
 func Encode(inv Inventory) (data map[string]string, binary map[string][]byte, err error) {
-	inv.Entries = slices.Clone(inv.Entries)
+	inv.Entries, inv.Pending = slices.Clone(inv.Entries), slices.Clone(inv.Pending)
 	inv.Normalize()
 	raw, err := json.Marshal(stored{Version: formatVersion, Inventory: inv})
 	if err != nil {

@@ -74,3 +74,34 @@ func TestEntryString(t *testing.T) {
 	assert.Equal(t, "Namespace/a", Entry{Version: "v1", Kind: "Namespace", Name: "a"}.String())
 	assert.Equal(t, "baton-inventory-dev", ConfigMapName("dev"))
 }
+
+func TestPendingEntries(t *testing.T) {
+	inv := Inventory{Environment: "dev", Revision: "r1",
+		Entries: []Entry{{Version: "v1", Kind: "ConfigMap", Namespace: "a", Name: "x"}},
+		Pending: []Entry{
+			{Version: "v1", Kind: "ConfigMap", Namespace: "a", Name: "y"},
+			{Version: "v1", Kind: "ConfigMap", Namespace: "a", Name: "x"}, // applied already
+			{Version: "v1", Kind: "ConfigMap", Namespace: "a", Name: "y"},
+		}, PendingRevision: "r2"}
+	data, _, err := Encode(inv)
+	require.NoError(t, err)
+	got, err := Decode("cm", data, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "r1", got.Revision)
+	assert.Equal(t, []Entry{{Version: "v1", Kind: "ConfigMap", Namespace: "a", Name: "y"}}, got.Pending)
+	assert.Equal(t, "r2", got.PendingRevision)
+	assert.Len(t, got.All(), 2)
+	assert.False(t, SameEntries(got, Inventory{Entries: got.Entries}), "pending entries count")
+
+	// Nothing pending: the fields are not written, and the JSON is what
+	// agents wrote before they existed.
+	data, _, err = Encode(Inventory{Environment: "dev", Revision: "r1", Entries: inv.Entries})
+	require.NoError(t, err)
+	assert.Equal(t, `{"version":1,"environment":"dev","revision":"r1","entries":[{"v":"v1","k":"ConfigMap","ns":"a","n":"x"}]}`, data[DataKey])
+	// An inventory written before pending entries existed reads as one
+	// with nothing pending.
+	got, err = Decode("cm", map[string]string{DataKey: `{"version":1,"environment":"dev","revision":"r0","entries":[{"v":"v1","k":"ConfigMap","ns":"a","n":"x"}]}`}, nil)
+	require.NoError(t, err)
+	assert.Empty(t, got.Pending)
+	assert.Equal(t, inv.Entries, got.Entries)
+}

@@ -94,9 +94,12 @@ type pull struct {
 	} `json:"merged_by"`
 	MergeCommit string `json:"merge_commit_sha"`
 	Head        struct {
-		Ref  string `json:"ref"`
-		SHA  string `json:"sha"`
-		Repo *struct {
+		Ref string `json:"ref"`
+		// Label is the branch name; it stays when the branch is deleted
+		// after the merge, while Ref becomes refs/pull/N/head.
+		Label string `json:"label"`
+		SHA   string `json:"sha"`
+		Repo  *struct {
 			FullName string `json:"full_name"`
 		} `json:"repo"`
 	} `json:"head"`
@@ -105,10 +108,18 @@ type pull struct {
 	} `json:"base"`
 }
 
+// headBranch is the head branch's name, also once the branch is deleted.
+func (p pull) headBranch() string {
+	if strings.HasPrefix(p.Head.Ref, "refs/pull/") && p.Head.Label != "" {
+		return p.Head.Label
+	}
+	return p.Head.Ref
+}
+
 func (p pull) convert() promote.PullRequest {
 	out := promote.PullRequest{
 		Number: p.Number, URL: p.HTMLURL, Title: p.Title, Body: p.Body,
-		Head: p.Head.Ref, Base: p.Base.Ref, HeadSHA: p.Head.SHA, State: p.State,
+		Head: p.headBranch(), Base: p.Base.Ref, HeadSHA: p.Head.SHA, State: p.State,
 		Merged: p.Merged, MergeCommit: p.MergeCommit,
 	}
 	if p.MergedBy != nil {
@@ -149,7 +160,7 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 		}
 		for _, p := range list {
 			// Only branches of this repository, not forks' of the same name.
-			if p.Head.Ref != head || p.Base.Ref != base || (p.Head.Repo != nil && p.Head.Repo.FullName != c.repo.Name) {
+			if p.headBranch() != head || p.Base.Ref != base || (p.Head.Repo != nil && p.Head.Repo.FullName != c.repo.Name) {
 				continue
 			}
 			pr := p.convert()
