@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/baton-gitops/baton/health"
@@ -65,8 +66,8 @@ type Options struct {
 // election off) polls, applies and promotes. A standby serves /healthz,
 // /readyz (ready: it can take over at once) and /api/status (its role and
 // the leader's identity; environment states are those of its own last
-// leadership, if any), accepts webhooks (a trigger stays pending until it
-// leads) and does nothing else.
+// leadership, if any), accepts webhooks (handed to the leader through a
+// ConfigMap the leader watches, see triggerRelay) and does nothing else.
 type Agent struct {
 	cfg      *config.Config
 	rest     *rest.Config
@@ -81,6 +82,9 @@ type Agent struct {
 	repos    []*source.Repository
 	watchers []*repoWatcher
 	loops    []*envLoop
+	// relay hands webhooks a standby receives to the leader; nil without
+	// leader election.
+	relay *triggerRelay
 
 	closers []func()
 
@@ -181,6 +185,13 @@ func New(opts Options) (*Agent, error) {
 			a.closers = append(a.closers, func() { _ = pp.Close() })
 		}
 	}
+	if le := cfg.Agent.LeaderElection; le.IsEnabled() {
+		cs, err := kubernetes.NewForConfig(opts.REST)
+		if err != nil {
+			return nil, fmt.Errorf("webhook relay client: %w", err)
+		}
+		a.relay = newTriggerRelay(cs, cfg.Agent.Namespace, le.LeaseName, a.identity, a.log)
+	}
 	// One store and one watcher per repository, following only the branches
 	// of the environments this agent syncs.
 	byRepo := map[string][]*envLoop{}
@@ -220,7 +231,7 @@ func New(opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("repository %s: %w", name, err)
 		}
 		a.repos = append(a.repos, repo)
-		a.watchers = append(a.watchers, newRepoWatcher(repo, byRepo[name], clock, a.log, t))
+		a.watchers = append(a.watchers, newRepoWatcher(name, repo, byRepo[name], clock, a.log, t, a.relay))
 	}
 	a.board = newStatusBoard(a.identity, role, statuses)
 	a.parts.board = a.board

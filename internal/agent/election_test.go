@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
@@ -172,4 +174,62 @@ func TestRegainedLeadershipSyncsAtOnce(t *testing.T) {
 		return a.rec.syncCount() > syncsBefore && configMapValue(t, f.appNS, "cm-000") == "v1"
 	})
 	t.Logf("drift corrected %s after replica-a led again", time.Since(regained).Round(time.Millisecond))
+}
+
+// A push webhook that reaches the standby (half of them, behind a
+// Service) makes the leader sync within a second or two: the standby hands
+// it over through a ConfigMap the leader watches. A storm of them costs a
+// bounded number of writes.
+func TestWebhookOnTheStandbyTriggersTheLeader(t *testing.T) {
+	f := newFixture(t, overlay(1, "v1"))
+	cfg := f.config(f.configYAML(time.Hour, "", leaseConfig(), ""))
+	a := f.startAgent(cfg, "replica-a", nil)
+	v1 := f.repo.Head(t, "env/dev")
+	eventually(t, 30*time.Second, "replica-a to lead and apply v1", func() bool {
+		return a.agent.Status().Role == RoleLeader && a.rec.synced(v1)
+	})
+	b := f.startAgent(cfg, "replica-b", nil)
+	eventually(t, 10*time.Second, "replica-b to stand by", func() bool { return b.agent.Status().Leader == "replica-a" })
+
+	for i, value := range []string{"v2", "v3"} {
+		commit := f.repo.Commit(t, "env/dev", gitserver.Change{Write: overlay(1, value)})
+		sent := time.Now()
+		require.Equal(t, 200, f.postWebhook(b.addr).StatusCode)
+		eventually(t, 10*time.Second, "the leader to sync "+value+" after the standby's webhook", func() bool {
+			return a.rec.synced(commit)
+		})
+		t.Logf("push %d: synced by the leader %s after the standby received the webhook", i+1, time.Since(sent).Round(time.Millisecond))
+	}
+
+	// A storm: 200 webhooks at the standby in a burst.
+	cm := func() *corev1.ConfigMap {
+		c, err := env.Clientset(t).CoreV1().ConfigMaps(f.agentNS).Get(t.Context(), "baton-test-triggers", metav1.GetOptions{})
+		require.NoError(t, err)
+		return c
+	}
+	before := cm().ResourceVersion
+	commit := f.repo.Commit(t, "env/dev", gitserver.Change{Write: overlay(1, "v4")})
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() { f.postWebhook(b.addr) })
+	}
+	wg.Wait()
+	eventually(t, 10*time.Second, "the leader to sync v4 after the storm", func() bool { return a.rec.synced(commit) })
+	w, err := env.Clientset(t).CoreV1().ConfigMaps(f.agentNS).Watch(t.Context(), metav1.ListOptions{
+		FieldSelector: "metadata.name=baton-test-triggers", ResourceVersion: before})
+	require.NoError(t, err)
+	defer w.Stop()
+	writes := 0
+	timeout := time.After(3 * time.Second)
+count:
+	for {
+		select {
+		case <-w.ResultChan():
+			writes++
+		case <-timeout:
+			break count
+		}
+	}
+	t.Logf("200 webhooks at the standby: %d writes of the triggers ConfigMap", writes)
+	require.LessOrEqual(t, writes, 30, "the storm was not coalesced")
 }

@@ -14,9 +14,13 @@ import (
 // once when triggered (by a webhook, through source.WebhookHandler).
 //
 // It satisfies source.WebhookTarget. A trigger that arrives while the
-// replica stands by stays pending, so the first poll after it becomes
-// leader is immediate anyway.
+// replica stands by is handed to the leader through the relay, and stays
+// pending here too (the first poll after this replica becomes leader is
+// immediate anyway).
 type repoWatcher struct {
+	// name is the repository's name in the configuration.
+	name    string
+	relay   *triggerRelay // nil without leader election
 	repo    *source.Repository
 	loops   []*envLoop
 	clock   Clock
@@ -31,8 +35,9 @@ type timing struct {
 	jitter                  float64
 }
 
-func newRepoWatcher(repo *source.Repository, loops []*envLoop, clock Clock, log *slog.Logger, t timing) *repoWatcher {
-	return &repoWatcher{repo: repo, loops: loops, clock: clock, log: log, timing: t, trigger: make(chan struct{}, 1)}
+func newRepoWatcher(name string, repo *source.Repository, loops []*envLoop, clock Clock, log *slog.Logger, t timing, relay *triggerRelay) *repoWatcher {
+	return &repoWatcher{name: name, relay: relay, repo: repo, loops: loops, clock: clock, log: log, timing: t,
+		trigger: make(chan struct{}, 1)}
 }
 
 // Follows reports whether a push to branch of a repository known by urls
@@ -41,13 +46,15 @@ func (w *repoWatcher) Follows(urls []string, branch string) bool {
 	return w.repo.Follows(urls, branch)
 }
 
-// Trigger asks for a poll now. It never blocks.
+// Trigger asks for a poll now (a push webhook): here, and by the leader
+// when this replica stands by. It never blocks.
 func (w *repoWatcher) Trigger() {
-	select {
-	case w.trigger <- struct{}{}:
-	default:
-	}
+	w.poke()
+	w.relay.forward(w.name)
 }
+
+// poke asks this replica's watcher for a poll now. It never blocks.
+func (w *repoWatcher) poke() { signal(w.trigger) }
 
 // run polls until ctx ends.
 func (w *repoWatcher) run(ctx context.Context) {

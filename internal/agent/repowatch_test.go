@@ -77,8 +77,8 @@ func TestPollBackoffWithInjectedClock(t *testing.T) {
 	}, source.Options{CacheDir: t.TempDir(), Clock: clock})
 	require.NoError(t, err)
 	defer repo.Close()
-	w := newRepoWatcher(repo, nil, clock, slog.New(slog.DiscardHandler),
-		timing{backoffBase: time.Second, backoffMax: 4 * time.Second, jitter: 0})
+	w := newRepoWatcher("deploy", repo, nil, clock, slog.New(slog.DiscardHandler),
+		timing{backoffBase: time.Second, backoffMax: 4 * time.Second, jitter: 0}, nil)
 
 	srv.SetAuthFailure(true)
 	ctx, cancel := context.WithCancel(context.Background())

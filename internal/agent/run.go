@@ -54,6 +54,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer close(objectsDone); a.runObjects(ctx) }()
 	defer func() { cancel(); <-objectsDone }()
 
+	if a.relay != nil {
+		relayDone := make(chan struct{})
+		go func() { defer close(relayDone); a.relay.run(ctx) }()
+		defer func() { cancel(); <-relayDone }()
+	}
 	runErr := make(chan error, 1)
 	go func() {
 		if a.cfg.Agent.LeaderElection.IsEnabled() {
@@ -161,6 +166,11 @@ func (a *Agent) lead(ctx context.Context) {
 	}()
 
 	var wg sync.WaitGroup
+	if a.relay != nil {
+		a.relay.leading.Store(true)
+		defer a.relay.leading.Store(false)
+		wg.Go(func() { a.relay.follow(ctx, a.watchers) })
+	}
 	for _, l := range a.loops {
 		// Before any watcher polls: its first result must wake the loop.
 		l.newLeadership()
