@@ -73,6 +73,10 @@ type Paths struct {
 
 // Pipeline is the ordered environments and the edges between them.
 type Pipeline struct {
+	// Name names the pipeline (the application or team) in pull request
+	// titles and descriptions; empty or "default" leaves it out, as for an
+	// agent with one pipeline.
+	Name string
 	// Environments in promotion order, e.g. dev, staging, prod.
 	Environments []Environment
 	// Edges between environments; each must go from an earlier to a later
@@ -154,6 +158,15 @@ func (p Pipeline) Validate() error {
 		return fmt.Errorf("pipeline: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// label is the pipeline's name as titles show it: "[shop] ", or nothing
+// for an unnamed or default pipeline.
+func (p Pipeline) label() string {
+	if p.Name == "" || p.Name == "default" {
+		return ""
+	}
+	return "[" + p.Name + "] "
 }
 
 // edges returns the configured edges with defaults applied.

@@ -61,7 +61,7 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 		}
 		return true, nil
 	}
-	title := fmt.Sprintf("promote %s@%s to %s", edge.From, short(c.src.Commit), edge.To)
+	title := fmt.Sprintf("%spromote %s@%s to %s", p.opts.Pipeline.label(), edge.From, short(c.src.Commit), edge.To)
 	start := time.Now()
 	body := p.body(ctx, edge, to, st, target, hist, c, out.Gates, commit)
 	p.log.Debug("pull request body written", "edge", edge.Name(), "elapsed", time.Since(start))
@@ -210,6 +210,9 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 	var b strings.Builder
 	src := c.src
 	fmt.Fprintf(&b, "Promotes **%s@%s** to **%s** (`%s`), on top of `%s`.\n\n", edge.From, short(src.Commit), edge.To, to.Branch, short(target.Commit))
+	if l := p.opts.Pipeline.label(); l != "" {
+		fmt.Fprintf(&b, "Pipeline: **%s**\n\n", p.opts.Pipeline.Name)
+	}
 	fmt.Fprintf(&b, "Source commit: `%s` %s (%s)\n\n", src.Commit, oneLine(src.Subject()), src.Author.Name)
 
 	b.WriteString("### Commits\n\n")

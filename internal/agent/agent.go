@@ -204,9 +204,10 @@ func New(opts Options) (*Agent, error) {
 		repo := cfg.Repository(env.Repository)
 		l := newEnvLoop(a.parts, env, cfg.EdgesFrom(name), repo.Interval.Duration)
 		l.reverts = cfg.RevertEdgesInto(name)
+		l.pipeline = cfg.PipelineName(name)
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
 		a.loops = append(a.loops, l)
-		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
+		st := EnvironmentStatus{Name: env.Name, Pipeline: cfg.PipelineName(name), Repository: repo.URL, Branch: env.Branch,
 			Path: env.Path, Soak: env.Health.Soak}
 		if env.Suspend {
 			st.Suspended, st.SuspendReason = true, configSuspendReason

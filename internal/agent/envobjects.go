@@ -200,7 +200,7 @@ func (w *objectWriter) write(ctx context.Context, identity string, e Environment
 // carries it (conditions aside: see envobject.SetConditions). handled is
 // the last sync request acted on. Pure.
 func ObjectStatus(identity string, e EnvironmentStatus, handled string) envobject.Status {
-	st := envobject.Status{Agent: identity, Repository: e.Repository, Branch: e.Branch, Path: e.Path,
+	st := envobject.Status{Agent: identity, Pipeline: e.Pipeline, Repository: e.Repository, Branch: e.Branch, Path: e.Path,
 		Head: objectRevision(e.Head), Synced: objectRevision(e.Synced), SourceError: e.SourceError,
 		Drifted: e.Drifted, DriftCount: len(e.Drifted), LastHandledRequestedAt: handled}
 	if e.Soak.Duration > 0 {
@@ -260,7 +260,7 @@ func metaTime(t time.Time) *metav1.Time {
 // cluster): the inverse of ObjectStatus.
 func StatusOfObject(e envobject.Environment) EnvironmentStatus {
 	st := e.Status
-	out := EnvironmentStatus{Name: e.Name, Repository: st.Repository, Branch: st.Branch, Path: st.Path,
+	out := EnvironmentStatus{Name: e.Name, Pipeline: st.Pipeline, Repository: st.Repository, Branch: st.Branch, Path: st.Path,
 		Head: revisionOfObject(st.Head), Synced: revisionOfObject(st.Synced), SourceError: st.SourceError,
 		SyncedAt: timeOf(st.SyncedAt), Drifted: st.Drifted}
 	if d, err := time.ParseDuration(st.Soak); err == nil {

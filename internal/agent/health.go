@@ -88,7 +88,7 @@ func (l *envLoop) recordHealth(revision string, r health.Report, waited time.Dur
 	if prev.revision == revision && prev.report.Overall == r.Overall && prev.report.Cause == r.Cause && waited == 0 {
 		return
 	}
-	l.recorder.HealthChanged(HealthRecord{Environment: l.env.Name, Revision: revision,
+	l.recorder.HealthChanged(HealthRecord{Environment: l.env.Name, Pipeline: l.pipeline, Revision: revision,
 		Status: string(r.Overall), Cause: string(r.Cause), WaitDuration: waited, Message: r.Message})
 	attrs := []any{"environment", l.env.Name, "revision", short(revision), "health", string(r.Overall)}
 	if r.Cause != health.NoCause {

@@ -40,8 +40,10 @@ type parts struct {
 // elsewhere, through mu and the channels.
 type envLoop struct {
 	*parts
-	env   config.Environment
-	edges []config.Edge
+	env config.Environment
+	// pipeline names env's pipeline, "" when it is in none.
+	pipeline string
+	edges    []config.Edge
 	// reverts are the edges into env whose promotions are reverted when
 	// they leave env degraded.
 	reverts  []config.Edge
@@ -241,7 +243,7 @@ func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Re
 func (l *envLoop) finish(o syncOutcome) {
 	defer l.board.markAttempted(l.env.Name)
 	rec := SyncRecord{
-		Environment: l.env.Name, Result: SyncSucceeded, FailedStage: o.failedStage,
+		Environment: l.env.Name, Pipeline: l.pipeline, Result: SyncSucceeded, FailedStage: o.failedStage,
 		Duration: l.clock.Now().Sub(o.started), RenderDuration: o.renderDur, ApplyDuration: o.applyDur,
 		Objects: o.objects, Counts: map[string]int{}, PreviousRevision: o.result.PreviousRevision,
 		Drifted: len(o.result.Drifted), Pruned: len(o.result.Pruned),

@@ -43,8 +43,9 @@ const (
 
 // SyncRecord is one sync pass.
 type SyncRecord struct {
-	// Environment is the environment's name.
-	Environment string
+	// Environment is the environment's name; Pipeline its pipeline's,
+	// empty when it is in none.
+	Environment, Pipeline string
 	// Revision is the commit synced (or attempted); empty when the branch
 	// had no good revision yet.
 	Revision string
@@ -94,7 +95,9 @@ type SyncRecord struct {
 
 // HealthRecord is an environment's health verdict.
 type HealthRecord struct {
-	Environment string
+	// Environment is the environment's name; Pipeline its pipeline's,
+	// empty when it is in none.
+	Environment, Pipeline string
 	// Revision is the synced revision the verdict is about.
 	Revision string
 	// Status is "Healthy", "Progressing", "Degraded", "Cancelled" or
@@ -140,8 +143,9 @@ const (
 
 // PromotionRecord is one evaluation of a pipeline edge.
 type PromotionRecord struct {
-	// From and To are the environments of the pipeline edge.
-	From, To string
+	// From and To are the environments of the pipeline edge; Pipeline
+	// names the pipeline it is in.
+	From, To, Pipeline string
 	// Revision is the source environment's commit being promoted.
 	Revision string
 	// Outcome is one of the Promotion* constants.

@@ -36,6 +36,9 @@ const (
 // EnvironmentStatus is one environment's state.
 type EnvironmentStatus struct {
 	Name string `json:"name"`
+	// Pipeline names the pipeline (application, team) the environment is
+	// in; empty when it is in none.
+	Pipeline string `json:"pipeline,omitempty"`
 	// Repository is the URL without credentials; Branch and Path locate the
 	// overlay in it.
 	Repository string `json:"repository"`

@@ -24,9 +24,18 @@ type Config struct {
 	// Sync names the environments this agent applies: those that live in
 	// its cluster. Other environments may still appear in the pipeline.
 	Sync []string `json:"sync,omitempty"`
-	// Pipeline is how releases move from one environment to the next.
-	Pipeline Pipeline `json:"pipeline,omitempty"`
-	// Forge is where promotion pull requests are opened.
+	// Pipeline is how releases move from one environment to the next, for
+	// a configuration of one application: it is one pipeline named
+	// "default" (or its name). Set it or Pipelines, not both. Loading
+	// moves it into Pipelines, so that code reads Pipelines only.
+	Pipeline *Pipeline `json:"pipeline,omitempty"`
+	// Pipelines are the promotion paths of several applications or teams
+	// served by one agent, each with its own name, order, edges, gates,
+	// promotable paths and forge repository. An environment belongs to at
+	// most one pipeline.
+	Pipelines []Pipeline `json:"pipelines,omitempty"`
+	// Forge is where promotion pull requests are opened; a pipeline's
+	// forge overrides it field by field.
 	Forge Forge `json:"forge,omitempty"`
 	// Webhook configures the push webhook receiver.
 	Webhook Webhook `json:"webhook,omitempty"`
@@ -150,8 +159,16 @@ const (
 	LoadBalancersWait = "wait"
 )
 
+// DefaultPipelineName names the pipeline of the single-pipeline form
+// (pipeline:) when it gives no name.
+const DefaultPipelineName = "default"
+
 // Pipeline is the promotion path between environments.
 type Pipeline struct {
+	// Name identifies the pipeline in status, metrics, Events and pull
+	// requests; a DNS label. Required in pipelines:, DefaultPipelineName
+	// for pipeline:.
+	Name string `json:"name,omitempty"`
 	// Order lists environments from first to last (dev, staging, prod).
 	Order []string `json:"order,omitempty"`
 	// Edges are the allowed promotions. When empty, every consecutive pair
@@ -171,10 +188,18 @@ type Pipeline struct {
 	// SigningKeyFile (a trailing newline is ignored); empty means the key
 	// is not encrypted.
 	SigningKeyPassphraseFile string `json:"signingKeyPassphraseFile,omitempty"`
+	// Forge overrides the top-level forge for this pipeline's pull
+	// requests: typically its repository ("team/app"), and its token when
+	// the team's repository needs another. Unset fields are the top-level
+	// forge's. Read it through Config.ForgeOf.
+	Forge *Forge `json:"forge,omitempty"`
 
 	// edgesFromOrder is set when Edges were derived from Order, so that
 	// errors about them point at the field the user wrote.
 	edgesFromOrder bool
+	// at is the pipeline's field path in the file ("pipeline" or
+	// "pipelines[1]"), for errors.
+	at string
 }
 
 // Promotion policies (Edge.Policy).

@@ -24,7 +24,7 @@ func (r *Recorder) SyncDone(rec agent.SyncRecord) {
 	r.mu.Lock()
 	st := r.env(rec.Environment)
 	var out []event
-	ann := annotations(rec.Environment, rec.Revision, rec.Author)
+	ann := annotations(rec.Environment, rec.Pipeline, rec.Revision, rec.Author)
 	switch rec.Result {
 	case agent.SyncFailed:
 		msg := "sync failed"
@@ -79,7 +79,7 @@ func (r *Recorder) HealthChanged(rec agent.HealthRecord) {
 	prev := st.health
 	key := rec.Status + "/" + rec.Cause + "/" + rec.Revision
 	var out []event
-	ann := annotations(rec.Environment, rec.Revision, author)
+	ann := annotations(rec.Environment, rec.Pipeline, rec.Revision, author)
 	switch {
 	case rec.Status == "Degraded" && prev != key:
 		msg := revBy(rec.Revision, author) + " is degraded"
@@ -128,7 +128,7 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 	r.mu.Unlock()
 	for _, ev := range rec.Events {
 		if ev.Kind == "merged" {
-			ann := annotations(rec.From, ev.SourceCommit, "")
+			ann := annotations(rec.From, rec.Pipeline, ev.SourceCommit, "")
 			ann[AnnotationTo] = rec.To
 			r.emit(event{rec.From, corev1.EventTypeNormal, ReasonPromotionMerged, ev.Message, ann})
 		}
@@ -136,9 +136,9 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 	if !changed {
 		return
 	}
-	ann := annotations(rec.From, rec.Revision, author)
+	ann := annotations(rec.From, rec.Pipeline, rec.Revision, author)
 	ann[AnnotationTo] = rec.To
-	what := revBy(rec.Revision, author) + " from " + rec.From + " to " + rec.To
+	what := revBy(rec.Revision, author) + " from " + rec.From + " to " + rec.To + inPipeline(rec.Pipeline)
 	detail := ""
 	if rec.Detail != "" {
 		detail = ": " + rec.Detail
@@ -161,11 +161,11 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 		e = event{rec.From, corev1.EventTypeWarning, ReasonPromotionFailed, "promotion of " + what + " failed" + detail, ann}
 	case agent.PromotionReverted:
 		// On the target: it is the environment that went unhealthy.
-		msg := "reverted the promotion from " + rec.From + " that left " + rec.To + " unhealthy at " + short(rec.Revision)
+		msg := "reverted the promotion from " + rec.From + inPipeline(rec.Pipeline) + " that left " + rec.To + " unhealthy at " + short(rec.Revision)
 		if rec.PullRequestURL != "" {
 			msg += ": pull request " + rec.PullRequestURL
 		}
-		e = event{rec.To, corev1.EventTypeWarning, ReasonPromotionReverted, msg, annotations(rec.To, rec.Revision, "")}
+		e = event{rec.To, corev1.EventTypeWarning, ReasonPromotionReverted, msg, annotations(rec.To, rec.Pipeline, rec.Revision, "")}
 	default:
 		return
 	}
@@ -201,8 +201,21 @@ func (r *Recorder) env(name string) *envState {
 	return st
 }
 
-func annotations(env, revision, author string) map[string]string {
-	return map[string]string{AnnotationEnvironment: env, AnnotationRevision: revision, AnnotationAuthor: author}
+func annotations(env, pipeline, revision, author string) map[string]string {
+	ann := map[string]string{AnnotationEnvironment: env, AnnotationRevision: revision, AnnotationAuthor: author}
+	if pipeline != "" {
+		ann[AnnotationPipeline] = pipeline
+	}
+	return ann
+}
+
+// inPipeline names a promotion's pipeline in a message, " in pipeline
+// shop", when the agent has several (the single form's is "default").
+func inPipeline(pipeline string) string {
+	if pipeline == "" || pipeline == "default" {
+		return ""
+	}
+	return " in pipeline " + pipeline
 }
 
 // counts writes a pass's action counts in a stable order: "2 created,

@@ -153,6 +153,10 @@ type envState struct {
 	branch, revision string
 	commitTime       time.Time
 	driftMode        string
+	// pipeline is the one baton_environment_info names; infoSet says the
+	// series exists.
+	pipeline string
+	infoSet  bool
 	// deployed is the last revision counted as a deployment; leadPending
 	// says its lead time is not observed yet (it has not been healthy).
 	deployed    string
