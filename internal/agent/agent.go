@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/workpool"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -159,8 +161,10 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("health checker: %w", err)
 	}
 	var statuses []EnvironmentStatus
+	workers, waits := Workers(cfg.Agent)
 	a.parts = &parts{renderer: renderer, reconciler: rec, checker: checker, promoter: opts.Promoter,
-		recorder: a.recorder, log: a.log, clock: clock, timing: t}
+		recorder: a.recorder, log: a.log, clock: clock, timing: t,
+		syncs: workpool.New(workers), waits: workpool.New(waits)}
 
 	cacheDir, err := CacheDir(cfg)
 	if err != nil {
@@ -241,6 +245,23 @@ func New(opts Options) (*Agent, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// Workers resolves agent.workers and agent.healthWaits: the renders and
+// applies, and the health waits, that run at once. The default for
+// workers is GOMAXPROCS, which Go (1.25 and later) sets from the
+// container's CPU limit: a render is CPU work, and an apply's requests are
+// sent by the reconciler's own bounded workers. Health waits mostly wait
+// on watches, so many more run at once.
+func Workers(a config.Agent) (workers, healthWaits int) {
+	workers, healthWaits = a.Workers, a.HealthWaits
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if healthWaits <= 0 {
+		healthWaits = 64 * workers
+	}
+	return workers, healthWaits
 }
 
 // RepositorySettings returns the source settings of repo following only

@@ -79,13 +79,14 @@ func (a *Agent) syncNow(ctx context.Context, loop *envLoop, requestedAt string) 
 			for _, br := range res.Branches {
 				for _, wl := range w.loops {
 					if wl.env.Branch == br.Branch {
-						wl.offer(br, err)
+						wl.offer(br, err, wl == loop)
 					}
 				}
 			}
 		}
 	}
 	asked := a.parts.clock.Now()
+	loop.markUrgent()
 	signal(loop.wake)
 	// The pass records its start time as LastSync.Time (on the same
 	// clock); wait for one that started after the poll, within the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/workpool"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -29,6 +30,9 @@ type parts struct {
 	clock      Clock
 	board      *statusBoard
 	timing     timing
+	// syncs bounds the renders and applies running at once, waits the
+	// health waits; both shared fairly between environments.
+	syncs, waits *workpool.Pool
 }
 
 // envLoop syncs one environment: it waits for a new revision (offered by
@@ -55,7 +59,10 @@ type envLoop struct {
 	sourceErr error
 	// offered says a poll result came during the current leadership.
 	offered bool
-	health  healthSeen
+	// urgent says the next sync was asked for (a push webhook, `baton
+	// sync`): it goes before routine work.
+	urgent bool
+	health healthSeen
 
 	// wake says latest changed (or the first poll result came); healthWake
 	// says the monitor saw the health change. Each holds one pending signal.
@@ -90,8 +97,10 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// offer hands the loop a poll's result for its branch. It never blocks.
-func (l *envLoop) offer(br source.BranchResult, pollErr error) {
+// offer hands the loop a poll's result for its branch; urgent says the
+// poll was asked for (a push webhook), so that a sync it brings goes
+// before routine work. It never blocks.
+func (l *envLoop) offer(br source.BranchResult, pollErr error, urgent bool) {
 	err := br.Err
 	if err == nil {
 		err = pollErr
@@ -103,7 +112,13 @@ func (l *envLoop) offer(br source.BranchResult, pollErr error) {
 	}
 	l.sourceErr, l.offered = err, true
 	rev := l.latest
+	if urgent && changed {
+		l.urgent = true
+	}
 	l.mu.Unlock()
+	if urgent && changed && l.syncs != nil {
+		l.syncs.Boost(l.env.Name) // already waiting for a routine pass
+	}
 	l.board.update(l.env.Name, func(s *EnvironmentStatus) {
 		s.Head = revisionInfo(rev)
 		s.SourceError = errString(err)
@@ -122,6 +137,27 @@ func (l *envLoop) newLeadership() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.offered = false
+}
+
+// markUrgent makes the next sync go before routine work (`baton sync`).
+func (l *envLoop) markUrgent() {
+	l.mu.Lock()
+	l.urgent = true
+	l.mu.Unlock()
+	if l.syncs != nil {
+		l.syncs.Boost(l.env.Name)
+	}
+}
+
+// takeUrgent reports the priority of the next sync and clears it.
+func (l *envLoop) takeUrgent() workpool.Priority {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.urgent {
+		l.urgent = false
+		return workpool.Urgent
+	}
+	return workpool.Routine
 }
 
 // current returns the newest good revision and the last source error.
@@ -173,6 +209,18 @@ func (l *envLoop) run(ctx context.Context) {
 // pass runs one sync and, for a new revision, the health wait. It reports
 // whether the sync succeeded.
 func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
+	// A worker first: the wait for one is not part of the pass (nor of its
+	// timeout), and the revision is read once it has one, so that a
+	// revision that came meanwhile is the one synced.
+	release := func() {}
+	if l.syncs != nil {
+		r, err := l.syncs.Acquire(ctx, l.env.Name, l.takeUrgent())
+		if err != nil {
+			return false // ctx ended
+		}
+		release = sync.OnceFunc(r)
+	}
+	defer release()
 	rev, srcErr := l.current()
 	if rev == nil {
 		if srcErr == nil {
@@ -182,6 +230,7 @@ func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
 		return false
 	}
 	res, err := l.sync(ctx, rev)
+	release() // the health wait below takes a slot of its own
 	if err != nil || res.Suspended {
 		return err == nil
 	}

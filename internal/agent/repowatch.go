@@ -59,6 +59,7 @@ func (w *repoWatcher) poke() { signal(w.trigger) }
 // run polls until ctx ends.
 func (w *repoWatcher) run(ctx context.Context) {
 	failures := 0
+	urgent := false // this poll was asked for by a webhook
 	for {
 		res, err := w.repo.Poll(ctx)
 		if ctx.Err() != nil {
@@ -75,7 +76,7 @@ func (w *repoWatcher) run(ctx context.Context) {
 		for _, br := range res.Branches {
 			for _, l := range w.loops {
 				if l.env.Branch == br.Branch {
-					l.offer(br, err)
+					l.offer(br, err, urgent)
 				}
 			}
 		}
@@ -87,11 +88,13 @@ func (w *repoWatcher) run(ctx context.Context) {
 		} else {
 			failures = 0
 		}
+		urgent = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.clock.After(wait):
 		case <-w.trigger:
+			urgent = true
 		}
 	}
 }

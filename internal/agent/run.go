@@ -48,7 +48,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		_ = srv.Shutdown(sctx)
 	}()
 	a.log.Info("agent started", "identity", a.identity, "listen", ln.Addr().String(),
-		"environments", a.cfg.Sync, "leaderElection", a.cfg.Agent.LeaderElection.IsEnabled())
+		"environments", len(a.cfg.Sync), "leaderElection", a.cfg.Agent.LeaderElection.IsEnabled(),
+		"workers", a.parts.syncs.Size(), "healthWaits", a.parts.waits.Size())
 	// The Environment objects: status while leading, requests always.
 	objectsDone := make(chan struct{})
 	go func() { defer close(objectsDone); a.runObjects(ctx) }()

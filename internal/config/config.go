@@ -310,6 +310,14 @@ type Agent struct {
 	// CacheDir holds the git object stores (an emptyDir in the cluster).
 	// Empty means the user cache folder (os.UserCacheDir) plus "baton".
 	CacheDir string `json:"cacheDir,omitempty"`
+	// Workers bounds the renders and applies that run at once, across all
+	// environments: they take turns (round-robin), and work a webhook or
+	// `baton sync` asked for goes first. 0 means GOMAXPROCS, which Go sets
+	// from the container's CPU limit.
+	Workers int `json:"workers,omitempty"`
+	// HealthWaits bounds the waits for readiness after a sync that run at
+	// once (each holds watches). 0 means 64 × workers.
+	HealthWaits int `json:"healthWaits,omitempty"`
 	// LeaderElection keeps two replicas from applying at once.
 	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
 }

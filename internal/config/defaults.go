@@ -40,6 +40,8 @@ import (
 //	listen.http                             :8080
 //	agent.namespace                         baton-system
 //	agent.cacheDir                          the user cache folder + /baton, resolved when the agent starts
+//	agent.workers                           GOMAXPROCS (the container's CPU limit), resolved when the agent starts
+//	agent.healthWaits                       64 × agent.workers, resolved when the agent starts
 //	agent.leaderElection.enabled            true
 //	agent.leaderElection.leaseName          baton-agent
 //	agent.leaderElection.leaseDuration      15s

@@ -415,7 +415,19 @@ func validateForge(at string, f Forge, p *problems) {
 	}
 }
 
+// maxWorkers bounds agent.workers and agent.healthWaits: past it a value
+// is a typo, not a choice.
+const maxWorkers = 4096
+
 func validateAgent(a Agent, p *problems) {
+	for _, f := range []struct {
+		field string
+		n     int
+	}{{"agent.workers", a.Workers}, {"agent.healthWaits", a.HealthWaits}} {
+		if f.n < 0 || f.n > maxWorkers {
+			p.add(f.field, "must be between 1 and %d (0 for the default), not %d", maxWorkers, f.n)
+		}
+	}
 	if errs := validation.IsDNS1123Label(a.Namespace); len(errs) > 0 {
 		p.add("agent.namespace", "%q is not a namespace name: %s", a.Namespace, errs[0])
 	}
