@@ -71,7 +71,9 @@ func TestInstall(t *testing.T) {
 		if n := res.Counts[reconciler.ActionCreated]; n != len(objs) {
 			t.Errorf("created %d objects, want %d: %+v", n, len(objs), res.Changes)
 		}
-		assertAllowed(t, sa, "baton-system", "coordination.k8s.io", "leases", "update", true)
+		for _, verb := range []string{"get", "list", "watch", "create", "update", "delete"} {
+			assertAllowed(t, sa, "baton-system", "coordination.k8s.io", "leases", verb, true)
+		}
 		assertAllowed(t, sa, "baton-system", "", "events", "create", true)
 		assertAllowed(t, sa, "baton-system", "", "configmaps", "create", true)
 

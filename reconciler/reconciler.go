@@ -64,7 +64,8 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		opts:   opts,
 		client: oc,
 		mapper: m,
-		store:  &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager},
+		store: &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager,
+			Writer: opts.Writer},
 	}
 	if !opts.DisableCache {
 		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout,
@@ -79,6 +80,14 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 func (r *Reconciler) ReleaseCache() {
 	if r.cache != nil {
 		r.cache.release()
+	}
+}
+
+// ReleaseCacheOf stops the watches of env only: another replica syncs it
+// now.
+func (r *Reconciler) ReleaseCacheOf(env string) {
+	if r.cache != nil {
+		r.cache.retain(env, nil)
 	}
 }
 

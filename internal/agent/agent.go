@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,14 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/lease"
 	"github.com/baton-gitops/baton/internal/workpool"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
@@ -87,13 +89,13 @@ type Agent struct {
 	// relay hands webhooks a standby receives to the leader; nil without
 	// leader election.
 	relay *triggerRelay
+	// shards holds this replica's share of the environments' Leases; nil
+	// without leader election.
+	shards *lease.Manager
+	// runCtx is Run's context: the repository watchers run under it.
+	runCtx context.Context
 
 	closers []func()
-
-	// leadMu is held while this replica leads (its loops run), so that
-	// leaderships never overlap and shutdown can wait for the last one
-	// before releasing the Lease.
-	leadMu sync.Mutex
 }
 
 // New checks the options and builds the agent's parts: one git repository
@@ -108,7 +110,11 @@ func New(opts Options) (*Agent, error) {
 	if len(cfg.Sync) == 0 {
 		return nil, errors.New("sync: names no environment; list the environments this agent applies")
 	}
-	a := &Agent{cfg: cfg, rest: opts.REST, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
+	// A pass writes only while this replica holds its environment's Lease:
+	// the check is the last one before the network (lease.Guard).
+	rc := rest.CopyConfig(opts.REST)
+	rc.WrapTransport = transport.Wrappers(lease.Guard, opts.REST.WrapTransport)
+	a := &Agent{cfg: cfg, rest: rc, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
 		listener: opts.Listener, metrics: opts.Metrics}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -151,11 +157,11 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("renderer: %w", err)
 	}
-	rec, err := reconciler.New(opts.REST, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace})
+	rec, err := reconciler.New(a.rest, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace, Writer: a.identity})
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
-	checker, err := health.NewChecker(opts.REST, health.CheckerOptions{Logger: a.log, Now: clock.Now})
+	checker, err := health.NewChecker(a.rest, health.CheckerOptions{Logger: a.log, Now: clock.Now})
 	if err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("health checker: %w", err)
@@ -175,7 +181,7 @@ func New(opts Options) (*Agent, error) {
 		promotes = promotes || len(cfg.EdgesFrom(name)) > 0 || len(cfg.RevertEdgesInto(name)) > 0
 	}
 	if a.parts.promoter == nil && promotes {
-		j, err := newJournal(opts.REST, cfg.Agent.Namespace)
+		j, err := newJournal(a.rest, cfg.Agent.Namespace)
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +196,7 @@ func New(opts Options) (*Agent, error) {
 		}
 	}
 	if le := cfg.Agent.LeaderElection; le.IsEnabled() {
-		cs, err := kubernetes.NewForConfig(opts.REST)
+		cs, err := kubernetes.NewForConfig(a.rest)
 		if err != nil {
 			return nil, fmt.Errorf("webhook relay client: %w", err)
 		}
@@ -239,6 +245,9 @@ func New(opts Options) (*Agent, error) {
 		a.watchers = append(a.watchers, newRepoWatcher(name, repo, byRepo[name], clock, a.log, t, a.relay))
 	}
 	a.board = newStatusBoard(a.identity, role, statuses)
+	if cfg.Agent.LeaderElection.IsEnabled() {
+		a.board.shard()
+	}
 	a.parts.board = a.board
 	if a.webhook, err = a.webhookHandler(clock); err != nil {
 		return nil, err

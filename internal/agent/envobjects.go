@@ -28,7 +28,8 @@ const (
 
 // runObjects keeps the Environment objects of the synced environments in
 // the agent's namespace until ctx ends: it mirrors the status board into
-// their status while this replica leads, and applies people's requests
+// the status of those this replica syncs (all while it leads, or those
+// whose Lease it holds), and applies people's requests
 // from their spec (suspend) and annotation (sync now) on every replica, so
 // that a standby taking over knows them already. Without the Environment
 // resource in the cluster it logs that once and looks again every minute;
@@ -133,6 +134,9 @@ func (w *objectWriter) writeAll(ctx context.Context) time.Duration {
 	}
 	var retry time.Duration
 	for _, e := range snap.Environments {
+		if !w.board.syncs(e.Name) {
+			continue // another replica syncs it, and writes its object
+		}
 		err := w.write(ctx, snap.Identity, e)
 		switch {
 		case err == nil:

@@ -209,6 +209,7 @@ type countingRecorder struct {
 	health     []HealthRecord
 	promotions []PromotionRecord
 	leading    []bool
+	released   []string
 }
 
 func (c *countingRecorder) SyncDone(r SyncRecord) {
@@ -233,6 +234,12 @@ func (c *countingRecorder) LeaderChanged(leading bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.leading = append(c.leading, leading)
+}
+
+func (c *countingRecorder) EnvironmentReleased(env string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.released = append(c.released, env)
 }
 
 func (c *countingRecorder) syncCount() int {

@@ -67,6 +67,14 @@ type envLoop struct {
 	// wake says latest changed (or the first poll result came); healthWake
 	// says the monitor saw the health change. Each holds one pending signal.
 	wake, healthWake chan struct{}
+
+	// applying is held across a pass's render and apply, so that giving the
+	// environment to another replica (drain) waits for the pass in hand.
+	applying sync.Mutex
+	// tmu guards stop, which cancels the loop of the current tenure (the
+	// time this replica holds the environment's Lease).
+	tmu  sync.Mutex
+	stop context.CancelFunc
 }
 
 // healthSeen is the last health verdict and the revision it is about.
@@ -137,6 +145,26 @@ func (l *envLoop) newLeadership() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.offered = false
+}
+
+// setTenure records how to stop the loop of the tenure that starts.
+func (l *envLoop) setTenure(stop context.CancelFunc) {
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	l.stop = stop
+}
+
+// drain stops the loop after the render and apply in hand, if any: it
+// waits for the pass to leave them, then cancels the loop's context (a
+// health wait is interrupted; the next holder waits again).
+func (l *envLoop) drain() {
+	l.applying.Lock()
+	defer l.applying.Unlock()
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	if l.stop != nil {
+		l.stop()
+	}
 }
 
 // markUrgent makes the next sync go before routine work (`baton sync`).
@@ -229,7 +257,13 @@ func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
 		l.finish(syncOutcome{failedStage: StageSource, err: srcErr, started: l.clock.Now()})
 		return false
 	}
+	l.applying.Lock()
+	if ctx.Err() != nil {
+		l.applying.Unlock()
+		return false // drained (given to another replica) or stopped
+	}
 	res, err := l.sync(ctx, rev)
+	l.applying.Unlock()
 	release() // the health wait below takes a slot of its own
 	if err != nil || res.Suspended {
 		return err == nil

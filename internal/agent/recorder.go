@@ -21,8 +21,13 @@ type Recorder interface {
 	// changed: same revision and outcome as before).
 	PromotionDone(PromotionRecord)
 	// LeaderChanged records whether this replica now leads (and so applies
-	// and promotes) or stands by.
+	// and promotes) or stands by. With environments spread over replicas,
+	// a replica leads while it syncs at least one environment.
 	LeaderChanged(leading bool)
+	// EnvironmentReleased records that this replica no longer syncs env:
+	// its Lease went to another replica (or the agent stops). What
+	// describes env's current state here is stale from now on.
+	EnvironmentReleased(env string)
 }
 
 // Outcomes of a sync pass (SyncRecord.Result).
@@ -178,3 +183,6 @@ func (NopRecorder) PromotionDone(PromotionRecord) {}
 
 // LeaderChanged does nothing.
 func (NopRecorder) LeaderChanged(bool) {}
+
+// EnvironmentReleased does nothing.
+func (NopRecorder) EnvironmentReleased(string) {}

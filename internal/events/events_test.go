@@ -35,6 +35,7 @@ func (c *counting) SyncDone(agent.SyncRecord)           { c.mu.Lock(); c.syncs++
 func (c *counting) HealthChanged(agent.HealthRecord)    { c.mu.Lock(); c.healths++; c.mu.Unlock() }
 func (c *counting) PromotionDone(agent.PromotionRecord) { c.mu.Lock(); c.promotions++; c.mu.Unlock() }
 func (c *counting) LeaderChanged(bool)                  { c.mu.Lock(); c.leader++; c.mu.Unlock() }
+func (c *counting) EnvironmentReleased(string)          {}
 
 func syncRec(rev string, result string) agent.SyncRecord {
 	return agent.SyncRecord{Environment: "dev", Branch: "env/dev", Revision: rev, Author: author, Result: result,

@@ -185,6 +185,20 @@ func (r *Recorder) LeaderChanged(leading bool) {
 	}
 }
 
+// EnvironmentReleased forgets what was reported about env: another
+// replica syncs it now, and reports from scratch.
+func (r *Recorder) EnvironmentReleased(env string) {
+	defer r.next(func(n agent.Recorder) { n.EnvironmentReleased(env) })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.envs, env)
+	for k := range r.edges {
+		if k[0] == env || k[1] == env {
+			delete(r.edges, k)
+		}
+	}
+}
+
 func (r *Recorder) next(f func(agent.Recorder)) {
 	if r.opts.Next != nil {
 		f(r.opts.Next)

@@ -197,6 +197,23 @@ func (m *Manager) Replicas() int {
 	return m.replicas
 }
 
+// IsMember reports whether identity is a live replica of the group (this
+// one included).
+func (m *Manager) IsMember(identity string) bool {
+	if identity == m.opts.Identity {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for _, o := range m.seen {
+		if o.lease.Labels[LabelRole] == RoleReplica && o.holder() == identity && o.live(now) {
+			return true
+		}
+	}
+	return false
+}
+
 // Holder returns the identity holding unit's Lease as last observed ("" for
 // none or expired).
 func (m *Manager) Holder(unit string) string {

@@ -63,7 +63,7 @@
 //
 // Agent:
 //
-//	baton_leader                                    gauge    1 while this replica leads
+//	baton_leader                                    gauge    1 while this replica syncs at least one environment
 //
 // When a replica stops leading it deletes its per-environment and
 // per-edge gauges: they described work it no longer does, and a standby's

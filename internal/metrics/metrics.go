@@ -103,6 +103,24 @@ func (m *Metrics) LeaderChanged(leading bool) {
 	m.edges = map[edgeKey]*edgeState{}
 }
 
+// EnvironmentReleased drops env's gauges and those of the edges out of
+// it, as LeaderChanged(false) does for all: another replica syncs env now
+// and reports it (counters and histograms stay; sums across replicas
+// remain right).
+func (m *Metrics) EnvironmentReleased(env string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sync.forget(env)
+	m.health.forget(env)
+	delete(m.envs, env)
+	for k := range m.edges {
+		if k.from == env {
+			m.promotion.forget(k)
+			delete(m.edges, k)
+		}
+	}
+}
+
 // env returns the state of an environment, creating it. Callers hold mu.
 func (m *Metrics) envLocked(name string) *envState {
 	st, ok := m.envs[name]
