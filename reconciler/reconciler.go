@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -68,7 +69,11 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 			Writer: opts.Writer},
 	}
 	if !opts.DisableCache {
-		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout,
+		md, err := metadata.NewForConfigAndClient(c, httpClient)
+		if err != nil {
+			return nil, fmt.Errorf("reconciler: metadata client: %w", err)
+		}
+		r.cache = newWatchCache(md, opts.Logger, opts.CacheSyncTimeout,
 			retryPolicy{base: opts.CacheRetry, max: 16 * opts.CacheRetry, now: time.Now})
 	}
 	return r, nil
