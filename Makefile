@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # first run on a fresh machine, which builds it.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: help demo demo-down build test testenv vet bench clean clean-cache
+.PHONY: help demo demo-down build test testenv vet bench soak clean clean-cache
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,13 @@ vet: ## go vet every package
 # test's own vet pass would type-check all the dependencies again.
 test: vet testenv ## go vet, then every test with -race against a real control plane
 	$(GO) test -race -vet=off -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The fault-injection suite for long: SOAK_ITERATIONS releases through the
+# pipeline, one fault each (make test runs a few). BATON_FAULT_SEED=<seed>
+# replays a run; the seed is printed first.
+SOAK_ITERATIONS ?= 200
+soak: testenv ## the fault-injection suite, long: 200 releases under faults, with the invariants checked after each
+	BATON_FAULT_ITERATIONS=$(SOAK_ITERATIONS) $(GO) test -race -count=1 -timeout 6h -run '^TestFaults$$' -v ./internal/faults/
 
 bench: testenv ## benchmarks (figures for speed and memory targets)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout $(TEST_TIMEOUT) ./...

@@ -350,6 +350,13 @@ func (f *fixture) comments(number int) []string {
 // and waits until the base branch has moved. It returns the merge commit.
 func (f *fixture) merge(number int) string {
 	f.t.Helper()
+	return f.mergeWith(number, map[string]any{"Do": "merge"})
+}
+
+// mergeWith is merge with the API's merge options (the style in "Do",
+// "MergeTitleField", ...).
+func (f *fixture) mergeWith(number int, options map[string]any) string {
+	f.t.Helper()
 	ctx, cancel := context.WithTimeout(f.t.Context(), 30*time.Second)
 	defer cancel()
 	var pr pull
@@ -364,7 +371,7 @@ func (f *fixture) merge(number int) string {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	f.api(http.MethodPost, fmt.Sprintf("/pulls/%d/merge", number), map[string]string{"Do": "merge"}, nil)
+	f.api(http.MethodPost, fmt.Sprintf("/pulls/%d/merge", number), options, nil)
 	f.api(http.MethodGet, fmt.Sprintf("/pulls/%d", number), nil, &pr)
 	if !pr.Merged || pr.MergeCommitSHA == "" {
 		f.t.Fatalf("pull request #%d not merged: %+v", number, pr)

@@ -83,9 +83,10 @@ func promotedFrom(r *source.Revision) (env, commit string, ok bool) {
 // the last paragraph but somewhere in the body: GitHub's default squash
 // message lists the commits' messages ("* promote ...", the trailers
 // below), a single-commit pull request's keeps the commit's message with
-// "(#N)" on the subject and co-author lines after it, and Gitea's default
-// is the pull request's title and description, which ends with Baton's
-// marker (see promotionMarker). Only whole lines count, never the subject.
+// "(#N)" on the subject and co-author lines after it, and the message
+// Gitea's web page proposes is the pull request's title and description,
+// which ends with Baton's marker (see promotionMarker). Only whole lines
+// count, never the subject.
 func squashedPromotion(message string) (env, commit, key string, ok bool) {
 	if m := reMarker.FindStringSubmatch(message); m != nil {
 		return m[1], m[2], m[3], true
@@ -112,8 +113,8 @@ func squashedPromotion(message string) (env, commit, key string, ok bool) {
 
 // promotionMarker is the line a promotion pull request's description ends
 // with: it names the edge, the source commit and the content key, so that
-// a squash merge that keeps the description (Gitea's default) is still
-// recognised as the promotion.
+// a squash merge that keeps the description (what Gitea's web page
+// proposes) is still recognised as the promotion.
 func promotionMarker(e Edge, sourceCommit, key string) string {
 	return fmt.Sprintf("<!-- baton:promotion %s %s@%s %s -->", e.Name(), e.From, sourceCommit, key)
 }

@@ -1,60 +1,35 @@
 package promote_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/baton-gitops/baton/promote"
 )
 
-// squash squash-merges a pull request through the API once Gitea has
-// checked it, with the given extra merge options, and waits until the base
-// branch moved. It returns the squash commit.
+// squash squash-merges a pull request (see mergeWith) with the given
+// extra merge options.
 func (f *fixture) squash(number int, opts map[string]any) string {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.t.Context(), 30*time.Second)
-	defer cancel()
-	var pr pull
-	for {
-		f.api(http.MethodGet, fmt.Sprintf("/pulls/%d", number), nil, &pr)
-		if pr.Mergeable {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			f.t.Fatalf("pull request #%d never became mergeable", number)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 	body := map[string]any{"Do": "squash"}
 	for k, v := range opts {
 		body[k] = v
 	}
-	f.api(http.MethodPost, fmt.Sprintf("/pulls/%d/merge", number), body, nil)
-	f.api(http.MethodGet, fmt.Sprintf("/pulls/%d", number), nil, &pr)
-	if !pr.Merged || pr.MergeCommitSHA == "" {
-		f.t.Fatalf("pull request #%d not merged: %+v", number, pr)
-	}
-	if err := gitea.WaitBranch(f.t.Context(), f.name, pr.Base.Ref, pr.MergeCommitSHA); err != nil {
-		f.t.Fatal(err)
-	}
-	return pr.MergeCommitSHA
+	return f.mergeWith(number, body)
 }
 
 // A promotion pull request squash-merged (GitHub's most common merge
 // style, and Gitea's) is recognised as the promotion: its merge is
 // reported once, with the pull request, and a revert of the squash commit
-// holds the content. Whatever the squash message kept: Gitea's default
-// (the title and description), or the title alone with the promotion
-// branch deleted (the forge names the merge commit).
+// holds the content. Whatever the squash message kept: the API's default
+// (the title with "(#N)" only: the content and the forge recognise it), or
+// a title given by the merger with the promotion branch deleted (the
+// forge names the merge commit).
 func TestSquashMergedPromotionIsRecognised(t *testing.T) {
 	cases := map[string]func(title string) map[string]any{
-		"default message": func(string) map[string]any { return nil },
+		"the API's default message": func(string) map[string]any { return nil },
 		"title only, branch deleted": func(title string) map[string]any {
 			return map[string]any{"MergeTitleField": title, "delete_branch_after_merge": true}
 		},

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -32,29 +31,14 @@ func entryNames(entries []inventory.Entry) []string {
 // written ahead, they were never recorded and stayed for ever.
 func TestFailedPassRecordsWhatItCreated(t *testing.T) {
 	ns := env.Namespace(t)
-	// ConfigMaps may be written, Deployments only read: a revision with a
-	// Deployment fails after its ConfigMaps were created.
-	cfg := env.RestrictedConfig(t, ns,
-		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"*"}},
-		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
-	)
-	r := newReconciler(t, cfg, ns, Options{})
+	// A revision with a Deployment fails after its ConfigMaps were created.
+	r := newReconciler(t, deploymentsReadOnly(t, ns), ns, Options{})
 	name := envName(t)
 	good := []*unstructured.Unstructured{configMap("", "stays", nil)}
 	_, err := r.Sync(t.Context(), Request{Environment: name, Revision: "r1", DefaultNamespace: ns, Prune: true, Objects: good})
 	require.NoError(t, err)
 
-	deployment := obj(t, `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx:1}]}
-`)
-	bad := append([]*unstructured.Unstructured{configMap("", "created-by-r2", nil), deployment}, good...)
+	bad := append([]*unstructured.Unstructured{configMap("", "created-by-r2", nil), webDeployment(t)}, good...)
 	res, err := r.Sync(t.Context(), Request{Environment: name, Revision: "r2", DefaultNamespace: ns, Prune: true, Objects: bad})
 	require.Error(t, err)
 	require.Equal(t, ActionCreated, changeFor(t, res, "ConfigMap", "created-by-r2").Action)

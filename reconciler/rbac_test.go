@@ -7,27 +7,13 @@ import (
 	"github.com/stretchr/testify/require"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 )
 
 func TestSyncRestrictedServiceAccountNamesVerbResourceNamespace(t *testing.T) {
 	ns := env.Namespace(t)
-	// The agent may do anything with ConfigMaps (its inventory too) but only
-	// read Deployments.
-	cfg := env.RestrictedConfig(t, ns,
-		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"*"}},
-		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
-	)
-	r := newReconciler(t, cfg, ns, Options{})
-	deployment := obj(t, `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx:1}]}
-`)
+	r := newReconciler(t, deploymentsReadOnly(t, ns), ns, Options{})
+	deployment := webDeployment(t)
 	name := envName(t)
 	res, err := r.Sync(t.Context(), Request{Environment: name, DefaultNamespace: ns, Prune: true,
 		Objects: []*unstructured.Unstructured{deployment, configMap("", "settings", nil)}})
@@ -43,4 +29,29 @@ spec:
 	require.NoError(t, err)
 	assert.Empty(t, inv.Entries, "no completed pass after a failed apply")
 	assert.Len(t, inv.Pending, 2, "what the failed pass may have created is recorded")
+}
+
+// deploymentsReadOnly is a config for a ServiceAccount that may do anything
+// with ConfigMaps in ns (its inventory too) but only read Deployments.
+func deploymentsReadOnly(t testing.TB, ns string) *rest.Config {
+	t.Helper()
+	return env.RestrictedConfig(t, ns,
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"*"}},
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
+	)
+}
+
+// webDeployment is a small Deployment named web.
+func webDeployment(t testing.TB) *unstructured.Unstructured {
+	t.Helper()
+	return obj(t, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1}]}
+`)
 }

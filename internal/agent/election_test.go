@@ -145,14 +145,7 @@ wait:
 // interval (an hour here).
 func TestRegainedLeadershipSyncsAtOnce(t *testing.T) {
 	f := newFixture(t, overlay(2, "v1"))
-	cfg := f.config(f.configYAML(time.Hour, "", leaseConfig(), ""))
-	a := f.startAgent(cfg, "replica-a", nil)
-	v1 := f.repo.Head(t, "env/dev")
-	eventually(t, 30*time.Second, "replica-a to lead and apply v1", func() bool {
-		return a.agent.Status().Role == RoleLeader && a.rec.synced(v1)
-	})
-	b := f.startAgent(cfg, "replica-b", nil)
-	eventually(t, 10*time.Second, "replica-b to stand by", func() bool { return b.agent.Status().Leader == "replica-a" })
+	a, b, v1 := f.leaderAndStandby(time.Hour)
 
 	// A is cut off: B takes over.
 	a.partition(true)
@@ -186,14 +179,7 @@ func TestRegainedLeadershipSyncsAtOnce(t *testing.T) {
 // bounded number of writes.
 func TestWebhookOnTheStandbyTriggersTheLeader(t *testing.T) {
 	f := newFixture(t, overlay(1, "v1"))
-	cfg := f.config(f.configYAML(time.Hour, "", leaseConfig(), ""))
-	a := f.startAgent(cfg, "replica-a", nil)
-	v1 := f.repo.Head(t, "env/dev")
-	eventually(t, 30*time.Second, "replica-a to lead and apply v1", func() bool {
-		return a.agent.Status().Role == RoleLeader && a.rec.synced(v1)
-	})
-	b := f.startAgent(cfg, "replica-b", nil)
-	eventually(t, 10*time.Second, "replica-b to stand by", func() bool { return b.agent.Status().Leader == "replica-a" })
+	a, b, _ := f.leaderAndStandby(time.Hour)
 
 	for i, value := range []string{"v2", "v3"} {
 		commit := f.repo.Commit(t, "env/dev", gitserver.Change{Write: overlay(1, value)})
@@ -236,4 +222,19 @@ count:
 	}
 	t.Logf("200 webhooks at the standby: %d writes of the triggers ConfigMap", writes)
 	require.LessOrEqual(t, writes, 30, "the storm was not coalesced")
+}
+
+// leaderAndStandby starts replica-a, waits until it leads and applied the
+// head of env/dev (v1), then starts replica-b and waits until it stands by.
+func (f *fixture) leaderAndStandby(interval time.Duration) (a, b *running, v1 string) {
+	f.t.Helper()
+	cfg := f.config(f.configYAML(interval, "", leaseConfig(), ""))
+	a = f.startAgent(cfg, "replica-a", nil)
+	v1 = f.repo.Head(f.t, "env/dev")
+	eventually(f.t, 30*time.Second, "replica-a to lead and apply v1", func() bool {
+		return a.agent.Status().Role == RoleLeader && a.rec.synced(v1)
+	})
+	b = f.startAgent(cfg, "replica-b", nil)
+	eventually(f.t, 10*time.Second, "replica-b to stand by", func() bool { return b.agent.Status().Leader == "replica-a" })
+	return a, b, v1
 }

@@ -324,3 +324,81 @@ func overlay(n int, value string) map[string]string {
 	files["overlay/kustomization.yaml"] = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + strings.Join(res, "\n") + "\n"
 	return files
 }
+
+// pipelineOptions shape pipelineConfig.
+type pipelineOptions struct {
+	// interval is the repository's poll interval.
+	interval string
+	// stagingNS is staging's namespace; "" means the fixture's one.
+	stagingNS string
+	// stagingHealth is staging's health setting, e.g. "{timeout: 60s}".
+	stagingHealth string
+	// syncStaging makes the agent sync staging too (else dev only).
+	syncStaging bool
+	// edge adds fields to the dev → staging edge, e.g. ", revertOnUnhealthy: true".
+	edge string
+}
+
+// pipelineConfig is baton.yaml for a dev → staging pipeline (auto edge,
+// dev soaking 1s) on the fixture's repository: overlays/dev and
+// overlays/staging on env/dev and env/staging. It returns the names of the
+// two environments.
+func (f *fixture) pipelineConfig(o pipelineOptions) (cfg *config.Config, dev, staging string) {
+	f.t.Helper()
+	dev, staging = f.env, f.env+"-stg"
+	if o.stagingNS == "" {
+		o.stagingNS = f.appNS
+	}
+	sync := dev
+	if o.syncStaging {
+		sync += ", " + staging
+	}
+	health := ""
+	if o.stagingHealth != "" {
+		health = "\n    health: " + o.stagingHealth
+	}
+	cfg = f.config(fmt.Sprintf(`
+repositories:
+  - name: deploy
+    url: %s
+    auth: {username: %s, tokenFile: %s}
+    interval: %s
+    timeout: 30s
+environments:
+  - name: %s
+    branch: env/dev
+    path: overlays/dev
+    namespace: %s
+    health: {soak: 1s}
+  - name: %s
+    branch: env/staging
+    path: overlays/staging
+    namespace: %s%s
+sync: [%s]
+pipeline:
+  order: [%s, %s]
+  edges: [{from: %s, to: %s, policy: auto%s}]
+  author: {name: Baton Bot, email: bot@example.com}
+webhook: {secretFile: %s}
+agent:
+  namespace: %s
+`, f.srv.HTTPURL("deploy"), f.srv.User, writeFile(f.t, "token", f.srv.Token), o.interval, dev, f.appNS, staging,
+		o.stagingNS, health, sync, dev, staging, dev, staging, o.edge, writeFile(f.t, "webhook", f.secret), f.agentNS))
+	return cfg, dev, staging
+}
+
+// configMapApp is a ConfigMap "app" whose data.version is version.
+func configMapApp(version string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  version: %q\n", version)
+}
+
+// appFiles is a repository whose dev and staging overlays both use base/,
+// a ConfigMap app at version 1.
+func appFiles() map[string]string {
+	return map[string]string{
+		"base/kustomization.yaml":             "resources: [app.yaml]\n",
+		"base/app.yaml":                       configMapApp("1"),
+		"overlays/dev/kustomization.yaml":     "resources: [../../base]\n",
+		"overlays/staging/kustomization.yaml": "resources: [../../base]\n",
+	}
+}

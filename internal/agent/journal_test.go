@@ -17,44 +17,8 @@ import (
 // deployment of staging even though it is the first revision that agent
 // syncs (the inventory knows the one before).
 func TestPromotionLandedWhileDownIsReported(t *testing.T) {
-	app := func(version string) string {
-		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  version: %q\n", version)
-	}
-	f := newFixture(t, map[string]string{
-		"base/kustomization.yaml":             "resources: [app.yaml]\n",
-		"base/app.yaml":                       app("1"),
-		"overlays/dev/kustomization.yaml":     "resources: [../../base]\n",
-		"overlays/staging/kustomization.yaml": "resources: [../../base]\n",
-	})
-	stagingNS := env.Namespace(t)
-	dev, staging := f.env, f.env+"-stg"
-	cfg := f.config(fmt.Sprintf(`
-repositories:
-  - name: deploy
-    url: %s
-    auth: {username: %s, tokenFile: %s}
-    interval: 2s
-    timeout: 30s
-environments:
-  - name: %s
-    branch: env/dev
-    path: overlays/dev
-    namespace: %s
-    health: {soak: 1s}
-  - name: %s
-    branch: env/staging
-    path: overlays/staging
-    namespace: %s
-sync: [%s, %s]
-pipeline:
-  order: [%s, %s]
-  edges: [{from: %s, to: %s, policy: auto}]
-  author: {name: Baton Bot, email: bot@example.com}
-webhook: {secretFile: %s}
-agent:
-  namespace: %s
-`, f.srv.HTTPURL("deploy"), f.srv.User, writeFile(t, "token", f.srv.Token), dev, f.appNS, staging, stagingNS,
-		dev, staging, dev, staging, dev, staging, writeFile(t, "webhook", f.secret), f.agentNS))
+	f := newFixture(t, appFiles())
+	cfg, dev, staging := f.pipelineConfig(pipelineOptions{interval: "2s", stagingNS: env.Namespace(t), syncStaging: true})
 	first := f.repo.Head(t, "env/staging")
 	a := f.startAgent(cfg, "before", nil)
 	evaluated := func(r *countingRecorder) bool {
@@ -73,8 +37,8 @@ agent:
 	a.stop(t)
 
 	// While no agent runs: a release in dev, carried to staging by hand.
-	v2 := f.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{"base/app.yaml": app("2")}, Message: "app 2"})
-	landed := f.repo.Commit(t, "env/staging", gitserver.Change{Write: map[string]string{"base/app.yaml": app("2")},
+	v2 := f.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{"base/app.yaml": configMapApp("2")}, Message: "app 2"})
+	landed := f.repo.Commit(t, "env/staging", gitserver.Change{Write: map[string]string{"base/app.yaml": configMapApp("2")},
 		Message: fmt.Sprintf("promote %s@%s to %s by hand\n\nBaton-Promoted-From: %s@%s\n", dev, v2[:7], staging, dev, v2)})
 
 	b := f.startAgent(cfg, "after", nil)

@@ -241,14 +241,7 @@ func querier(at string, p config.Prometheus) (promote.Querier, error) {
 
 // Promote evaluates the edge req.From -> req.To.
 func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (PromotionResult, error) {
-	pe, ok := p.edges[req.From+"->"+req.To]
-	if !ok {
-		return PromotionResult{}, fmt.Errorf("promote %s -> %s: no such pipeline edge", req.From, req.To)
-	}
-	out, err := pe.promoter.Evaluate(ctx, pe.edge, promote.SourceState{
-		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, HealthySince: req.HealthySince,
-		Reason: req.Reason, Frozen: req.Frozen, FrozenReason: req.FrozenReason, Override: req.Override,
-	})
+	out, err := p.onEdge(ctx, "promote", req, (*promote.Promoter).Evaluate)
 	if err != nil {
 		return PromotionResult{}, err
 	}
@@ -260,13 +253,7 @@ func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (P
 // Outcome of "" means there was nothing to revert (the target's head is not
 // a promotion of the edge, or moved past what is synced).
 func (p *PipelinePromoter) Revert(ctx context.Context, req PromotionRequest) (PromotionResult, error) {
-	pe, ok := p.edges[req.From+"->"+req.To]
-	if !ok {
-		return PromotionResult{}, fmt.Errorf("revert %s -> %s: no such pipeline edge", req.From, req.To)
-	}
-	out, err := pe.promoter.Rollback(ctx, pe.edge, promote.SourceState{
-		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, Reason: req.Reason,
-	})
+	out, err := p.onEdge(ctx, "revert", req, (*promote.Promoter).Rollback)
 	if err != nil {
 		return PromotionResult{}, err
 	}
@@ -274,6 +261,20 @@ func (p *PipelinePromoter) Revert(ctx context.Context, req PromotionRequest) (Pr
 		return PromotionResult{}, nil
 	}
 	return promotionResult(out), nil
+}
+
+// onEdge runs op (Evaluate or Rollback) on the edge req names, by its
+// pipeline's promoter, with req's state.
+func (p *PipelinePromoter) onEdge(ctx context.Context, verb string, req PromotionRequest,
+	op func(*promote.Promoter, context.Context, promote.Edge, promote.SourceState) (promote.Outcome, error)) (promote.Outcome, error) {
+	pe, ok := p.edges[req.From+"->"+req.To]
+	if !ok {
+		return promote.Outcome{}, fmt.Errorf("%s %s -> %s: no such pipeline edge", verb, req.From, req.To)
+	}
+	return op(pe.promoter, ctx, pe.edge, promote.SourceState{
+		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, HealthySince: req.HealthySince,
+		Reason: req.Reason, Frozen: req.Frozen, FrozenReason: req.FrozenReason, Override: req.Override,
+	})
 }
 
 // promotionResult maps the promote package's outcome onto the agent's

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,48 +14,13 @@ import (
 // synced and has been healthy for its soak, an auto edge pushes the
 // promotion commit to staging's branch. Before the soak it is blocked.
 func TestPromotesAfterTheSoak(t *testing.T) {
-	app := func(version string) string {
-		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  version: %q\n", version)
-	}
-	f := newFixture(t, map[string]string{
-		"base/kustomization.yaml":             "resources: [app.yaml]\n",
-		"base/app.yaml":                       app("1"),
-		"overlays/dev/kustomization.yaml":     "resources: [../../base]\n",
-		"overlays/staging/kustomization.yaml": "resources: [../../base]\n",
-	})
-	dev, staging := f.env, f.env+"-stg"
-	cfg := f.config(fmt.Sprintf(`
-repositories:
-  - name: deploy
-    url: %s
-    auth: {username: %s, tokenFile: %s}
-    interval: 1h
-    timeout: 30s
-environments:
-  - name: %s
-    branch: env/dev
-    path: overlays/dev
-    namespace: %s
-    health: {soak: 1s}
-  - name: %s
-    branch: env/staging
-    path: overlays/staging
-    namespace: %s
-sync: [%s]
-pipeline:
-  order: [%s, %s]
-  edges: [{from: %s, to: %s, policy: auto}]
-  author: {name: Baton Bot, email: bot@example.com}
-webhook: {secretFile: %s}
-agent:
-  namespace: %s
-`, f.srv.HTTPURL("deploy"), f.srv.User, writeFile(t, "token", f.srv.Token), dev, f.appNS, staging, f.appNS,
-		dev, dev, staging, dev, staging, writeFile(t, "webhook", f.secret), f.agentNS))
+	f := newFixture(t, appFiles())
+	cfg, dev, staging := f.pipelineConfig(pipelineOptions{interval: "1h"})
 	a := f.startAgent(cfg, "promoter", nil)
 	first := f.repo.Head(t, "env/dev")
 	eventually(t, 30*time.Second, "dev synced", func() bool { return a.rec.synced(first) })
 
-	v2 := f.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{"base/app.yaml": app("2")}, Message: "app 2"})
+	v2 := f.repo.Commit(t, "env/dev", gitserver.Change{Write: map[string]string{"base/app.yaml": configMapApp("2")}, Message: "app 2"})
 	require.Equal(t, 200, f.postWebhook(a.addr).StatusCode)
 	eventually(t, 30*time.Second, "the promotion pushed to env/staging", func() bool {
 		return strings.Contains(gitserver.RunGit(t, f.repo.Path, nil, "show", "env/staging:base/app.yaml"), `version: "2"`)

@@ -30,36 +30,8 @@ func TestRevertsAPromotionThatLeavesTheTargetDegraded(t *testing.T) {
 		"overlays/dev/kustomization.yaml":     "resources: [../../base/app]\n",
 		"overlays/staging/kustomization.yaml": "resources: [../../base/staging]\n",
 	})
-	stagingNS := env.Namespace(t)
-	dev, staging := f.env, f.env+"-stg"
-	cfg := f.config(fmt.Sprintf(`
-repositories:
-  - name: deploy
-    url: %s
-    auth: {username: %s, tokenFile: %s}
-    interval: 2s
-    timeout: 30s
-environments:
-  - name: %s
-    branch: env/dev
-    path: overlays/dev
-    namespace: %s
-    health: {soak: 1s}
-  - name: %s
-    branch: env/staging
-    path: overlays/staging
-    namespace: %s
-    health: {timeout: 60s, soak: 1s}
-sync: [%s, %s]
-pipeline:
-  order: [%s, %s]
-  edges: [{from: %s, to: %s, policy: auto, revertOnUnhealthy: true}]
-  author: {name: Baton Bot, email: bot@example.com}
-webhook: {secretFile: %s}
-agent:
-  namespace: %s
-`, f.srv.HTTPURL("deploy"), f.srv.User, writeFile(t, "token", f.srv.Token), dev, f.appNS, staging, stagingNS,
-		dev, staging, dev, staging, dev, staging, writeFile(t, "webhook", f.secret), f.agentNS))
+	cfg, dev, staging := f.pipelineConfig(pipelineOptions{interval: "2s", stagingNS: env.Namespace(t),
+		stagingHealth: "{timeout: 60s, soak: 1s}", syncStaging: true, edge: ", revertOnUnhealthy: true"})
 	a := f.startAgent(cfg, "reverter", nil)
 	first := f.repo.Head(t, "env/staging")
 	eventually(t, 60*time.Second, "staging synced", func() bool { return a.rec.synced(first) })
