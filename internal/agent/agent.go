@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -114,6 +115,13 @@ func New(opts Options) (*Agent, error) {
 	// the check is the last one before the network (lease.Guard).
 	rc := rest.CopyConfig(opts.REST)
 	rc.WrapTransport = transport.Wrappers(lease.Guard, opts.REST.WrapTransport)
+	// Watch streams are read without gzip: each compressed stream holds a
+	// 32 KiB window and its reader's buffers (a third of the heap of an
+	// agent with a thousand environments' watches), and in a cluster the
+	// bytes are cheap.
+	rc.DisableCompression = true
+	qps, burst := KubeAPILimits(cfg.Agent)
+	rc.QPS, rc.Burst, rc.RateLimiter = qps, burst, nil
 	a := &Agent{cfg: cfg, rest: rc, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
 		listener: opts.Listener, metrics: opts.Metrics}
 	if a.log == nil {
@@ -157,7 +165,8 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("renderer: %w", err)
 	}
-	rec, err := reconciler.New(a.rest, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace, Writer: a.identity})
+	rec, err := reconciler.New(a.rest, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace,
+		Writer: a.identity, QPS: qps, Burst: burst})
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
@@ -233,7 +242,11 @@ func New(opts Options) (*Agent, error) {
 	for _, name := range repoOrder {
 		var branches []string
 		for _, l := range byRepo[name] {
-			branches = append(branches, l.env.Branch)
+			// Environments may share a branch (one folder each, in a
+			// monorepo): follow it once.
+			if !slices.Contains(branches, l.env.Branch) {
+				branches = append(branches, l.env.Branch)
+			}
 		}
 		settings := RepositorySettings(*cfg.Repository(name), branches)
 		repo, err := source.NewRepository(settings, source.Options{CacheDir: cacheDir, Logger: a.log,
@@ -256,19 +269,42 @@ func New(opts Options) (*Agent, error) {
 	return a, nil
 }
 
+// The client-side rate limit of each of the agent's Kubernetes clients
+// (agent.kubeAPIQPS, agent.kubeAPIBurst).
+const (
+	DefaultQPS   = 300
+	DefaultBurst = 600
+)
+
+// KubeAPILimits resolves agent.kubeAPIQPS and agent.kubeAPIBurst. client-go's
+// own default (5 a second, bursts of 10) would make the health watches of a
+// hundred environments wait minutes for their lists; the API server's
+// priority and fairness protects it from a higher one.
+func KubeAPILimits(a config.Agent) (qps float32, burst int) {
+	qps, burst = a.KubeAPIQPS, a.KubeAPIBurst
+	if qps == 0 {
+		qps = DefaultQPS
+	}
+	if burst == 0 {
+		burst = max(DefaultBurst, int(2*qps))
+	}
+	return qps, burst
+}
+
 // Workers resolves agent.workers and agent.healthWaits: the renders and
-// applies, and the health waits, that run at once. The default for
-// workers is GOMAXPROCS, which Go (1.25 and later) sets from the
-// container's CPU limit: a render is CPU work, and an apply's requests are
-// sent by the reconciler's own bounded workers. Health waits mostly wait
-// on watches, so many more run at once.
+// applies, and the health waits, that run at once. Both follow
+// GOMAXPROCS, which Go (1.25 and later) sets from the container's CPU
+// limit: four workers per CPU, because a pass spends most of its time
+// waiting for the API server (a thousand small environments start in
+// about two thirds of the time they take with one worker per CPU, see
+// docs/benchmarks.md); health waits mostly wait on watches, 64 per CPU.
 func Workers(a config.Agent) (workers, healthWaits int) {
 	workers, healthWaits = a.Workers, a.HealthWaits
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = 4 * runtime.GOMAXPROCS(0)
 	}
 	if healthWaits <= 0 {
-		healthWaits = 64 * workers
+		healthWaits = 64 * runtime.GOMAXPROCS(0)
 	}
 	return workers, healthWaits
 }

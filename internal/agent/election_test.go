@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/baton-gitops/baton/internal/lease"
@@ -33,6 +34,9 @@ func (f *fixture) leaseHolder() string {
 	f.t.Helper()
 	l, err := env.Clientset(f.t).CoordinationV1().Leases(f.agentNS).Get(context.Background(),
 		lease.UnitLeaseName("baton-test", f.env), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return ""
+	}
 	require.NoError(f.t, err)
 	if l.Spec.HolderIdentity == nil {
 		return ""

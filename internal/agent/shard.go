@@ -4,10 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/ptr"
 
 	"github.com/baton-gitops/baton/internal/lease"
 )
@@ -25,7 +31,14 @@ import (
 // environment while an agent of the old kind leads.
 func (a *Agent) share(ctx context.Context) error {
 	le := a.cfg.Agent.LeaderElection
-	cs, err := kubernetes.NewForConfig(a.rest)
+	lc := rest.CopyConfig(a.rest)
+	if lc.QPS >= 0 {
+		// Renewals must not queue behind each other: one per held
+		// environment every renewDeadline/3, twice over for the retries.
+		lc.QPS = max(lc.QPS, float32(2*3*len(a.cfg.Sync)/max(1, int(le.RenewDeadline.Seconds()))))
+		lc.Burst = max(lc.Burst, 2*int(lc.QPS))
+	}
+	cs, err := kubernetes.NewForConfig(lc)
 	if err != nil {
 		return fmt.Errorf("leases client: %w", err)
 	}
@@ -33,11 +46,12 @@ func (a *Agent) share(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	gate := &legacyGate{a: a, leases: cs.CoordinationV1().Leases(a.cfg.Agent.Namespace), name: le.LeaseName}
 	m, err := lease.New(lease.Options{Client: cs.CoordinationV1(), Namespace: a.cfg.Agent.Namespace,
 		Group: le.LeaseName, Identity: a.identity, Units: a.cfg.Sync,
 		LeaseDuration: le.LeaseDuration.Duration, RenewDeadline: le.RenewDeadline.Duration,
 		RetryPeriod: le.RetryPeriod.Duration, Worker: (*shardWorker)(a), Logger: a.log,
-		MayAcquire: func() bool { return a.mayAcquire(guard) }})
+		MayAcquire: func() bool { return gate.mayAcquire(ctx) }})
 	if err != nil {
 		return err
 	}
@@ -81,15 +95,49 @@ func (a *Agent) legacyGuard(cs kubernetes.Interface) (*leaderelection.LeaderElec
 	return g, nil
 }
 
-// mayAcquire says whether this replica may take environments: not while
-// the old Lease is held by a replica that is not one of the sharing
-// replicas (an agent of the old kind, which syncs everything).
-func (a *Agent) mayAcquire(guard *leaderelection.LeaderElector) bool {
-	holder := guard.GetLeader()
-	if holder == "" || holder == a.identity || guard.IsLeader() {
+// legacyGate reads the old Lease before each round of the lease Manager:
+// this replica may take environments unless an agent of the old kind (a
+// holder that is not one of the sharing replicas) holds it and renews it.
+// Renewals are judged by this replica's clock, as client-go does: the
+// holder's clock is never compared with ours.
+type legacyGate struct {
+	a      *Agent
+	leases coordinationv1client.LeaseInterface
+	name   string
+	// Only the lease Manager's goroutine calls mayAcquire: no lock.
+	holder, renewed string
+	seenAt          time.Time
+	waiting         bool // logged that the old agent holds it
+}
+
+func (g *legacyGate) mayAcquire(ctx context.Context) bool {
+	l, err := g.leases.Get(ctx, g.name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
 		return true
+	case err != nil:
+		return false // not knowing, take nothing new this round
 	}
-	return a.shards.IsMember(holder)
+	holder := ptr.Deref(l.Spec.HolderIdentity, "")
+	renewed := ""
+	if l.Spec.RenewTime != nil {
+		renewed = l.Spec.RenewTime.String()
+	}
+	now := time.Now()
+	if holder != g.holder || renewed != g.renewed || g.seenAt.IsZero() {
+		g.holder, g.renewed, g.seenAt = holder, renewed, now
+	}
+	d := time.Duration(ptr.Deref(l.Spec.LeaseDurationSeconds, 0)) * time.Second
+	if holder == "" || holder == g.a.identity || g.a.shards.IsMember(holder) || now.After(g.seenAt.Add(d)) {
+		g.waiting = false
+		return true // free, ours, or expired: the old agent is gone
+	}
+	if !g.waiting {
+		g.a.log.Info("an agent of the older, single-leader kind holds the Lease: taking no environment until it stops",
+			"lease", g.name, "holder", holder)
+		g.waiting = true
+	}
+	return false
 }
 
 // shardWorker starts and stops environment loops for the lease Manager.

@@ -316,3 +316,66 @@ func (l *fencingLog) caughtUp(t *testing.T, ns string) {
 		return gotLease >= wantLease && gotInv >= wantInv
 	})
 }
+
+// During an upgrade from the single-leader agent, the old leader keeps
+// its Lease (agent.leaderElection.leaseName) and syncs every environment:
+// replicas of the new kind take no environment while it renews it, and
+// take them once it gives it up.
+func TestOldKindOfLeaderKeepsReplicasOut(t *testing.T) {
+	f := newFixture(t, overlay(1, "v1"))
+	leases := env.Clientset(t).CoordinationV1().Leases(f.agentNS)
+	now := metav1.NowMicro()
+	old, err := leases.Create(t.Context(), &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "baton-test"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptrTo("old-agent"), LeaseDurationSeconds: ptrTo(int32(3)),
+			AcquireTime: &now, RenewTime: &now}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	// The old leader renews its Lease, as client-go's election does.
+	stopRenewing := make(chan struct{})
+	renewer := make(chan struct{})
+	go func() {
+		defer close(renewer)
+		tick := time.NewTicker(retryPeriod)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopRenewing:
+				return
+			case <-tick.C:
+			}
+			old.Spec.RenewTime = ptrTo(metav1.NowMicro())
+			if l, err := leases.Update(context.Background(), old, metav1.UpdateOptions{}); err == nil {
+				old = l
+			}
+		}
+	}()
+
+	cfg := f.config(f.configYAML(time.Hour, "", leaseConfig(), ""))
+	a := f.startAgent(cfg, "replica-a", nil)
+	member := lease.ReplicaLeaseName("baton-test", "replica-a")
+	var renewals []string
+	eventually(t, 30*time.Second, "replica-a to go through three rounds", func() bool {
+		l, err := leases.Get(t.Context(), member, metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil {
+			return false
+		}
+		if r := l.Spec.RenewTime.String(); len(renewals) == 0 || renewals[len(renewals)-1] != r {
+			renewals = append(renewals, r)
+		}
+		return len(renewals) >= 3
+	})
+	require.Empty(t, f.leaseHolder(), "replica-a took the environment while the old leader held its Lease")
+	require.Empty(t, configMapValue(t, f.appNS, "cm-000"))
+
+	// The old leader stops (a rolling update replaced it) and releases.
+	close(stopRenewing)
+	<-renewer
+	old.Spec.HolderIdentity = nil
+	_, err = leases.Update(t.Context(), old, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	eventually(t, 30*time.Second, "replica-a to take the environment and apply it", func() bool {
+		return f.leaseHolder() == "replica-a" && configMapValue(t, f.appNS, "cm-000") == "v1"
+	})
+	require.Eventually(t, func() bool { return a.agent.Status().Role == RoleLeader }, 10*time.Second, 10*time.Millisecond)
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
 )
 
@@ -73,4 +75,23 @@ func TestSlowEnvironmentTakesOnlyItsShare(t *testing.T) {
 	eventually(t, 60*time.Second, "the slow environment to be applied once let through", func() bool {
 		return configMapValue(t, m.ns[slow], "cm-000") == "v1"
 	})
+}
+
+// The pool sizes and client limits default from the container's CPU and
+// the agent's constants, and follow baton.yaml when set.
+func TestWorkersAndLimits(t *testing.T) {
+	w, h := Workers(config.Agent{})
+	require.Equal(t, 4*runtime.GOMAXPROCS(0), w)
+	require.Equal(t, 64*runtime.GOMAXPROCS(0), h)
+	w, h = Workers(config.Agent{Workers: 3, HealthWaits: 10})
+	require.Equal(t, []int{3, 10}, []int{w, h})
+
+	qps, burst := KubeAPILimits(config.Agent{})
+	require.Equal(t, float32(DefaultQPS), qps)
+	require.Equal(t, DefaultBurst, burst)
+	qps, burst = KubeAPILimits(config.Agent{KubeAPIQPS: 400})
+	require.Equal(t, float32(400), qps)
+	require.Equal(t, 800, burst, "the burst follows a higher rate")
+	qps, _ = KubeAPILimits(config.Agent{KubeAPIQPS: -1})
+	require.Negative(t, qps, "no client-side limit")
 }

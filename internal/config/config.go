@@ -312,12 +312,20 @@ type Agent struct {
 	CacheDir string `json:"cacheDir,omitempty"`
 	// Workers bounds the renders and applies that run at once, across all
 	// environments: they take turns (round-robin), and work a webhook or
-	// `baton sync` asked for goes first. 0 means GOMAXPROCS, which Go sets
-	// from the container's CPU limit.
+	// `baton sync` asked for goes first. 0 means 4 × GOMAXPROCS, which Go
+	// sets from the container's CPU limit (a pass mostly waits for the API
+	// server).
 	Workers int `json:"workers,omitempty"`
 	// HealthWaits bounds the waits for readiness after a sync that run at
-	// once (each holds watches). 0 means 64 × workers.
+	// once (each holds watches). 0 means 64 × GOMAXPROCS.
 	HealthWaits int `json:"healthWaits,omitempty"`
+	// KubeAPIQPS and KubeAPIBurst are the client-side rate limit of each
+	// of the agent's Kubernetes clients (applies, health watches, Events,
+	// Leases): requests a second, and bursts. 0 means 300 and 600; a
+	// negative KubeAPIQPS turns the client-side limit off (the API
+	// server's priority and fairness still applies).
+	KubeAPIQPS   float32 `json:"kubeAPIQPS,omitempty"`
+	KubeAPIBurst int     `json:"kubeAPIBurst,omitempty"`
 	// LeaderElection keeps two replicas from applying at once.
 	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
 }

@@ -263,8 +263,8 @@ func TestInvalid(t *testing.T) {
 		{"bad listen address", repo + env + "listen: {http: '8080'}\n", `listen.http: "8080" is not a listen address such as ":8080"`},
 		{"bad lease durations", repo + env + "agent:\n  leaderElection: {leaseDuration: 5s, renewDeadline: 5s, retryPeriod: 5s}\n",
 			"agent.leaderElection.leaseDuration: 5s must be longer than renewDeadline (5s)\nagent.leaderElection.renewDeadline: 5s must be longer than 1.2 × retryPeriod (5s)"},
-		{"bad workers", repo + env + "agent: {workers: -1, healthWaits: 100000}\n",
-			"agent.workers: must be between 1 and 4096 (0 for the default), not -1\nagent.healthWaits: must be between 1 and 4096 (0 for the default), not 100000"},
+		{"bad workers", repo + env + "agent: {workers: -1, healthWaits: 100000, kubeAPIBurst: -5}\n",
+			"agent.workers: must be between 1 and 4096 (0 for the default), not -1\nagent.healthWaits: must be between 1 and 4096 (0 for the default), not 100000\nagent.kubeAPIBurst: must not be negative"},
 		{"bad agent namespace", repo + env + "agent: {namespace: Baton}\n", `agent.namespace: "Baton" is not a namespace name: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 	}
 	for _, tc := range tests {

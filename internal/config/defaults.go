@@ -40,8 +40,9 @@ import (
 //	listen.http                             :8080
 //	agent.namespace                         baton-system
 //	agent.cacheDir                          the user cache folder + /baton, resolved when the agent starts
-//	agent.workers                           GOMAXPROCS (the container's CPU limit), resolved when the agent starts
-//	agent.healthWaits                       64 × agent.workers, resolved when the agent starts
+//	agent.workers                           4 × GOMAXPROCS (the container's CPU limit), resolved when the agent starts
+//	agent.healthWaits                       64 × GOMAXPROCS, resolved when the agent starts
+//	agent.kubeAPIQPS, agent.kubeAPIBurst    300, 600 (each client's own limit)
 //	agent.leaderElection.enabled            true
 //	agent.leaderElection.leaseName          baton-agent
 //	agent.leaderElection.leaseDuration      15s

@@ -428,6 +428,9 @@ func validateAgent(a Agent, p *problems) {
 			p.add(f.field, "must be between 1 and %d (0 for the default), not %d", maxWorkers, f.n)
 		}
 	}
+	if a.KubeAPIBurst < 0 {
+		p.add("agent.kubeAPIBurst", "must not be negative")
+	}
 	if errs := validation.IsDNS1123Label(a.Namespace); len(errs) > 0 {
 		p.add("agent.namespace", "%q is not a namespace name: %s", a.Namespace, errs[0])
 	}
