@@ -9,28 +9,55 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
-	appslisters "k8s.io/client-go/listers/apps/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
 // namespaceCache holds what the Finder reads in one namespace: pods,
-// ReplicaSets and Warning events, each kept current by a watch.
+// ReplicaSets and Warning events, each kept current by a watch, trimmed to
+// the fields diagnosis reads (see trim.go) and indexed so that one object's
+// evidence is found without scanning the namespace.
 type namespaceCache struct {
-	pods      corelisters.PodLister
-	rss       appslisters.ReplicaSetLister
+	pods      cache.Indexer
+	rss       cache.Indexer
 	events    cache.Indexer
-	synced    []cache.InformerSynced
+	synced    []cache.DoneChecker
 	factories []informers.SharedInformerFactory
 }
 
-// involvedIndex indexes events by "Kind/name" of the object they are about.
-const involvedIndex = "involved"
+const (
+	// controllerIndex indexes pods and ReplicaSets by their controller's
+	// UID.
+	controllerIndex = "controller"
+	// involvedIndex indexes events by "Kind/name" of the object they are
+	// about: one pod's events are one lookup.
+	involvedIndex = "involved"
+)
 
 func involvedKey(kind, name string) string { return kind + "/" + name }
 
+func byController(obj any) ([]string, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	if ref := metav1.GetControllerOf(m); ref != nil {
+		return []string{string(ref.UID)}, nil
+	}
+	return nil, nil
+}
+
+func byInvolved(obj any) ([]string, error) {
+	if e, ok := obj.(*corev1.Event); ok {
+		return []string{involvedKey(e.InvolvedObject.Kind, e.InvolvedObject.Name)}, nil
+	}
+	return nil, nil
+}
+
 // namespaceCache returns the caches of ns, starting them on first use.
+// Their events mark the followed objects they concern (see markPod).
 func (w *watchSet) namespaceCache(ns string) *namespaceCache {
 	if nc, ok := w.namespaces[ns]; ok {
 		return nc
@@ -42,31 +69,138 @@ func (w *watchSet) namespaceCache(ns string) *namespaceCache {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("type", corev1.EventTypeWarning).String()
 		}))
-	pods := f.Core().V1().Pods()
-	rss := f.Apps().V1().ReplicaSets()
-	events := ef.Core().V1().Events()
+	pods := f.Core().V1().Pods().Informer()
+	rss := f.Apps().V1().ReplicaSets().Informer()
+	events := ef.Core().V1().Events().Informer()
 	nc := &namespaceCache{
-		pods:      pods.Lister(),
-		rss:       rss.Lister(),
-		events:    events.Informer().GetIndexer(),
+		pods:      pods.GetIndexer(),
+		rss:       rss.GetIndexer(),
+		events:    events.GetIndexer(),
 		factories: []informers.SharedInformerFactory{f, ef},
 	}
-	_ = events.Informer().AddIndexers(cache.Indexers{involvedIndex: func(obj any) ([]string, error) {
-		e, ok := obj.(*corev1.Event)
-		if !ok {
-			return nil, nil
-		}
-		return []string{involvedKey(e.InvolvedObject.Kind, e.InvolvedObject.Name)}, nil
-	}})
-	for _, inf := range []cache.SharedIndexInformer{pods.Informer(), rss.Informer(), events.Informer()} {
-		_ = inf.SetTransform(stripManagedFields)
-		reg, _ := inf.AddEventHandler(w.handler())
-		nc.synced = append(nc.synced, reg.HasSynced)
+	_ = pods.AddIndexers(cache.Indexers{controllerIndex: byController})
+	_ = rss.AddIndexers(cache.Indexers{controllerIndex: byController})
+	_ = events.AddIndexers(cache.Indexers{involvedIndex: byInvolved})
+	for _, h := range []struct {
+		inf       cache.SharedIndexInformer
+		transform cache.TransformFunc
+		mark      func(any)
+	}{
+		{pods, trimPod, func(obj any) { w.markPod(nc, obj) }},
+		{rss, trimReplicaSet, func(obj any) { w.markReplicaSet(nc, obj) }},
+		{events, trimEvent, func(obj any) { w.markEvent(nc, obj) }},
+	} {
+		_ = h.inf.SetTransform(h.transform)
+		reg, _ := h.inf.AddEventHandler(markHandler(h.mark))
+		nc.synced = append(nc.synced, reg.HasSyncedChecker())
 	}
 	f.Start(w.ctx.Done())
 	ef.Start(w.ctx.Done())
 	w.namespaces[ns] = nc
 	return nc
+}
+
+// markHandler calls mark with the object of every watch event, the last
+// known state for a deletion.
+func markHandler(mark func(any)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    mark,
+		UpdateFunc: func(_, obj any) { mark(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			mark(obj)
+		},
+	}
+}
+
+// markPod marks a pod if it is followed, and the followed objects that
+// control it: its ReplicaSet, and that ReplicaSet's Deployment.
+func (w *watchSet) markPod(nc *namespaceCache, obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	keys := []objectKey{{kind: "Pod", namespace: p.Namespace, name: p.Name}}
+	keys = nc.appendControllers(keys, p.Namespace, metav1.GetControllerOf(p))
+	w.mark(keys...)
+}
+
+// markReplicaSet marks a ReplicaSet if it is followed, and its Deployment.
+func (w *watchSet) markReplicaSet(nc *namespaceCache, obj any) {
+	rs, ok := obj.(*appsv1.ReplicaSet)
+	if !ok {
+		return
+	}
+	keys := []objectKey{{group: "apps", kind: "ReplicaSet", namespace: rs.Namespace, name: rs.Name}}
+	if ref := metav1.GetControllerOf(rs); ref != nil {
+		keys = append(keys, ownerKey(rs.Namespace, ref))
+	}
+	w.mark(keys...)
+}
+
+// markEvent marks what a Warning event is about and, for a pod or a
+// ReplicaSet, the objects that control it.
+func (w *watchSet) markEvent(nc *namespaceCache, obj any) {
+	e, ok := obj.(*corev1.Event)
+	if !ok {
+		return
+	}
+	in := e.InvolvedObject
+	ns := in.Namespace
+	if ns == "" {
+		ns = e.Namespace
+	}
+	gv, _ := schema.ParseGroupVersion(in.APIVersion)
+	key := objectKey{group: gv.Group, kind: in.Kind, namespace: ns, name: in.Name}
+	switch {
+	case key.group == "" && key.kind == "Pod":
+		if p, ok := getFrom[*corev1.Pod](nc.pods, ns, in.Name); ok {
+			w.markPod(nc, p)
+			return
+		}
+	case key.group == "apps" && key.kind == "ReplicaSet":
+		if rs, ok := getFrom[*appsv1.ReplicaSet](nc.rss, ns, in.Name); ok {
+			w.markReplicaSet(nc, rs)
+			return
+		}
+	}
+	w.mark(key)
+}
+
+// appendControllers appends the key of the controller ref names and, when
+// that is a ReplicaSet in the cache, the key of its own controller.
+func (nc *namespaceCache) appendControllers(keys []objectKey, ns string, ref *metav1.OwnerReference) []objectKey {
+	if ref == nil {
+		return keys
+	}
+	k := ownerKey(ns, ref)
+	keys = append(keys, k)
+	if k.group == "apps" && k.kind == "ReplicaSet" {
+		if rs, ok := getFrom[*appsv1.ReplicaSet](nc.rss, ns, ref.Name); ok {
+			if up := metav1.GetControllerOf(rs); up != nil {
+				keys = append(keys, ownerKey(ns, up))
+			}
+		}
+	}
+	return keys
+}
+
+func ownerKey(ns string, ref *metav1.OwnerReference) objectKey {
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+	return objectKey{group: gv.Group, kind: ref.Kind, namespace: ns, name: ref.Name}
+}
+
+// getFrom reads ns/name from a store of T.
+func getFrom[T any](s cache.Store, ns, name string) (T, bool) {
+	var zero T
+	item, ok, err := s.GetByKey(ns + "/" + name)
+	if err != nil || !ok {
+		return zero, false
+	}
+	out, ok := item.(T)
+	return out, ok
 }
 
 // shutdown waits for the informer goroutines; the watchSet's context must
@@ -78,7 +212,8 @@ func (nc *namespaceCache) shutdown() {
 }
 
 // cacheReader serves the Finder from a watchSet's namespace caches: no API
-// call per evaluation, however often objects change.
+// call and no scan of the namespace per evaluation, however often objects
+// change.
 type cacheReader struct {
 	w *watchSet
 }
@@ -91,12 +226,28 @@ func (r cacheReader) cache(ns string) (*namespaceCache, error) {
 	return nc, nil
 }
 
-func (r cacheReader) ListPods(_ context.Context, ns string, sel labels.Selector) ([]corev1.Pod, error) {
+// controlled returns the items of idx whose controller has uid and whose
+// labels match sel.
+func controlled[T metav1.Object](idx cache.Indexer, uid types.UID, sel labels.Selector) ([]T, error) {
+	items, err := idx.ByIndex(controllerIndex, string(uid))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(items))
+	for _, item := range items {
+		if o, ok := item.(T); ok && sel.Matches(labels.Set(o.GetLabels())) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+func (r cacheReader) ListPods(_ context.Context, ns string, sel labels.Selector, controller types.UID) ([]corev1.Pod, error) {
 	nc, err := r.cache(ns)
 	if err != nil {
 		return nil, err
 	}
-	list, err := nc.pods.Pods(ns).List(sel)
+	list, err := controlled[*corev1.Pod](nc.pods, controller, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +258,12 @@ func (r cacheReader) ListPods(_ context.Context, ns string, sel labels.Selector)
 	return out, nil
 }
 
-func (r cacheReader) ListReplicaSets(_ context.Context, ns string, sel labels.Selector) ([]appsv1.ReplicaSet, error) {
+func (r cacheReader) ListReplicaSets(_ context.Context, ns string, sel labels.Selector, controller types.UID) ([]appsv1.ReplicaSet, error) {
 	nc, err := r.cache(ns)
 	if err != nil {
 		return nil, err
 	}
-	list, err := nc.rss.ReplicaSets(ns).List(sel)
+	list, err := controlled[*appsv1.ReplicaSet](nc.rss, controller, sel)
 	if err != nil {
 		return nil, err
 	}

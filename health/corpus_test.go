@@ -66,6 +66,27 @@ func TestDiagnoseRealPodsOfWorkloads(t *testing.T) {
 	}
 }
 
+// TestRealPodsThroughTheCache: what the agent diagnoses comes from trimmed
+// caches and skips calm evidence, so every real kubelet status, as the pod
+// of each kind of workload, must diagnose the same through them as from
+// the status the kubelet wrote.
+func TestRealPodsThroughTheCache(t *testing.T) {
+	cases := realpods.Open(t)
+	for _, kind := range []string{"Deployment", "StatefulSet", "DaemonSet", "Job"} {
+		for _, c := range cases {
+			t.Run(kind+"/"+c.File, func(t *testing.T) {
+				obj, ev := workloadOf(t, kind, c)
+				want := Diagnose(obj, Compute(obj), ev, DiagnoseOptions{})
+				tobj, tev := trimmed(t, obj, ev)
+				if got := Diagnose(tobj, Compute(tobj), tev, DiagnoseOptions{}); got != want {
+					t.Errorf("through the trimmed caches: %+v\nfrom the kubelet's status: %+v", got, want)
+				}
+				checkCalmHidesNoCause(t, obj, ev, DiagnoseOptions{})
+			})
+		}
+	}
+}
+
 // checkRealDiagnosis checks a diagnosis against a corpus file's header.
 func checkRealDiagnosis(t *testing.T, c realpods.Case, d Diagnosis, verbose bool) {
 	t.Helper()

@@ -23,6 +23,16 @@
 //     Degraded, Cancelled, Unknown), each object's status, cause and ready
 //     time.
 //
+// What following costs: each watch event marks only the objects it
+// concerns (an object; a pod, its ReplicaSet and their Deployment through
+// controller references), and a round evaluates only those; while events
+// keep coming, rounds are spaced so that evaluating takes at most a tenth
+// of the time, and an object marked many times in between is evaluated
+// once. The caches hold only the fields status and diagnosis read (see
+// trim.go), pods and ReplicaSets are indexed by controller, and an idle
+// healthy set evaluates nothing between changes. BenchmarkRollout500 and
+// BenchmarkMonitorIdle1500 measure it.
+//
 // What is guaranteed: Wait returns promptly when its context ends; the
 // informers a call starts are stopped before it returns; reports list
 // objects in the order given; messages and causes come from what the

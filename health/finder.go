@@ -21,10 +21,12 @@ import (
 // serves it from its watch caches; NewClusterReader serves it with plain
 // API calls.
 type ClusterReader interface {
-	// ListPods lists the pods in namespace that match selector.
-	ListPods(ctx context.Context, namespace string, selector labels.Selector) ([]corev1.Pod, error)
-	// ListReplicaSets lists the ReplicaSets in namespace that match selector.
-	ListReplicaSets(ctx context.Context, namespace string, selector labels.Selector) ([]appsv1.ReplicaSet, error)
+	// ListPods lists the pods in namespace that match selector and whose
+	// controller has the UID controller.
+	ListPods(ctx context.Context, namespace string, selector labels.Selector, controller types.UID) ([]corev1.Pod, error)
+	// ListReplicaSets lists the ReplicaSets in namespace that match
+	// selector and whose controller has the UID controller.
+	ListReplicaSets(ctx context.Context, namespace string, selector labels.Selector, controller types.UID) ([]appsv1.ReplicaSet, error)
 	// ListEvents lists the events about the object kind/name in namespace.
 	// An implementation may return only Warning events: no other kind is
 	// read.
@@ -48,10 +50,17 @@ func NewFinder(reader ClusterReader) *Finder {
 }
 
 // Find gathers the evidence about obj and diagnoses it (see Diagnose).
+// When the evidence is calm (see calm), the pods and events are left out
+// of the diagnosis: they cannot name a cause, and a rollout that
+// progresses normally then costs a summary line, not an inspection of
+// every pod at every change.
 func (f *Finder) Find(ctx context.Context, obj *unstructured.Unstructured, res Result, opts DiagnoseOptions) (Diagnosis, error) {
 	ev, err := f.Evidence(ctx, obj)
 	if err != nil {
 		return Diagnosis{Message: objectName(obj) + ": " + res.Message}, err
+	}
+	if calm(ev) {
+		ev = Evidence{ReplicaSet: ev.ReplicaSet}
 	}
 	return Diagnose(obj, res, ev, opts), nil
 }
@@ -70,7 +79,7 @@ func (f *Finder) Evidence(ctx context.Context, obj *unstructured.Unstructured) (
 		if err != nil {
 			return ev, err
 		}
-		rss, err := f.reader.ListReplicaSets(ctx, ns, sel)
+		rss, err := f.reader.ListReplicaSets(ctx, ns, sel, obj.GetUID())
 		if err != nil {
 			return ev, fmt.Errorf("list replicasets of %s: %w", objectName(obj), err)
 		}
@@ -120,16 +129,73 @@ func (f *Finder) Evidence(ctx context.Context, obj *unstructured.Unstructured) (
 	return ev, nil
 }
 
+// calm reports whether evidence holds nothing Diagnose could name a cause
+// from: no Warning event, no refused pod creation, and every pod either on
+// its way (pending, its containers being created) or ready, without a
+// restart, a failed container or a past termination. Such evidence is a
+// rollout progressing normally. It must stay stricter than Diagnose: a pod
+// state that Diagnose reads (a waiting reason, a termination, a scheduling
+// failure, a pod that runs but is not ready) makes evidence not calm, and
+// TestCalmHidesNoCause checks that over every captured and real failure.
+func calm(ev Evidence) bool {
+	if len(ev.Events) > 0 {
+		return false
+	}
+	if rs := ev.ReplicaSet; rs != nil {
+		for _, c := range rs.Status.Conditions {
+			if c.Type == appsv1.ReplicaSetReplicaFailure && c.Status == corev1.ConditionTrue {
+				return false
+			}
+		}
+	}
+	for i := range ev.Pods {
+		if !podCalm(&ev.Pods[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// podCalm: see calm.
+func podCalm(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil {
+		return true // Diagnose skips pods on their way out
+	}
+	switch p.Status.Phase {
+	case corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded:
+	default:
+		return false // Failed (evicted, a failed Job pod), Unknown, or none
+	}
+	if p.Status.Reason != "" {
+		return false
+	}
+	if c, ok := podCondition(p, corev1.PodScheduled); ok && c.Status == corev1.ConditionFalse {
+		return false
+	}
+	if p.Status.Phase == corev1.PodRunning && !podReady(p) {
+		return false
+	}
+	for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+		if cs.RestartCount > 0 || cs.LastTerminationState.Terminated != nil {
+			return false
+		}
+		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+			return false
+		}
+		if w := cs.State.Waiting; w != nil && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing" {
+			return false
+		}
+	}
+	return true
+}
+
 // controlledPods lists the pods matching sel whose controller has uid.
 func (f *Finder) controlledPods(ctx context.Context, obj *unstructured.Unstructured, sel labels.Selector, uid types.UID) ([]corev1.Pod, error) {
-	pods, err := f.reader.ListPods(ctx, obj.GetNamespace(), sel)
+	pods, err := f.reader.ListPods(ctx, obj.GetNamespace(), sel, uid)
 	if err != nil {
 		return nil, fmt.Errorf("list pods of %s: %w", objectName(obj), err)
 	}
-	return slices.DeleteFunc(pods, func(p corev1.Pod) bool {
-		ref := metav1.GetControllerOf(&p)
-		return ref == nil || ref.UID != uid
-	}), nil
+	return pods, nil
 }
 
 // selectorOf reads spec.selector as a label selector.
@@ -187,20 +253,25 @@ type apiReader struct {
 	client kubernetes.Interface
 }
 
-func (r apiReader) ListPods(ctx context.Context, namespace string, selector labels.Selector) ([]corev1.Pod, error) {
+func (r apiReader) ListPods(ctx context.Context, namespace string, selector labels.Selector, controller types.UID) ([]corev1.Pod, error) {
 	list, err := r.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
 	if err != nil {
 		return nil, err
 	}
-	return list.Items, nil
+	return slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return !controlledBy(&p, controller) }), nil
 }
 
-func (r apiReader) ListReplicaSets(ctx context.Context, namespace string, selector labels.Selector) ([]appsv1.ReplicaSet, error) {
+func (r apiReader) ListReplicaSets(ctx context.Context, namespace string, selector labels.Selector, controller types.UID) ([]appsv1.ReplicaSet, error) {
 	list, err := r.client.AppsV1().ReplicaSets(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
 	if err != nil {
 		return nil, err
 	}
-	return list.Items, nil
+	return slices.DeleteFunc(list.Items, func(rs appsv1.ReplicaSet) bool { return !controlledBy(&rs, controller) }), nil
+}
+
+func controlledBy(obj metav1.Object, uid types.UID) bool {
+	ref := metav1.GetControllerOf(obj)
+	return ref != nil && ref.UID == uid
 }
 
 func (r apiReader) ListEvents(ctx context.Context, namespace, kind, name string) ([]corev1.Event, error) {

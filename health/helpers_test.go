@@ -31,6 +31,15 @@ func namespace(t *testing.T, kube kubernetes.Interface) string {
 	ns := env.Namespace(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
+	if err := waitDefaultServiceAccount(ctx, kube, ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// waitDefaultServiceAccount waits until the namespace's default
+// ServiceAccount exists.
+func waitDefaultServiceAccount(ctx context.Context, kube kubernetes.Interface, ns string) error {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", "default").String()
@@ -45,9 +54,9 @@ func namespace(t *testing.T, kube kubernetes.Interface) string {
 		return len(store.List()) > 0, nil
 	}, func(watch.Event) (bool, error) { return true, nil })
 	if err != nil {
-		t.Fatalf("namespace %s: default service account: %v", ns, err)
+		return fmt.Errorf("namespace %s: default service account: %w", ns, err)
 	}
-	return ns
+	return nil
 }
 
 // deployment builds a Deployment whose pods carry the testenv failure

@@ -52,24 +52,22 @@ func (c *Checker) Monitor(ctx context.Context, objects []ObjectRef, opts Monitor
 	resync := time.NewTicker(opts.Resync)
 	defer resync.Stop()
 	var v verdict
-	var last Report
+	var last summary
 	sent := false
 	for {
-		select {
-		case <-ctx.Done():
+		if w.next(ctx, nil, resync.C) == wakeCancel {
 			return nil
-		case <-w.changed:
-		case <-resync.C:
-			w.retryUnresolved()
 		}
 		if !w.targetsSynced() {
 			continue
 		}
-		rep := v.report(w.evaluate(ctx), started, c.now())
-		if sent && sameState(rep, last) {
+		changed := w.evaluate(ctx)
+		s := summaryOf(w.health)
+		v.observe(s.overall, c.now())
+		if sent && !changed && s == last {
 			continue
 		}
-		onChange(rep)
-		last, sent = rep, true
+		onChange(w.report(&v, started))
+		last, sent = s, true
 	}
 }

@@ -30,25 +30,9 @@ func TestMonitorDegradesOnLaterOOMKill(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	reports := make(chan Report, 100)
-	returned := make(chan error, 1)
 	refs := []ObjectRef{ref("Deployment", ns, "api"), ref("ConfigMap", ns, "api")}
-	go func() {
-		returned <- newChecker(t).Monitor(ctx, refs, MonitorOptions{}, func(r Report) { reports <- r })
-	}()
-	next := func(what string, ok func(Report) bool) Report {
-		t.Helper()
-		for {
-			select {
-			case r := <-reports:
-				if ok(r) {
-					return r
-				}
-			case <-ctx.Done():
-				t.Fatalf("no report %s: %v", what, ctx.Err())
-			}
-		}
-	}
+	m := startMonitor(t, ctx, newChecker(t), refs, MonitorOptions{})
+	next := func(what string, ok func(Report) bool) Report { return m.next(t, ctx, what, ok) }
 
 	healthy := next("Healthy", func(r Report) bool { return r.Overall == Healthy })
 	if healthy.Since.IsZero() || healthy.Objects[0].ReadyAt.IsZero() {
@@ -77,7 +61,7 @@ func TestMonitorDegradesOnLaterOOMKill(t *testing.T) {
 
 	cancel()
 	select {
-	case err := <-returned:
+	case err := <-m.returned:
 		if err != nil {
 			t.Errorf("Monitor returned %v, want nil at cancellation", err)
 		}
@@ -202,33 +186,13 @@ func TestMonitorRecentOOMKillAgesOut(t *testing.T) {
 		}
 	}
 
-	reports := make(chan Report, 100)
-	returned := make(chan error, 1)
 	c, err := NewChecker(env.Config(), CheckerOptions{Logger: testLogger(t), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		returned <- c.Monitor(ctx, []ObjectRef{ref("Deployment", ns, "cart")}, MonitorOptions{Resync: 50 * time.Millisecond},
-			func(r Report) { reports <- r })
-	}()
-	defer func() {
-		cancel()
-		<-returned
-	}()
-	next := func(what string, ok func(Report) bool) Report {
-		t.Helper()
-		for {
-			select {
-			case r := <-reports:
-				if ok(r) {
-					return r
-				}
-			case <-ctx.Done():
-				t.Fatalf("no report %s: %v", what, ctx.Err())
-			}
-		}
-	}
+	m := startMonitor(t, ctx, c, []ObjectRef{ref("Deployment", ns, "cart")}, MonitorOptions{Resync: 50 * time.Millisecond})
+	defer m.stop(cancel)
+	next := func(what string, ok func(Report) bool) Report { return m.next(t, ctx, what, ok) }
 	healthy := next("Healthy", func(r Report) bool { return r.Overall == Healthy })
 	if !healthy.Since.Equal(clock.Now()) || !healthy.Objects[0].ReadyAt.Equal(clock.Now()) {
 		t.Errorf("since %s, ready at %s: want the injected clock's %s", healthy.Since, healthy.Objects[0].ReadyAt, clock.Now())
@@ -254,4 +218,41 @@ func TestMonitorRecentOOMKillAgesOut(t *testing.T) {
 	if again.Overall != Healthy || again.Cause != NoCause {
 		t.Errorf("after the window: %s", describe(again))
 	}
+}
+
+// monitored is a Monitor running for a test, its reports in a channel.
+type monitored struct {
+	reports  chan Report
+	returned chan error // Monitor's return value
+}
+
+func startMonitor(t *testing.T, ctx context.Context, c *Checker, refs []ObjectRef, opts MonitorOptions) *monitored {
+	t.Helper()
+	m := &monitored{reports: make(chan Report, 100), returned: make(chan error, 1)}
+	go func() {
+		m.returned <- c.Monitor(ctx, refs, opts, func(r Report) { m.reports <- r })
+	}()
+	return m
+}
+
+// next returns the next report for which ok is true, failing the test if
+// none comes before ctx ends.
+func (m *monitored) next(t *testing.T, ctx context.Context, what string, ok func(Report) bool) Report {
+	t.Helper()
+	for {
+		select {
+		case r := <-m.reports:
+			if ok(r) {
+				return r
+			}
+		case <-ctx.Done():
+			t.Fatalf("no report %s: %v", what, ctx.Err())
+		}
+	}
+}
+
+// stop cancels the monitor's context and waits for it to return.
+func (m *monitored) stop(cancel context.CancelFunc) {
+	cancel()
+	<-m.returned
 }

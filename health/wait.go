@@ -56,39 +56,46 @@ func (c *Checker) Wait(ctx context.Context, objects []ObjectRef, opts WaitOption
 	resync := time.NewTicker(waitResync)
 	defer resync.Stop()
 	var v verdict
-	last := Report{}
+	var last summary
+	sent := false
 	for {
-		select {
-		case <-ctx.Done():
-			rep := v.report(w.evaluate(ctx), started, c.now())
+		switch w.next(ctx, timeout.C, resync.C) {
+		case wakeCancel:
+			w.evaluate(ctx)
+			rep := w.report(&v, started)
 			rep.Overall, rep.Cause = Cancelled, NoCause
 			rep.Message = "cancelled: " + rep.Message
 			rep.Since, rep.Finished = c.now(), c.now()
 			return rep
-		case <-timeout.C:
+		case wakeTimeout:
 			return w.timedOut(&v, started, opts.Timeout)
-		case <-w.changed:
-		case <-resync.C:
-			w.retryUnresolved()
 		}
 		if !w.targetsSynced() {
 			continue
 		}
-		rep := v.report(w.evaluate(ctx), started, c.now())
-		if rep.Overall == Healthy || rep.Overall == Degraded {
+		changed := w.evaluate(ctx)
+		s := summaryOf(w.health)
+		v.observe(s.overall, c.now())
+		if s.overall == Healthy || s.overall == Degraded {
+			rep := w.report(&v, started)
 			rep.Finished = c.now()
 			return rep
 		}
-		if opts.OnProgress != nil && !sameState(rep, last) {
-			opts.OnProgress(rep)
+		// A progress report only when something it says changed: building
+		// one copies every object's health.
+		if opts.OnProgress != nil && (!sent || changed || s != last) {
+			opts.OnProgress(w.report(&v, started))
+			sent = true
 		}
-		last = rep
+		last = s
 	}
 }
 
 // timedOut makes the final report of a wait that reached its timeout.
 func (w *watchSet) timedOut(v *verdict, started time.Time, timeout time.Duration) Report {
-	rep := v.report(w.evaluate(w.ctx), started, w.c.now())
+	w.evaluate(w.ctx)
+	v.observe(summaryOf(w.health).overall, w.c.now())
+	rep := w.report(v, started)
 	if rep.Overall == Healthy || rep.Overall == Degraded {
 		// Became ready or failed in the last instant: the verdict stands.
 		rep.Finished = w.c.now()
@@ -109,11 +116,10 @@ type verdict struct {
 	since   time.Time
 }
 
-// report summarises objects, keeping Since while Overall is unchanged.
-func (v *verdict) report(objects []ObjectHealth, started, now time.Time) Report {
-	overall, cause, msg := summarize(objects)
+// observe notes the overall verdict at now, keeping since while it is
+// unchanged.
+func (v *verdict) observe(overall Overall, now time.Time) {
 	if overall != v.overall || v.since.IsZero() {
 		v.overall, v.since = overall, now
 	}
-	return Report{Overall: overall, Objects: objects, Cause: cause, Message: msg, Started: started, Since: v.since}
 }

@@ -9,10 +9,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -21,35 +21,54 @@ import (
 // per namespace holding a workload, informers for its pods, ReplicaSets and
 // Warning events, which the Finder reads through cacheReader.
 //
-// Only the goroutine that created it calls its methods (the informers'
-// own goroutines only signal changed), so targets, informers and
-// namespaces need no lock.
+// The cost of following grows with what changes, not with what is
+// followed: a watch event marks only the objects it concerns (an object
+// itself; a pod, its ReplicaSet and their Deployment through the controller
+// references), an evaluation round evaluates only the marked objects, and
+// while events keep coming the next round waits a multiple of what the
+// last one cost (see roundGapFactor), so the events of a burst that arrive
+// meanwhile cost one evaluation per object.
+//
+// The informers' goroutines only mark and signal; everything else runs on
+// the goroutine that created the watchSet (Wait's, Monitor's or Check's),
+// so only index and dirty need a lock.
 type watchSet struct {
 	c       *Checker
 	opts    EvalOptions
 	targets []*target
+	health  []ObjectHealth // by target index, as last evaluated
 	finder  *Finder
 
 	informers  map[informerKey]*objectInformer
 	namespaces map[string]*namespaceCache
+	synced     bool // every resolved target's informer has listed, as of the last check
 
-	// changed holds one pending "something changed, evaluate again"; a
-	// burst of watch events collapses into one evaluation.
-	changed chan struct{}
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the informer goroutines started by objectInformer
+	mu    sync.Mutex              // guards index, dirty and target.dirty, shared with the informers' handlers
+	index map[objectKey][]*target // the targets attached to an informer, by what they are
+	dirty []*target               // marked since the last round, each once
+
+	// changed holds one pending "something was marked"; a burst of watch
+	// events collapses into one round.
+	changed    chan struct{}
+	roundStart time.Time   // when the round in progress started; zero between rounds
+	notBefore  time.Time   // when the next round may start
+	hold       *time.Timer // delays a round to notBefore
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // the informer goroutines started by objectInformer
 }
 
 // target is one object followed.
 type target struct {
 	ref       ObjectRef
+	index     int    // in watchSet.targets and watchSet.health
 	namespace string // ref.Namespace, or "" for a cluster-scoped kind
 	gvr       schema.GroupVersionResource
 	gk        schema.GroupKind
 	inf       *objectInformer // nil until the kind resolves
 	err       error           // why inf is nil
 	readyAt   time.Time
+	dirty     bool // in watchSet.dirty; guarded by watchSet.mu
 }
 
 // key is the object's key in its informer's store.
@@ -58,6 +77,11 @@ func (t *target) key() string {
 		return t.ref.Name
 	}
 	return t.namespace + "/" + t.ref.Name
+}
+
+// objectKey names an object as watch events and controller references do.
+type objectKey struct {
+	group, kind, namespace, name string
 }
 
 // informerKey identifies an informer: one resource type in one namespace,
@@ -71,7 +95,10 @@ type informerKey struct {
 
 type objectInformer struct {
 	informer cache.SharedIndexInformer
-	synced   cache.InformerSynced // the handler's, so "synced" means "signalled"
+	synced   cache.DoneChecker // the handler's, so "synced" means "marked"
+	// gvk is set for a metadata-only informer, whose objects carry no
+	// kind of their own.
+	gvk schema.GroupVersionKind
 
 	mu      sync.Mutex // guards lastErr, written by the reflector's goroutine
 	lastErr error
@@ -106,16 +133,20 @@ func (c *Checker) watch(ctx context.Context, refs []ObjectRef, opts EvalOptions)
 	w := &watchSet{
 		c:          c,
 		opts:       opts,
+		health:     make([]ObjectHealth, len(refs)),
 		informers:  map[informerKey]*objectInformer{},
 		namespaces: map[string]*namespaceCache{},
+		index:      map[objectKey][]*target{},
 		changed:    make(chan struct{}, 1),
+		hold:       time.NewTimer(time.Hour),
 	}
+	w.hold.Stop()
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	w.finder = NewFinder(cacheReader{w: w})
 
 	reset := false
-	for _, ref := range refs {
-		t := &target{ref: ref}
+	for i, ref := range refs {
+		t := &target{ref: ref, index: i}
 		if err := w.resolve(t, &reset); err != nil {
 			w.close()
 			return nil, err
@@ -140,8 +171,10 @@ func (c *Checker) watch(ctx context.Context, refs []ObjectRef, opts EvalOptions)
 			w.attach(t, len(names[informerKey{gvr: t.gvr, namespace: t.namespace}]) == 1)
 		}
 	}
-	// A first evaluation at once: with no informer (no objects, or none
-	// resolved) nothing else would trigger one before the first resync.
+	// Every object is evaluated in the first round, once the informers
+	// have listed (rounds wait for that); with no informer (no objects, or
+	// none resolved) this signal is what triggers it.
+	w.markWhere(func(*target) bool { return true })
 	w.signal()
 	return w, nil
 }
@@ -184,7 +217,16 @@ func (w *watchSet) attach(t *target, byName bool) {
 	if byName {
 		k.name = t.ref.Name
 	}
-	t.inf = w.objectInformer(k)
+	t.inf = w.objectInformer(k, t.gk.WithVersion(t.gvr.Version))
+	w.synced = false
+	w.mu.Lock()
+	key := objectKey{group: t.gk.Group, kind: t.gk.Kind, namespace: t.namespace, name: t.ref.Name}
+	w.index[key] = append(w.index[key], t)
+	w.mu.Unlock()
+	// Its first evaluation must not wait for a change: the object may not
+	// exist, or its informer may have listed it already. Rounds wait until
+	// every informer has listed, so the mark holds until then.
+	w.mark(key)
 	if isWorkload(t.gk.String()) {
 		w.namespaceCache(t.namespace)
 	}
@@ -204,12 +246,14 @@ func (w *watchSet) retryUnresolved() {
 		}
 		if t.err == nil {
 			w.attach(t, true)
-			w.signal()
 		}
 	}
 }
 
-func (w *watchSet) objectInformer(k informerKey) *objectInformer {
+// objectInformer returns the informer for k, starting it on first use:
+// through the metadata API for kinds without a status, the dynamic client
+// otherwise.
+func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *objectInformer {
 	if oi, ok := w.informers[k]; ok {
 		return oi
 	}
@@ -218,17 +262,28 @@ func (w *watchSet) objectInformer(k informerKey) *objectInformer {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.name).String()
 		}
 	}
-	inf := dynamicinformer.NewFilteredDynamicInformer(w.c.dyn, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
-	oi := &objectInformer{informer: inf}
-	_ = inf.SetTransform(stripManagedFields)
+	oi := &objectInformer{}
+	if metadataOnlyKinds[gvk.GroupKind()] {
+		oi.gvk = gvk
+		oi.informer = metadatainformer.NewFilteredMetadataInformer(w.c.meta, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
+	} else {
+		oi.informer = dynamicinformer.NewFilteredDynamicInformer(w.c.dyn, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
+	}
+	inf := oi.informer
+	_ = inf.SetTransform(trimObject)
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		oi.setErr(err)
 		if !errors.Is(err, context.Canceled) {
 			w.c.log.Warn("health: watch failed, retrying", "resource", k.gvr.String(), "namespace", k.namespace, "error", err)
 		}
 	})
-	reg, _ := inf.AddEventHandler(w.handler())
-	oi.synced = reg.HasSynced
+	gk := gvk.GroupKind()
+	reg, _ := inf.AddEventHandler(markHandler(func(obj any) {
+		if m, err := meta.Accessor(obj); err == nil {
+			w.mark(objectKey{group: gk.Group, kind: gk.Kind, namespace: m.GetNamespace(), name: m.GetName()})
+		}
+	}))
+	oi.synced = reg.HasSyncedChecker()
 	w.informers[k] = oi
 	w.wg.Add(2)
 	go func() {
@@ -237,133 +292,60 @@ func (w *watchSet) objectInformer(k informerKey) *objectInformer {
 	}()
 	go func() {
 		// The first list may bring nothing (the object is missing): signal
-		// once it is in, so the absence gets evaluated.
+		// the moment it is in, so that the round its targets' marks wait
+		// for happens.
 		defer w.wg.Done()
-		if cache.WaitForCacheSync(w.ctx.Done(), reg.HasSynced) {
+		select {
+		case <-reg.HasSyncedChecker().Done():
 			w.signal()
+		case <-w.ctx.Done():
 		}
 	}()
 	return oi
-}
-
-// handler signals a change on every watch event.
-func (w *watchSet) handler() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { w.signal() },
-		UpdateFunc: func(any, any) { w.signal() },
-		DeleteFunc: func(any) { w.signal() },
-	}
-}
-
-func (w *watchSet) signal() {
-	select {
-	case w.changed <- struct{}{}:
-	default: // an evaluation is already pending
-	}
-}
-
-// stripManagedFields drops managedFields from cached objects: they are
-// often the larger part of an object and status never reads them.
-func stripManagedFields(obj any) (any, error) {
-	if a, err := meta.Accessor(obj); err == nil {
-		a.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 // targetsSynced reports whether every resolved object's informer has
 // delivered its first list: before that, an absent object only means "not
 // listed yet".
 func (w *watchSet) targetsSynced() bool {
+	if w.synced {
+		return true
+	}
 	for _, t := range w.targets {
-		if t.inf != nil && !t.inf.synced() {
+		if t.inf != nil && !cache.IsDone(t.inf.synced) {
 			return false
 		}
 	}
+	w.synced = true
 	return true
 }
 
 // waitSynced waits until the object informers and the namespace caches have
 // their first lists, or ctx ends (false).
 func (w *watchSet) waitSynced(ctx context.Context) bool {
-	var synced []cache.InformerSynced
-	for _, t := range w.targets {
-		if t.inf != nil {
-			synced = append(synced, t.inf.synced)
-		}
+	var synced []cache.DoneChecker
+	for _, oi := range w.informers {
+		synced = append(synced, oi.synced)
 	}
 	for _, nc := range w.namespaces {
 		synced = append(synced, nc.synced...)
 	}
-	return cache.WaitForCacheSync(ctx.Done(), synced...)
+	for _, s := range synced {
+		select {
+		case <-s.Done():
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // close stops the informers and waits for their goroutines.
 func (w *watchSet) close() {
 	w.cancel()
+	w.hold.Stop()
 	for _, nc := range w.namespaces {
 		nc.shutdown()
 	}
 	w.wg.Wait()
-}
-
-// evaluate computes the health of every target from the caches. now comes
-// from the Checker's clock once per evaluation, so every object in one
-// report is judged at the same instant.
-func (w *watchSet) evaluate(ctx context.Context) []ObjectHealth {
-	now := w.c.now()
-	out := make([]ObjectHealth, len(w.targets))
-	for i, t := range w.targets {
-		oh := w.evaluateOne(ctx, t, now)
-		if oh.Status == Current {
-			if t.readyAt.IsZero() {
-				t.readyAt = now
-			}
-		} else {
-			t.readyAt = time.Time{}
-		}
-		oh.ReadyAt = t.readyAt
-		out[i] = oh
-	}
-	return out
-}
-
-func (w *watchSet) evaluateOne(ctx context.Context, t *target, now time.Time) ObjectHealth {
-	oh := ObjectHealth{Ref: t.ref, Status: Unknown}
-	if t.inf == nil {
-		oh.Message = t.err.Error()
-		return oh
-	}
-	if !t.inf.synced() {
-		oh.Message = t.ref.String() + ": not yet listed"
-		if err := t.inf.err(); err != nil {
-			oh.Message += ": " + err.Error()
-		}
-		return oh
-	}
-	item, exists, err := t.inf.informer.GetStore().GetByKey(t.key())
-	if err != nil || !exists {
-		oh.Message = t.ref.String() + ": not found"
-		return oh
-	}
-	obj, ok := item.(*unstructured.Unstructured)
-	if !ok {
-		oh.Message = fmt.Sprintf("%s: unexpected cached type %T", t.ref, item)
-		return oh
-	}
-	res := ComputeWith(obj, w.opts.statusOptions())
-	d := Diagnosis{Message: joinNonEmpty(": ", objectName(obj), res.Message)}
-	if isWorkload(t.gk.String()) {
-		found, err := w.finder.Find(ctx, obj, res, w.opts.diagnoseOptions(now))
-		if err != nil {
-			w.c.log.Warn("health: cause finder failed", "object", t.ref.String(), "error", err)
-		} else {
-			d = found
-		}
-	}
-	oh.Status, oh.Message, oh.Cause = res.Status, d.Message, d.Cause
-	if d.Certain && res.Status == InProgress {
-		oh.Status = Failed
-	}
-	return oh
 }

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -111,8 +112,14 @@ func TestBaseInstallsAHardenedAgent(t *testing.T) {
 		t.Errorf("agent namespace %q, leader election %v: want baton-system and on (2 replicas)",
 			cfg.Agent.Namespace, cfg.Agent.LeaderElection.IsEnabled())
 	}
-	if len(c.Ports) != 1 || !strings.HasSuffix(cfg.Listen.HTTP, ":"+strconv.Itoa(int(c.Ports[0].ContainerPort))) {
-		t.Errorf("listen.http %q, container ports %v", cfg.Listen.HTTP, c.Ports)
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if len(c.Ports) != 2 || !strings.HasSuffix(cfg.Listen.HTTP, ":"+strconv.Itoa(int(ports["http"]))) ||
+		!strings.HasSuffix(cfg.Listen.Webhook, ":"+strconv.Itoa(int(ports["webhook"]))) {
+		t.Errorf("listen.http %q, listen.webhook %q, container ports %v: want ports http and webhook on them",
+			cfg.Listen.HTTP, cfg.Listen.Webhook, c.Ports)
 	}
 	for _, path := range []string{cfg.Repositories[0].Auth.TokenFile, cfg.Forge.TokenFile, cfg.Webhook.SecretFile} {
 		if !mountedUnder(path, mounts) {
@@ -126,11 +133,77 @@ func TestBaseInstallsAHardenedAgent(t *testing.T) {
 		t.Errorf("service selector %v does not select the pods %v", svc.Spec.Selector, d.Spec.Template.Labels)
 	}
 
-	var crb rbacv1.ClusterRoleBinding
-	into(t, find(t, objs, "ClusterRoleBinding", "baton-agent"), &crb)
-	if len(crb.Subjects) != 1 || crb.Subjects[0].Name != "baton" || crb.Subjects[0].Namespace != "baton-system" {
-		t.Errorf("cluster role binding subjects %+v", crb.Subjects)
+	svcPorts := map[string]string{}
+	for _, p := range svc.Spec.Ports {
+		svcPorts[p.Name] = p.TargetPort.String()
 	}
+	if svcPorts["http"] != "http" || svcPorts["webhook"] != "webhook" {
+		t.Errorf("service ports %v: want http and webhook", svc.Spec.Ports)
+	}
+
+	// Ingress: the webhook port from anywhere, the status and metrics
+	// port from selected namespaces only, nothing else.
+	var np networkingv1.NetworkPolicy
+	into(t, find(t, objs, "NetworkPolicy", "baton"), &np)
+	for k, v := range np.Spec.PodSelector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("network policy selects %s=%s, the pods have %q", k, v, d.Spec.Template.Labels[k])
+		}
+	}
+	if len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress || len(np.Spec.Ingress) != 2 {
+		t.Fatalf("network policy %+v: want two ingress rules", np.Spec)
+	}
+	open, restricted := np.Spec.Ingress[0], np.Spec.Ingress[1]
+	if len(open.From) != 0 || len(open.Ports) != 1 || open.Ports[0].Port.String() != "webhook" {
+		t.Errorf("first ingress rule %+v: want the webhook port from anywhere", open)
+	}
+	if len(restricted.From) == 0 || len(restricted.Ports) != 1 || restricted.Ports[0].Port.String() != "http" {
+		t.Errorf("second ingress rule %+v: want the http port from selected peers", restricted)
+	}
+	for _, peer := range restricted.From {
+		if peer.IPBlock != nil || (peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels) == 0) {
+			t.Errorf("http port open to %+v: want only this namespace and labelled ones", peer)
+		}
+	}
+
+	// Least privilege: cluster-wide, the agent may only impersonate the
+	// environments' accounts, the ones its configuration names.
+	var crb rbacv1.ClusterRoleBinding
+	into(t, find(t, objs, "ClusterRoleBinding", "baton-impersonate"), &crb)
+	if len(crb.Subjects) != 1 || crb.Subjects[0].Name != "baton" || crb.Subjects[0].Namespace != "baton-system" ||
+		crb.RoleRef.Name != "baton-impersonate" {
+		t.Errorf("cluster role binding %+v", crb)
+	}
+	var imp rbacv1.ClusterRole
+	into(t, find(t, objs, "ClusterRole", "baton-impersonate"), &imp)
+	if len(imp.Rules) != 1 || strings.Join(imp.Rules[0].Verbs, ",") != "impersonate" ||
+		strings.Join(imp.Rules[0].Resources, ",") != "serviceaccounts" || len(imp.Rules[0].ResourceNames) == 0 {
+		t.Errorf("baton-impersonate rules %+v: want impersonate on named serviceaccounts only", imp.Rules)
+	}
+	if !cfg.Agent.RequireServiceAccount || !contains(imp.Rules[0].ResourceNames, cfg.Agent.DefaultServiceAccount) {
+		t.Errorf("baton.yaml: requireServiceAccount %v, defaultServiceAccount %q: want lockdown with an account baton-impersonate names (%v)",
+			cfg.Agent.RequireServiceAccount, cfg.Agent.DefaultServiceAccount, imp.Rules[0].ResourceNames)
+	}
+	for _, e := range cfg.Environments {
+		if _, name, ok := e.Account(); !ok || !contains(imp.Rules[0].ResourceNames, name) {
+			t.Errorf("environment %s runs as %q, which baton-impersonate does not name", e.Name, name)
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRoleBinding" && o.GetName() != "baton-impersonate" {
+			t.Errorf("ClusterRoleBinding %s: the default install binds nothing else cluster-wide", o.GetName())
+		}
+	}
+	find(t, objs, "ClusterRole", "baton-deployer")
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 func mountedUnder(path string, mounts map[string]string) bool {
@@ -176,11 +249,11 @@ func TestMonitoringComponent(t *testing.T) {
 	}
 }
 
-func TestNamespacedRBACComponentReplacesTheClusterRole(t *testing.T) {
+func TestNamespacedRBACComponentDropsImpersonation(t *testing.T) {
 	objs := build(t, "components/namespaced-rbac")
 	for _, o := range objs {
-		if (o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding") && o.GetName() == "baton-agent" {
-			t.Errorf("%s baton-agent still in the build", o.GetKind())
+		if o.GetKind() == "ClusterRoleBinding" || (o.GetKind() == "ClusterRole" && o.GetName() == "baton-impersonate") {
+			t.Errorf("%s %s still in the build", o.GetKind(), o.GetName())
 		}
 	}
 	var role rbacv1.Role
@@ -188,11 +261,43 @@ func TestNamespacedRBACComponentReplacesTheClusterRole(t *testing.T) {
 	if role.Namespace != "baton-system" {
 		t.Errorf("role in %q", role.Namespace)
 	}
-	var apply rbacv1.ClusterRole
-	into(t, find(t, objs, "ClusterRole", "baton-apply"), &apply)
 	var rb rbacv1.RoleBinding
 	into(t, find(t, objs, "RoleBinding", "baton-agent"), &rb)
 	if len(rb.Subjects) != 1 || rb.Subjects[0].Namespace != "baton-system" {
 		t.Errorf("role binding subjects %+v", rb.Subjects)
+	}
+	find(t, objs, "ClusterRole", "baton-deployer")
+}
+
+// The broad role is an opt-in, and says what it grants.
+func TestClusterWideRBACComponentSaysWhatItGrants(t *testing.T) {
+	objs := build(t, "components/cluster-wide-rbac")
+	var role rbacv1.ClusterRole
+	into(t, find(t, objs, "ClusterRole", "baton-agent"), &role)
+	var escalate bool
+	for _, r := range role.Rules {
+		if contains(r.Verbs, "escalate") && contains(r.Verbs, "bind") && contains(r.Resources, "clusterroles") {
+			escalate = true
+		}
+	}
+	if !escalate {
+		t.Errorf("baton-agent rules %+v: the broad role applies ClusterRoles from git, which needs escalate and bind", role.Rules)
+	}
+	find(t, objs, "ClusterRoleBinding", "baton-agent")
+	doc, err := os.ReadFile(filepath.Join(dir(t), "components", "cluster-wide-rbac", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, words := range []string{"cluster-admin in effect", "escalate", "grant itself", "the only\n# fence"} {
+		if !strings.Contains(string(doc), words) {
+			t.Errorf("cluster-wide-rbac's comment does not say %q", words)
+		}
+	}
+	rbac, err := os.ReadFile(filepath.Join(dir(t), "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(rbac), `resources: ["*"]`) && !strings.Contains(string(rbac), "Bound by a RoleBinding it grants nothing outside") {
+		t.Error("rbac.yaml grants every resource without saying it is bound per namespace")
 	}
 }

@@ -23,68 +23,98 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/baton-gitops/baton/internal/testenv/prometheus"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 )
 
 // TestInstall applies the install to the control plane as `kubectl apply
-// --server-side -k` would, first with the namespaced RBAC component, then
-// cluster-wide, and proves each time that the agent's Deployment becomes
-// available (admitted under the restricted Pod Security profile) and that
-// its ServiceAccount may do what a sync does. The steps share the cluster's
-// baton-system, so they run in order.
+// --server-side -k` would, in each RBAC variant — the default
+// (impersonation), components/namespaced-rbac, components/cluster-wide-rbac
+// — and proves each time that the agent's Deployment becomes available
+// (admitted under the restricted Pod Security profile), that a sync with
+// the agent's ServiceAccount does what the variant promises and that it
+// gets no more. The steps share the cluster's baton-system, so they run in
+// order, each removing what the previous one bound.
 func TestInstall(t *testing.T) {
 	ctx := t.Context()
 	a := newApplier(t, env.Config())
 	cs := env.Clientset(t)
 
-	// The operator's own CRDs, from its Go module: the ServiceMonitor and
-	// PrometheusRule must apply against the real schemas.
-	for _, plural := range []string{"servicemonitors", "prometheusrules"} {
-		path, err := prometheus.OperatorCRD(ctx, plural)
-		if err != nil {
-			t.Fatalf("prometheus-operator CRD %s: %v", plural, err)
+	applyOperatorCRDs(ctx, t, a)
+	unbind := func(names ...string) {
+		for _, n := range names {
+			_ = cs.RbacV1().ClusterRoleBindings().Delete(ctx, n, metav1.DeleteOptions{})
 		}
-		a.apply(ctx, t, readYAMLFile(t, path))
 	}
 	// Left over from an earlier run against this cluster (go test -count=2).
-	_ = cs.RbacV1().ClusterRoleBindings().Delete(ctx, "baton-agent", metav1.DeleteOptions{})
+	unbind("baton-agent", "baton-impersonate")
 
-	t.Run("namespaced RBAC", func(t *testing.T) {
+	t.Run("default: impersonation", func(t *testing.T) {
+		a.apply(ctx, t, build(t, "components/monitoring"))
+		waitDeploymentAvailable(t, cs, "baton-system", "baton")
+		sa := serviceAccountConfig(t, cs, "baton-system", "baton")
+
+		// An environment's account, bound in its namespace as rbac.yaml says.
+		ns := env.Namespace(t)
+		account := environmentAccount(t, ns, true)
+		scope := &reconciler.Scope{Namespaces: []string{ns}}
+		objs := appObjects(t, ns)
+		res := syncAs(t, sa, "rbac-impersonated", ns, objs, account, scope, "")
+		if n := res.Counts[reconciler.ActionCreated]; n != len(objs) {
+			t.Errorf("created %d objects, want %d: %+v", n, len(objs), res.Changes)
+		}
+		assertAllowed(t, sa, "baton-system", "coordination.k8s.io", "leases", "update", "", true)
+		assertAllowed(t, sa, "baton-system", "", "events", "create", "", true)
+		assertAllowed(t, sa, "baton-system", "", "configmaps", "create", "", true)
+		assertAllowed(t, sa, ns, "", "serviceaccounts", "impersonate", "baton-deployer", true)
+		// The agent itself writes nothing outside its namespace, and may
+		// impersonate no other account.
+		assertAllowed(t, sa, ns, "apps", "deployments", "create", "", false)
+		assertAllowed(t, sa, ns, "", "secrets", "get", "", false)
+		assertAllowed(t, sa, ns, "", "serviceaccounts", "impersonate", "default", false)
+		assertAllowed(t, sa, "", "", "users", "impersonate", "admin", false)
+		assertAllowed(t, sa, "", "rbac.authorization.k8s.io", "clusterroles", "escalate", "", false)
+
+		// An account without a binding in a namespace, and cluster-scoped
+		// objects (in Baton's scope, outside the account's rights): denied
+		// by the API server, named.
+		other := env.Namespace(t)
+		syncAs(t, sa, "rbac-unbound", other, appObjects(t, other), environmentAccount(t, other, false),
+			&reconciler.Scope{Namespaces: []string{other}}, "permission denied: ServiceAccount "+other+"/baton-deployer cannot")
+		syncAs(t, sa, "rbac-cluster-scoped", ns, []*unstructured.Unstructured{clusterRole(t)}, account,
+			&reconciler.Scope{ClusterWide: true}, "permission denied: ServiceAccount "+ns+"/baton-deployer cannot")
+	})
+
+	t.Run("namespaced RBAC (no impersonation)", func(t *testing.T) {
+		unbind("baton-impersonate")
 		a.apply(ctx, t, build(t, "components/namespaced-rbac", "components/monitoring"))
 		waitDeploymentAvailable(t, cs, "baton-system", "baton")
 		sa := serviceAccountConfig(t, cs, "baton-system", "baton")
 
 		// Bound in one namespace, as the component's instructions say.
 		ns := env.Namespace(t)
-		_, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "baton-apply"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "baton-apply"},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "baton", Namespace: "baton-system"}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		bindDeployer(t, ns, "baton-system", "baton")
 		objs := appObjects(t, ns)
-		res := syncAs(t, sa, "rbac-namespaced", ns, objs, "")
+		res := syncAs(t, sa, "rbac-namespaced", ns, objs, nil, nil, "")
 		if n := res.Counts[reconciler.ActionCreated]; n != len(objs) {
 			t.Errorf("created %d objects, want %d: %+v", n, len(objs), res.Changes)
 		}
+		assertAllowed(t, sa, ns, "", "serviceaccounts", "impersonate", "baton-deployer", false)
 		for _, verb := range []string{"get", "list", "watch", "create", "update", "delete"} {
-			assertAllowed(t, sa, "baton-system", "coordination.k8s.io", "leases", verb, true)
+			assertAllowed(t, sa, "baton-system", "coordination.k8s.io", "leases", verb, "", true)
 		}
-		assertAllowed(t, sa, "baton-system", "", "events", "create", true)
-		assertAllowed(t, sa, "baton-system", "", "configmaps", "create", true)
+		assertAllowed(t, sa, "baton-system", "", "events", "create", "", true)
+		assertAllowed(t, sa, "baton-system", "", "configmaps", "create", "", true)
 
 		// Outside the bound namespace, and cluster-scoped objects: refused.
 		other := env.Namespace(t)
-		syncAs(t, sa, "rbac-unbound", other, appObjects(t, other), "permission denied")
-		syncAs(t, sa, "rbac-cluster-scoped", ns, []*unstructured.Unstructured{clusterRole(t)}, "permission denied")
+		syncAs(t, sa, "rbac-unbound", other, appObjects(t, other), nil, nil, "permission denied")
+		syncAs(t, sa, "rbac-cluster-scoped", ns, []*unstructured.Unstructured{clusterRole(t)}, nil, nil, "permission denied")
 	})
 
 	t.Run("cluster-wide RBAC", func(t *testing.T) {
-		a.apply(ctx, t, build(t, "components/monitoring"))
+		a.apply(ctx, t, build(t, "components/cluster-wide-rbac", "components/monitoring"))
+		t.Cleanup(func() { unbind("baton-agent") })
 		waitDeploymentAvailable(t, cs, "baton-system", "baton")
 		sa := serviceAccountConfig(t, cs, "baton-system", "baton")
 		ns := env.Namespace(t)
@@ -96,16 +126,16 @@ func TestInstall(t *testing.T) {
 			_ = cs.CoreV1().Namespaces().Delete(context.Background(), ns+"-extra", metav1.DeleteOptions{})
 			_ = cs.RbacV1().ClusterRoles().Delete(context.Background(), clusterRole(t).GetName(), metav1.DeleteOptions{})
 		})
-		res := syncAs(t, sa, "rbac-cluster", ns, objs, "")
+		res := syncAs(t, sa, "rbac-cluster", ns, objs, nil, &reconciler.Scope{ClusterWide: true}, "")
 		if n := res.Counts[reconciler.ActionCreated]; n != len(objs) {
 			t.Errorf("created %d objects, want %d: %+v", n, len(objs), res.Changes)
 		}
 		for _, verb := range []string{"create", "update", "delete", "watch"} {
-			assertAllowed(t, sa, "kube-system", "apps", "deployments", verb, true)
+			assertAllowed(t, sa, "kube-system", "apps", "deployments", verb, "", true)
 		}
-		// No more than an agent needs.
-		assertAllowed(t, sa, "kube-system", "", "serviceaccounts", "impersonate", false)
-		assertAllowed(t, sa, "kube-system", "", "pods", "deletecollection", false)
+		// What it says it grants: escalate and bind; and not deletecollection.
+		assertAllowed(t, sa, "", "rbac.authorization.k8s.io", "clusterroles", "escalate", "", true)
+		assertAllowed(t, sa, "kube-system", "", "pods", "deletecollection", "", false)
 	})
 
 	t.Run("restricted pod security is enforced", func(t *testing.T) {
@@ -198,9 +228,10 @@ func serviceAccountConfig(t *testing.T, cs kubernetes.Interface, ns, name string
 }
 
 // syncAs runs one reconciler sync with cfg's identity, with the inventory
-// in baton-system as the agent keeps it. wantErr, when set, is a part of
-// the error the sync must fail with.
-func syncAs(t *testing.T, cfg *rest.Config, envName, ns string, objs []*unstructured.Unstructured, wantErr string) reconciler.Result {
+// in baton-system as the agent keeps it, impersonating account when it is
+// set. wantErr, when set, is a part of the error the sync must fail with.
+func syncAs(t *testing.T, cfg *rest.Config, envName, ns string, objs []*unstructured.Unstructured,
+	account *reconciler.ServiceAccount, scope *reconciler.Scope, wantErr string) reconciler.Result {
 	t.Helper()
 	r, err := reconciler.New(cfg, reconciler.Options{InventoryNamespace: "baton-system"})
 	if err != nil {
@@ -214,7 +245,7 @@ func syncAs(t *testing.T, cfg *rest.Config, envName, ns string, objs []*unstruct
 		_ = env.Clientset(t).CoreV1().ConfigMaps("baton-system").Delete(context.Background(), inventory.ConfigMapName(envName), metav1.DeleteOptions{})
 	})
 	res, err := r.Sync(t.Context(), reconciler.Request{Environment: envName, Revision: "0123456789abcdef0123456789abcdef01234567",
-		DefaultNamespace: ns, Objects: objs, Prune: true})
+		DefaultNamespace: ns, Objects: objs, Prune: true, ServiceAccount: account, Scope: scope})
 	switch {
 	case wantErr == "" && err != nil:
 		t.Fatalf("sync %s as the agent's ServiceAccount: %v", envName, err)
@@ -224,8 +255,38 @@ func syncAs(t *testing.T, cfg *rest.Config, envName, ns string, objs []*unstruct
 	return res
 }
 
-// assertAllowed asks the API server whether cfg's identity may do verb.
-func assertAllowed(t *testing.T, cfg *rest.Config, ns, group, resource, verb string, want bool) {
+// environmentAccount makes the ServiceAccount baton-deployer in ns, bound
+// there to the ClusterRole baton-deployer when bound is set.
+func environmentAccount(t *testing.T, ns string, bound bool) *reconciler.ServiceAccount {
+	t.Helper()
+	_, err := env.Clientset(t).CoreV1().ServiceAccounts(ns).Create(t.Context(),
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "baton-deployer"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bound {
+		bindDeployer(t, ns, ns, "baton-deployer")
+	}
+	return &reconciler.ServiceAccount{Namespace: ns, Name: "baton-deployer"}
+}
+
+// bindDeployer binds the ClusterRole baton-deployer in ns to the
+// ServiceAccount saNS/name, as `kubectl create rolebinding` would.
+func bindDeployer(t *testing.T, ns, saNS, name string) {
+	t.Helper()
+	_, err := env.Clientset(t).RbacV1().RoleBindings(ns).Create(t.Context(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "baton-deployer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "baton-deployer"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: saNS}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// assertAllowed asks the API server whether cfg's identity may do verb
+// (on the object called name, when given).
+func assertAllowed(t *testing.T, cfg *rest.Config, ns, group, resource, verb, name string, want bool) {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -233,13 +294,13 @@ func assertAllowed(t *testing.T, cfg *rest.Config, ns, group, resource, verb str
 	}
 	r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(t.Context(), &authorizationv1.SelfSubjectAccessReview{
 		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: ns, Group: group, Resource: resource, Verb: verb}},
+			Namespace: ns, Group: group, Resource: resource, Verb: verb, Name: name}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Status.Allowed != want {
-		t.Errorf("%s %s.%s in %s: allowed %v, want %v", verb, resource, group, ns, r.Status.Allowed, want)
+		t.Errorf("%s %s.%s %q in %q: allowed %v, want %v", verb, resource, group, name, ns, r.Status.Allowed, want)
 	}
 }
 
@@ -286,7 +347,7 @@ func clusterRole(t *testing.T) *unstructured.Unstructured {
 	return parse(t, `
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
-metadata: {name: baton-manifests-test-platform}
+metadata: {name: manifests-test-platform}
 rules: [{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]
 `)
 }

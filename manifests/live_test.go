@@ -111,8 +111,14 @@ func TestLiveAgentFeedsTheDashboardAndAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// This test binary is also the render worker (testenv.Main), as the
+	// baton binary is in a pod.
+	worker, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := agent.New(agent.Options{Config: cfg, REST: env.Config(), Identity: "baton-live", Listener: ln,
-		Recorder: rec, SourceMetrics: m, Metrics: m.Handler(),
+		Recorder: rec, SourceMetrics: m, Metrics: m.Handler(), RenderWorker: worker,
 		Logger:      slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second})
 	if err != nil {
@@ -200,6 +206,17 @@ func TestLiveAgentFeedsTheDashboardAndAlerts(t *testing.T) {
 		w.waitAlert(ctx, t, "BatonNoSuccessfulSync", `environment="broken"`)
 		w.waitAlert(ctx, t, "BatonSyncFailing", `environment="locked"`)
 		w.waitAlert(ctx, t, "BatonGitAuthFailing", fmt.Sprintf(`repository=%q`, w.srv.HTTPURL("locked")))
+	})
+
+	step("a commit outside its scope is refused", func(t *testing.T) {
+		w.repo.Commit(t, "env/broken", gitserver.Change{Write: map[string]string{
+			"overlays/broken/kustomization.yaml": "resources: [../../base, planted.yaml]\n",
+			"overlays/broken/planted.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: planted, namespace: kube-system}\n",
+		}, Message: "plant a ConfigMap in kube-system"})
+		w.wait(ctx, t, `baton_sync_refused_total{environment="broken",rule="namespace"} > 0`)
+		if _, err := env.Clientset(t).CoreV1().ConfigMaps("kube-system").Get(ctx, "planted", metav1.GetOptions{}); err == nil {
+			t.Error("the refused ConfigMap exists in kube-system")
+		}
 	})
 
 	step("drift that comes back in correct mode", func(t *testing.T) {
@@ -425,7 +442,7 @@ func checkMetricNames(t *testing.T, g promclient.Gatherer) {
 // hold every reason the scenario gives cause for.
 func (w *liveWorld) checkEvents(ctx context.Context, t *testing.T, d1 string) {
 	cs := env.Clientset(t)
-	reasons := []string{events.ReasonSynced, events.ReasonSyncFailed, events.ReasonPruned, events.ReasonDrifted,
+	reasons := []string{events.ReasonSynced, events.ReasonSyncFailed, events.ReasonSyncRefused, events.ReasonPruned, events.ReasonDrifted,
 		events.ReasonHealthDegraded, events.ReasonRecovered, events.ReasonPromoted, events.ReasonPromotionFrozen}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -33,7 +33,9 @@
 // the commit was computed from (a lease), so a concurrent writer's commit
 // is never overwritten; a lost lease refetches, recomputes and retries, a
 // bounded number of times. Two promoters racing open one pull request
-// between them (a duplicate is closed). A promotion branch with a commit
+// between them (a duplicate is closed); a promotion whose pull request was
+// merged is not proposed again, and an open one whose content the target
+// already has is closed. A promotion branch with a commit
 // Baton did not make is not rewritten. Outcomes and audit events are
 // returned as data; each event is reported once per promoter, and a landed
 // promotion once across restarts and replicas when Options.Journal is set

@@ -56,4 +56,47 @@ type PullRequest struct {
 	MergedBy string
 	// MergeCommit is the commit the merge made on Base.
 	MergeCommit string
+	// Fork is set when Head is a branch of another repository (a fork),
+	// not of the forge's repository.
+	Fork bool
+}
+
+// Comment is a pull request comment and the id that edits it.
+type Comment struct {
+	ID   int64
+	Body string
+}
+
+// StatusState is a commit status's state. Forges that name states
+// otherwise (GitLab's "failed") are mapped by their provider.
+type StatusState string
+
+// The states of a commit status.
+const (
+	StatusPending StatusState = "pending"
+	StatusSuccess StatusState = "success"
+	StatusFailure StatusState = "failure"
+)
+
+// MaxStatusDescription is the longest description a commit status takes
+// on every forge (GitHub's limit); providers cut longer ones.
+const MaxStatusDescription = 140
+
+// CommitStatus is a status set on a commit, shown with a pull request's
+// checks: one per Context ("baton/staging"), the last one set wins.
+type CommitStatus struct {
+	Context     string
+	State       StatusState
+	Description string
+	// TargetURL links the details, when there is a page for them.
+	TargetURL string
+}
+
+// ShortDescription returns d cut to MaxStatusDescription runes.
+func ShortDescription(d string) string {
+	r := []rune(d)
+	if len(r) <= MaxStatusDescription {
+		return d
+	}
+	return string(r[:MaxStatusDescription-1]) + "…"
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/baton-gitops/baton/internal/markdown"
 )
 
 // freeze handles an unhealthy (or operator-frozen) source: nothing is
@@ -66,8 +68,10 @@ func (p *Promoter) freezeComment(ctx context.Context, edge Edge, to Environment,
 		if containsMarker(comments, marker) {
 			continue
 		}
+		// The detail carries health messages from the cluster: quoted, so
+		// that they cannot mention or link anything.
 		body := fmt.Sprintf("Promotion frozen: %s. Baton will not update this pull request until %s is healthy again; merging it now would promote past an unhealthy environment.\n\n%s\n",
-			detail, edge.From, marker)
+			markdown.Code(detail), edge.From, marker)
 		if err := p.opts.Forge.Comment(ctx, pr.Number, body); err != nil {
 			return err
 		}

@@ -139,6 +139,9 @@ const (
 	GateFrozen = "frozen"
 	GateBranch = "promotion-branch"
 	GateClosed = "pull-request-closed"
+	// GateSignature: the target branch's head fails the branch's
+	// signature policy; promotions wait for a head that passes.
+	GateSignature = "target-signature"
 	// GateOverridden stands for the soak and query gates a person skipped
 	// (SourceState.Override).
 	GateOverridden = "overridden"

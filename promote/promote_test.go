@@ -65,7 +65,7 @@ func TestPullRequestAfterSoakAndMerge(t *testing.T) {
 	if got := f.show(out.Commit, "overlays/staging/replicas.yaml"); !strings.Contains(got, "replicas: 2") {
 		t.Errorf("staging's own patch changed:\n%s", got)
 	}
-	for _, want := range []string{c, "Say bonjour", "### Changed files", "added `apps/new.yaml`", "`ghcr.io/acme/web`: 1.0 → 1.1", "soak passed"} {
+	for _, want := range []string{c, "Say bonjour", "### Changed files", "added `apps/new.yaml`", "`ghcr.io/acme/web`: `1.0` → `1.1`", "soak passed"} {
 		if !strings.Contains(strings.ToLower(pr.Body), strings.ToLower(want)) {
 			t.Errorf("body lacks %q:\n%s", want, pr.Body)
 		}
@@ -109,7 +109,7 @@ func TestPullRequestAfterSoakAndMerge(t *testing.T) {
 	wantResult(t, next, promote.PullRequestOpened)
 	var body pull
 	f.api(http.MethodGet, fmt.Sprintf("/pulls/%d", next.PullRequest.Number), nil, &body)
-	if !strings.Contains(body.Body, "Since dev@"+c[:7]) || !strings.Contains(body.Body, c2[:7]+"` Add a worker") ||
+	if !strings.Contains(body.Body, "Since dev@"+c[:7]) || !strings.Contains(body.Body, c2[:7]+"` `Add a worker`") ||
 		strings.Contains(body.Body, "bonjour") {
 		t.Errorf("second pull request's commit list:\n%s", body.Body)
 	}

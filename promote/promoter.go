@@ -27,6 +27,9 @@ type Repo interface {
 	Log(ctx context.Context, req source.LogRequest) ([]*source.Revision, error)
 	// Commit makes a commit in the local store.
 	Commit(ctx context.Context, req source.CommitRequest) (string, error)
+	// Tree returns the root tree Commit(req) would record, without making
+	// the commit.
+	Tree(ctx context.Context, req source.CommitRequest) (string, error)
 	// Push moves a remote branch if it is where the caller expects; a
 	// moved branch fails with an error matching source.ErrLeaseLost.
 	Push(ctx context.Context, req source.PushRequest) error
@@ -127,7 +130,11 @@ type edgeState struct {
 	landed       string // target commit of the last promotion in effect, as reported
 	landedKnown  bool   // landed was read or set (the journal need not be asked again)
 	reverted     string // target head last reverted by Rollback
-	history      *historyCache
+	verified     string // promotion branch head whose tree was found to be the computed one
+	// upToDate is the target head on which no promotion pull request was
+	// left open (see closeObsolete).
+	upToDate string
+	history  *historyCache
 }
 
 type historyCache struct {
@@ -261,6 +268,15 @@ func (p *Promoter) Evaluate(ctx context.Context, e Edge, st SourceState) (Outcom
 // again on the new heads.
 func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment, st SourceState, out *Outcome) (done bool, err error) {
 	heads, err := p.poll(ctx, to.Branch, PromotionBranch(edge))
+	if errors.Is(err, source.ErrSignatureInvalid) {
+		// The target's head fails its branch's signature policy: building
+		// on it (or on the last good head, which the branch has left)
+		// would carry that commit into a promotion Baton signs.
+		out.Result = Blocked
+		out.Blocker = &GateResult{Gate: GateSignature, Detail: fmt.Sprintf(
+			"the head of %s fails its signature policy, so no promotion is built on it: %v", to.Branch, err)}
+		return true, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
 	}
@@ -285,6 +301,11 @@ func (p *Promoter) attempt(ctx context.Context, edge Edge, from, to Environment,
 		"changes", len(c.plan.changes), "elapsed", time.Since(start))
 	if c.plan.empty() {
 		out.Result = Skipped
+		if edge.Policy == PolicyPullRequest {
+			if err := p.closeObsolete(ctx, edge, to, target); err != nil {
+				return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
+			}
+		}
 		return true, nil
 	}
 	if h := heldBy(hist, st.Revision.Commit, c.key); h != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/markdown"
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -19,7 +20,11 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 	branch := PromotionBranch(edge)
 	pushed := false
 	commit := ""
-	if isPromotionOf(branchHead, edge, c.src.Commit, target.Commit) {
+	current, err := p.holdsPromotion(ctx, edge, branch, branchHead, target, c)
+	if err != nil {
+		return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
+	}
+	if current {
 		commit = branchHead.Commit
 	} else {
 		if branchHead != nil {
@@ -33,7 +38,6 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 				return true, nil
 			}
 		}
-		var err error
 		if commit, err = p.promotionCommit(ctx, edge, branch, st, target, c, out.Gates); err != nil {
 			return false, fmt.Errorf("promote %s: %w", edge.Name(), err)
 		}
@@ -66,9 +70,45 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 	body := p.body(ctx, edge, to, st, target, hist, c, out.Gates, commit)
 	p.log.Debug("pull request body written", "edge", edge.Name(), "elapsed", time.Since(start))
 	start = time.Now()
-	err := p.pullRequest(ctx, edge, branch, to.Branch, title, body, commit, pushed, out)
+	err = p.pullRequest(ctx, edge, branch, to.Branch, title, body, commit, pushed, out)
 	p.log.Debug("pull request settled", "edge", edge.Name(), "result", out.Result, "elapsed", time.Since(start))
 	return true, err
+}
+
+// holdsPromotion reports whether the promotion branch's head already is
+// the promotion of c onto target. Its trailer and parent say which
+// promotion it claims to be; anyone who can push to the branch can write
+// those, so its tree must also be exactly the tree Baton computes now. A
+// head that claims the promotion but holds other content is rewritten
+// (with a lease) like a stale one.
+func (p *Promoter) holdsPromotion(ctx context.Context, edge Edge, branch string, head, target *source.Revision, c computed) (bool, error) {
+	if !isPromotionOf(head, edge, c.src.Commit, target.Commit) {
+		return false, nil
+	}
+	s := p.edgeState(edge.Name())
+	p.mu.Lock()
+	verified := s.verified == head.Commit
+	p.mu.Unlock()
+	if verified {
+		return true, nil
+	}
+	req, err := planRequest(branch, target, c.src.Snapshot, c.plan)
+	if err != nil {
+		return false, fmt.Errorf("compute the promotion tree: %w", err)
+	}
+	tree, err := p.opts.Repo.Tree(ctx, req)
+	if err != nil {
+		return false, fmt.Errorf("compute the promotion tree: %w", err)
+	}
+	if tree != head.Tree {
+		p.log.Warn("promotion branch head claims this promotion but holds other content; rewriting it",
+			"edge", edge.Name(), "branch", branch, "head", head.Commit, "tree", head.Tree, "want", tree)
+		return false, nil
+	}
+	p.mu.Lock()
+	s.verified = head.Commit
+	p.mu.Unlock()
+	return true, nil
 }
 
 // pullRequest opens the edge's pull request or updates the open one, and
@@ -94,7 +134,14 @@ func (p *Promoter) pullRequest(ctx context.Context, edge Edge, head, base, title
 				return fmt.Errorf("promote %s: list pull requests: %w", edge.Name(), err)
 			}
 			for _, pr := range closed {
-				if !pr.Merged && pr.HeadSHA == commit {
+				switch {
+				case pr.Merged && pr.HeadSHA == commit:
+					// Merged a moment ago: the target's head read before
+					// the merge is behind, and a new pull request for this
+					// very commit would be a duplicate of a landed one.
+					out.Result, out.PullRequest = Skipped, &pr
+					return nil
+				case !pr.Merged && pr.HeadSHA == commit:
 					out.Result = Blocked
 					out.Blocker = &GateResult{Gate: GateClosed, Detail: fmt.Sprintf(
 						"pull request #%d with this promotion was closed without merging; Baton proposes again when %s moves or a newer commit passes",
@@ -141,6 +188,35 @@ func (p *Promoter) pullRequest(ctx context.Context, edge Edge, head, base, title
 	}
 	out.Result, out.PullRequest = PullRequestUpdated, &updated
 	event(EventPullRequestUpdated, updated, "updated")
+	return nil
+}
+
+// closeObsolete closes the edge's open promotion pull requests once the
+// target already has the source's promotable content (target is its head):
+// a promotion proposed on a target head read just before another one was
+// merged proposes nothing any more. It asks the forge once per target head.
+func (p *Promoter) closeObsolete(ctx context.Context, edge Edge, to Environment, target *source.Revision) error {
+	f := p.opts.Forge
+	s := p.edgeState(edge.Name())
+	p.mu.Lock()
+	done := s.upToDate == target.Commit
+	p.mu.Unlock()
+	if f == nil || done {
+		return nil
+	}
+	open, err := f.PullRequests(ctx, PromotionBranch(edge), to.Branch, "open")
+	if err != nil {
+		return fmt.Errorf("list pull requests: %w", err)
+	}
+	for _, pr := range open {
+		_ = f.Comment(ctx, pr.Number, fmt.Sprintf("%s already has this content (at `%s`): nothing is left to promote; closing.", to.Branch, short(target.Commit)))
+		if err := f.ClosePullRequest(ctx, pr.Number); err != nil && p.stillOpen(ctx, pr) {
+			return fmt.Errorf("close pull request #%d, which proposes nothing any more: %w", pr.Number, err)
+		}
+	}
+	p.mu.Lock()
+	s.upToDate = target.Commit
+	p.mu.Unlock()
 	return nil
 }
 
@@ -211,9 +287,13 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 	src := c.src
 	fmt.Fprintf(&b, "Promotes **%s@%s** to **%s** (`%s`), on top of `%s`.\n\n", edge.From, short(src.Commit), edge.To, to.Branch, short(target.Commit))
 	if l := p.opts.Pipeline.label(); l != "" {
+		// A validated DNS label: nothing in it formats or mentions.
 		fmt.Fprintf(&b, "Pipeline: **%s**\n\n", p.opts.Pipeline.Name)
 	}
-	fmt.Fprintf(&b, "Source commit: `%s` %s (%s)\n\n", src.Commit, oneLine(src.Subject()), src.Author.Name)
+	// Everything read from commits (subjects, names, paths, tags) goes
+	// through markdown.Code: anyone who can push to the source branch
+	// writes it, and it must not mention, link or format anything.
+	fmt.Fprintf(&b, "Source commit: `%s` %s (%s)\n\n", src.Commit, markdown.Code(src.Subject()), markdown.Code(src.Author.Name))
 
 	b.WriteString("### Commits\n\n")
 	b.WriteString(p.commitList(ctx, edge, hist, src))
@@ -227,15 +307,15 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 		if !g.Passed {
 			mark = "FAILED"
 		}
-		fmt.Fprintf(&b, "- %s %s: %s\n", g.Gate, mark, oneLine(g.Detail))
+		fmt.Fprintf(&b, "- %s %s: %s\n", g.Gate, mark, markdown.Code(g.Detail))
 	}
 
 	b.WriteString("\n### Changed files\n\n")
 	for _, ch := range c.plan.changes {
-		fmt.Fprintf(&b, "- %s `%s`\n", ch.Kind, ch.Path)
+		fmt.Fprintf(&b, "- %s %s\n", ch.Kind, markdown.Code(ch.Path))
 	}
 	for _, im := range c.plan.images {
-		fmt.Fprintf(&b, "- image `%s`: %s → %s\n", im.Name, orNone(im.From), orNone(im.To))
+		fmt.Fprintf(&b, "- image %s: %s → %s\n", markdown.Code(im.Name), markdown.Code(im.From), markdown.Code(im.To))
 	}
 	fmt.Fprintf(&b, "\nPromotion commit `%s`. Merging this pull request promotes; reverting the merge on `%s` rolls back and holds this content.\n",
 		short(commit), to.Branch)
@@ -256,7 +336,7 @@ func (p *Promoter) commitList(ctx context.Context, edge Edge, hist *historyCache
 	}
 	log, err := p.opts.Repo.Log(ctx, source.LogRequest{Commit: src.Commit, Since: since, Max: 200})
 	if err != nil {
-		return fmt.Sprintf("(the commit list is not available: %v)\n", err)
+		return fmt.Sprintf("(the commit list is not available: %s)\n", markdown.Code(err.Error()))
 	}
 	list, complete := commitsBetween(log, prev, src.Commit)
 	var b strings.Builder
@@ -272,14 +352,7 @@ func (p *Promoter) commitList(ctx context.Context, edge Edge, hist *historyCache
 			fmt.Fprintf(&b, "- … and %d more\n", len(list)-i)
 			break
 		}
-		fmt.Fprintf(&b, "- `%s` %s (%s)\n", short(r.Commit), oneLine(r.Subject()), r.Author.Name)
+		fmt.Fprintf(&b, "- `%s` %s (%s)\n", short(r.Commit), markdown.Code(r.Subject()), markdown.Code(r.Author.Name))
 	}
 	return b.String()
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }

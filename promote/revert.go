@@ -68,6 +68,7 @@ func (p *Promoter) revertAttempt(ctx context.Context, edge Edge, to Environment,
 		return false, fmt.Errorf("revert %s: target branch %s does not exist", edge.Name(), to.Branch)
 	}
 	out.TargetHead = head.Commit
+	// The promotion branch's head tells a squash-merged promotion.
 	hist, err := p.history(ctx, edge, to, head, heads[PromotionBranch(edge)])
 	if err != nil {
 		return false, fmt.Errorf("revert %s: %w", edge.Name(), err)

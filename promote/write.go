@@ -12,28 +12,31 @@ import (
 // commitPlan makes a commit on parent with the plan applied, reading
 // copied files from tree.
 func (p *Promoter) commitPlan(ctx context.Context, branch string, parent *source.Revision, tree Tree, pl plan, message string) (string, error) {
+	req, err := planRequest(branch, parent, tree, pl)
+	if err != nil {
+		return "", err
+	}
+	author := p.opts.Author
+	author.When = p.clock.Now()
+	req.Author, req.Message, req.Signer = author, message, p.opts.Signer
+	return p.opts.Repo.Commit(ctx, req)
+}
+
+// planRequest is the commit request of the plan on parent, without
+// author and message: the edits alone, which fix the commit's tree.
+func planRequest(branch string, parent *source.Revision, tree Tree, pl plan) (source.CommitRequest, error) {
 	files := make(map[string][]byte, len(pl.copy)+len(pl.edits))
 	for _, path := range pl.copy {
 		b, err := tree.ReadFile(path)
 		if err != nil {
-			return "", fmt.Errorf("read %s: %w", path, err)
+			return source.CommitRequest{}, fmt.Errorf("read %s: %w", path, err)
 		}
 		files[path] = b
 	}
 	for path, b := range pl.edits {
 		files[path] = b
 	}
-	author := p.opts.Author
-	author.When = p.clock.Now()
-	return p.opts.Repo.Commit(ctx, source.CommitRequest{
-		Branch:  branch,
-		Parent:  parent.Commit,
-		Files:   files,
-		Delete:  pl.delete,
-		Author:  author,
-		Message: message,
-		Signer:  p.opts.Signer,
-	})
+	return source.CommitRequest{Branch: branch, Parent: parent.Commit, Files: files, Delete: pl.delete}, nil
 }
 
 // push pushes commit to branch with a lease on old. lost reports a lease

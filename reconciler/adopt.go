@@ -57,7 +57,7 @@ func (p *pass) adopt(ctx context.Context, it *item, live *unstructured.Unstructu
 		if fromCache || attempt > 0 {
 			// The cache keeps no field sets; the upgrade needs them.
 			var err error
-			if obj, err = p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name); err != nil {
+			if obj, err = p.client().get(ctx, it.gvr, it.ref.Namespace, it.ref.Name); err != nil {
 				return nil, err
 			}
 			if obj == nil {
@@ -71,7 +71,7 @@ func (p *pass) adopt(ctx context.Context, it *item, live *unstructured.Unstructu
 		if patch == nil {
 			return obj, nil
 		}
-		out, err := p.r.client.jsonPatch(ctx, it.gvr, it.ref.Namespace, it.ref.Name, patch)
+		out, err := p.client().jsonPatch(ctx, it.gvr, it.ref.Namespace, it.ref.Name, patch)
 		if apierrors.IsConflict(err) && attempt < 3 {
 			continue
 		}

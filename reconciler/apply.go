@@ -41,6 +41,11 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		out.Action = ActionUnchanged
 		return out
 	}
+	if owner := ownerOf(live); owner != "" && owner != p.req.Environment {
+		// Relabelled since the last pass (admit checks new objects as a
+		// set): it belongs to another environment now, and stays so.
+		return fail("apply", &RefusedError{Violations: []Violation{ownershipViolation(it.ref, owner, p.req.Environment)}})
+	}
 	if live != nil && needsAdoption(live) {
 		if p.dryRun {
 			out.Message = adoptMessage(true)
@@ -57,15 +62,15 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 	drift := (live == nil && it.inInventory) || (live != nil && live.GetAnnotations()[AnnotationDesiredHash] == it.hash)
 	if upToDate(live, it.payload.Object, it.hash) {
 		out.Action = ActionUnchanged
-		if p.r.cache != nil && !p.dryRun {
-			p.r.cache.verify(it.gvr, live) // the next pass may skip it
+		if c := p.cache(); c != nil && !p.dryRun {
+			c.verify(it.gvr, live) // the next pass may skip it
 		}
 		return p.settle(ctx, it, live, out, fail)
 	}
 	detectOnly := drift && p.req.Drift == DriftDetectOnly
 	dryRun := p.dryRun || detectOnly
 
-	after, created, err := p.r.client.apply(ctx, it.gvr, it.payload, dryRun)
+	after, created, err := p.client().apply(ctx, it.gvr, it.payload, dryRun)
 	recreated := false
 	if imm := asImmutable(err); imm != nil {
 		if !it.recreate {
@@ -98,7 +103,7 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 			if after, err = p.adopt(ctx, it, after, false); err != nil {
 				return fail("adopt", err)
 			}
-			if after, _, err = p.r.client.apply(ctx, it.gvr, it.payload, false); err != nil {
+			if after, _, err = p.client().apply(ctx, it.gvr, it.payload, false); err != nil {
 				return fail("apply", err)
 			}
 			out.Message = adoptMessage(false)
@@ -132,8 +137,8 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		}
 		return out
 	}
-	if p.r.cache != nil {
-		p.r.cache.remember(p.req.Environment, it.gvr, after)
+	if c := p.cache(); c != nil {
+		c.remember(p.req.Environment, it.gvr, after)
 	}
 	return p.settle(ctx, it, after, out, fail)
 }
@@ -187,11 +192,13 @@ func (p *pass) settle(ctx context.Context, it *item, obj *unstructured.Unstructu
 //     this desired content (its apply's answer, or a GET compared), with
 //     the desired hash, not being deleted and owing nothing to kubectl's
 //     client-side apply — nothing to read or do. CRDs and Namespaces are
-//     read anyway: the next stage waits on their status;
+//     read anyway: the next stage waits on their status. The watch only
+//     answers for objects labelled for this environment, so such an
+//     object is the environment's own;
 //   - absent, for an object the last pass did not apply (a new object): a
 //     miss for an inventory object may be a lagging watch.
 func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructured, unchanged bool, err error) {
-	if c := p.r.cache; c != nil && !p.dryRun {
+	if c := p.cache(); c != nil && !p.dryRun {
 		known, ok := c.lookup(ctx, p.req.Environment, it.gvr, it.ref.Namespace, it.ref.Name)
 		switch m := known.obj; {
 		case !ok:
@@ -202,7 +209,7 @@ func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructur
 			return nil, true, nil
 		}
 	}
-	obj, err = p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)
+	obj, err = p.client().get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)
 	return obj, false, err
 }
 
@@ -211,19 +218,19 @@ func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructur
 func (p *pass) recreate(ctx context.Context, it *item, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	if live == nil {
 		var err error
-		if live, err = p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name); err != nil {
+		if live, err = p.client().get(ctx, it.gvr, it.ref.Namespace, it.ref.Name); err != nil {
 			return nil, err
 		}
 		if live == nil {
 			return nil, errors.New("object vanished while recreating it")
 		}
 	}
-	if err := p.r.client.delete(ctx, it.gvr, it.ref.Namespace, it.ref.Name, live.GetUID()); err != nil {
+	if err := p.client().delete(ctx, it.gvr, it.ref.Namespace, it.ref.Name, live.GetUID()); err != nil {
 		return nil, err
 	}
 	if err := p.waitGone(ctx, it, live.GetUID()); err != nil {
 		return nil, err
 	}
-	after, _, err := p.r.client.apply(ctx, it.gvr, it.payload, false)
+	after, _, err := p.client().apply(ctx, it.gvr, it.payload, false)
 	return after, err
 }

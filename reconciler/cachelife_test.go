@@ -84,6 +84,7 @@ func TestCacheRetriesARefusedWatch(t *testing.T) {
 		}
 	}}
 	r := newReconciler(t, counter.wrap(cfg), ns, Options{CacheRetry: 200 * time.Millisecond})
+	grantInventory(t, r.opts.InventoryNamespace, ns)
 	name := envName(t)
 	req := Request{Environment: name, DefaultNamespace: ns, Prune: true, Objects: configMaps("", 5, "x")}
 	_, err := r.Sync(t.Context(), req)

@@ -23,6 +23,9 @@ type objClient struct {
 	rest         rest.Interface
 	dyn          dynamic.Interface
 	fieldManager string
+	// account is the ServiceAccount every request impersonates; nil for
+	// the agent's own identity. Denials name it.
+	account *ServiceAccount
 }
 
 func newObjClient(cfg *rest.Config, httpClient *http.Client, fieldManager string) (*objClient, error) {
@@ -81,7 +84,7 @@ func (c *objClient) apply(ctx context.Context, gvr schema.GroupVersionResource, 
 	// Error, unlike Raw, decodes the server's Status: the reason, and the
 	// causes that name an immutable field.
 	if err := res.Error(); err != nil {
-		return nil, false, permissionError("patch", gvr, payload.GetNamespace(), err)
+		return nil, false, c.denied("patch", gvr, payload.GetNamespace(), err)
 	}
 	raw, _ := res.Raw()
 	var code int
@@ -100,7 +103,7 @@ func (c *objClient) get(ctx context.Context, gvr schema.GroupVersionResource, na
 		return nil, nil
 	}
 	if err != nil {
-		return nil, permissionError("get", gvr, namespace, err)
+		return nil, c.denied("get", gvr, namespace, err)
 	}
 	return obj, nil
 }
@@ -118,14 +121,29 @@ func (c *objClient) delete(ctx context.Context, gvr schema.GroupVersionResource,
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	return permissionError("delete", gvr, namespace, err)
+	return c.denied("delete", gvr, namespace, err)
 }
 
 // jsonPatch sends a JSON patch (used to rewrite managedFields).
 func (c *objClient) jsonPatch(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string, patch []byte) (*unstructured.Unstructured, error) {
 	obj, err := c.resource(gvr, namespace).Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: c.fieldManager})
 	if err != nil {
-		return nil, permissionError("patch", gvr, namespace, err)
+		return nil, c.denied("patch", gvr, namespace, err)
 	}
 	return obj, nil
+}
+
+// denied rewrites an RBAC denial so that it names the account too.
+func (c *objClient) denied(verb string, gvr schema.GroupVersionResource, namespace string, err error) error {
+	return permissionError(c.account, verb, gvr, namespace, err)
+}
+
+// list lists the objects of a resource in a namespace ("" for all or for a
+// cluster-scoped resource) that match a label selector.
+func (c *objClient) list(ctx context.Context, gvr schema.GroupVersionResource, namespace, selector string) ([]unstructured.Unstructured, error) {
+	l, err := c.resource(gvr, namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, c.denied("list", gvr, namespace, err)
+	}
+	return l.Items, nil
 }

@@ -33,6 +33,7 @@ func TestFailedPassRecordsWhatItCreated(t *testing.T) {
 	ns := env.Namespace(t)
 	// A revision with a Deployment fails after its ConfigMaps were created.
 	r := newReconciler(t, deploymentsReadOnly(t, ns), ns, Options{})
+	grantInventory(t, r.opts.InventoryNamespace, ns)
 	name := envName(t)
 	good := []*unstructured.Unstructured{configMap("", "stays", nil)}
 	_, err := r.Sync(t.Context(), Request{Environment: name, Revision: "r1", DefaultNamespace: ns, Prune: true, Objects: good})

@@ -79,9 +79,10 @@ func isImmutableMessage(msg string) bool {
 }
 
 // permissionError rewrites an RBAC denial so that it names what baton tried:
-// the verb, the resource and the namespace — what an operator needs to write
-// the missing rule. Other errors pass through unchanged.
-func permissionError(verb string, gvr schema.GroupVersionResource, namespace string, err error) error {
+// the verb, the resource, the namespace and, when the request impersonated
+// one, the account — what an operator needs to write the missing rule.
+// Other errors pass through unchanged.
+func permissionError(account *ServiceAccount, verb string, gvr schema.GroupVersionResource, namespace string, err error) error {
 	if !apierrors.IsForbidden(err) {
 		return err
 	}
@@ -89,7 +90,14 @@ func permissionError(verb string, gvr schema.GroupVersionResource, namespace str
 	if namespace != "" {
 		where = fmt.Sprintf("in namespace %q", namespace)
 	}
-	return fmt.Errorf("permission denied: cannot %s %s %s: %w", verb, qualifiedResource(gvr), where, err)
+	if account == nil {
+		return fmt.Errorf("permission denied: cannot %s %s %s: %w", verb, qualifiedResource(gvr), where, err)
+	}
+	if strings.Contains(err.Error(), "cannot impersonate") {
+		// The agent itself was refused, before the account's rights counted.
+		return fmt.Errorf("permission denied: the agent may not impersonate %s (grant it \"impersonate\" on that serviceaccount): %w", account, err)
+	}
+	return fmt.Errorf("permission denied: %s cannot %s %s %s: %w", account, verb, qualifiedResource(gvr), where, err)
 }
 
 // qualifiedResource formats a resource as RBAC rules spell it: "deployments.apps",

@@ -40,16 +40,24 @@ func TestAsImmutable(t *testing.T) {
 func TestPermissionError(t *testing.T) {
 	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
 	denied := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "web", errors.New(`User "system:serviceaccount:shop:baton" cannot patch resource`))
-	err := permissionError("patch", gvr, "shop", denied)
+	err := permissionError(nil, "patch", gvr, "shop", denied)
 	assert.Contains(t, err.Error(), `permission denied: cannot patch deployments.apps in namespace "shop"`)
 	assert.True(t, apierrors.IsForbidden(err), "the API error stays reachable")
 
 	crb := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}
-	assert.Contains(t, permissionError("get", crb, "", apierrors.NewForbidden(crb.GroupResource(), "x", errors.New("no"))).Error(),
+	assert.Contains(t, permissionError(nil, "get", crb, "", apierrors.NewForbidden(crb.GroupResource(), "x", errors.New("no"))).Error(),
 		"cannot get clusterroles.rbac.authorization.k8s.io cluster-wide")
 
 	other := errors.New("connection refused")
-	assert.Same(t, other, permissionError("patch", gvr, "shop", other))
+	assert.Same(t, other, permissionError(nil, "patch", gvr, "shop", other))
+
+	sa := &ServiceAccount{Namespace: "shop", Name: "deployer"}
+	assert.Contains(t, permissionError(sa, "patch", gvr, "shop", denied).Error(),
+		`permission denied: ServiceAccount shop/deployer cannot patch deployments.apps in namespace "shop"`)
+	noImpersonation := apierrors.NewForbidden(schema.GroupResource{Resource: "serviceaccounts"}, "deployer",
+		errors.New(`User "system:serviceaccount:baton-system:baton" cannot impersonate resource "serviceaccounts"`))
+	assert.Contains(t, permissionError(sa, "patch", gvr, "shop", noImpersonation).Error(),
+		"permission denied: the agent may not impersonate ServiceAccount shop/deployer")
 }
 
 func TestObjectErrorFormat(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -63,17 +64,41 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // newReconciler makes a Reconciler on the admin config whose inventory
-// lives in namespace; it is closed when the test ends.
+// lives in the agent namespace of namespace (see agentNamespace); it is
+// closed when the test ends.
 func newReconciler(t testing.TB, cfg *rest.Config, namespace string, opts Options) *Reconciler {
 	t.Helper()
 	if cfg == nil {
 		cfg = env.Config()
 	}
-	opts.InventoryNamespace = namespace
+	opts.InventoryNamespace = agentNamespace(t, namespace)
 	r, err := New(cfg, opts)
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	return r
+}
+
+// agentNamespace returns the namespace that plays the agent's own for a
+// test whose objects live in namespace: "<namespace>-agent", made on first
+// use and deleted when the test ends. The agent's namespace is off-limits
+// to every environment, so inventories and objects cannot share one.
+func agentNamespace(t testing.TB, namespace string) string {
+	t.Helper()
+	name := namespace + "-agent"
+	cs := env.Clientset(t)
+	_, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsAlreadyExists(err):
+	case err != nil:
+		t.Fatalf("create agent namespace %s: %v", name, err)
+	default:
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+		})
+	}
+	return name
 }
 
 var nonLabel = regexp.MustCompile(`[^a-z0-9-]+`)

@@ -19,6 +19,8 @@ type pass struct {
 	req    Request
 	dryRun bool
 	log    *slog.Logger
+	// ids are the client and watch cache of the request's identity.
+	ids *clients
 
 	mu sync.Mutex // guards newNamespaces
 	// newNamespaces are Namespaces a dry run would create: objects in them
@@ -55,6 +57,11 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 	}
 	for _, it := range items {
 		it.inInventory = inPrev[keyOf(it.ref)]
+	}
+	// Admission first: a refused revision writes nothing, not even the
+	// inventory's pending entries.
+	if err := p.admit(ctx, items); err != nil {
+		return err
 	}
 	known := prev.All()
 	if len(items) == 0 && len(known) > 0 && !p.req.AllowEmpty {
@@ -105,7 +112,7 @@ func (p *pass) run(ctx context.Context, res *Result) error {
 				errs = append(errs, err)
 			}
 		}
-		if c := p.r.cache; c != nil {
+		if c := p.cache(); c != nil {
 			// Watches on what the environment no longer uses stop.
 			c.retain(p.req.Environment, cacheKeys(p.req.Environment, items))
 		}

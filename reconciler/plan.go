@@ -22,8 +22,10 @@ type mapper interface {
 type item struct {
 	// index is the position in the staged order and in Result.Changes.
 	index int
-	ref   ObjectRef
-	gvk   schema.GroupVersionKind
+	// source is the position in Request.Objects.
+	source int
+	ref    ObjectRef
+	gvk    schema.GroupVersionKind
 	// gvr is the resource; valid once mapped is true. A custom resource whose
 	// CRD is part of the same desired set is mapped only after that CRD is
 	// Established.
@@ -125,7 +127,7 @@ func planOne(ctx context.Context, m mapper, req Request, crds map[schema.GroupKi
 		return nil, objectError("plan", ref, fmt.Errorf("object %d: metadata.name is missing (generateName is not supported: an object must have a name to be tracked)", i))
 	}
 
-	it := &item{ref: ref, gvk: gvk}
+	it := &item{ref: ref, gvk: gvk, source: i}
 	mapping, err := m.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
 	switch {
 	case err == nil:
@@ -219,6 +221,14 @@ func validateRequest(req Request) error {
 	}
 	if err := validateIgnoreRules(req.Ignore); err != nil {
 		return fmt.Errorf("environment %s: %w", req.Environment, err)
+	}
+	if err := validateScope(req.Scope); err != nil {
+		return fmt.Errorf("environment %s: %w", req.Environment, err)
+	}
+	if sa := req.ServiceAccount; sa != nil {
+		if err := sa.Validate(); err != nil {
+			return fmt.Errorf("environment %s: %w", req.Environment, err)
+		}
 	}
 	return nil
 }

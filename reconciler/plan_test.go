@@ -25,6 +25,7 @@ func staticMapper() *meta.DefaultRESTMapper {
 		{schema.GroupVersionKind{Version: "v1", Kind: "ServiceAccount"}, true},
 		{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, true},
 		{schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"}, false},
+		{schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding"}, false},
 		{schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}, false},
 		{schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"}, false},
 	} {

@@ -102,6 +102,10 @@ func (p *pass) prune(ctx context.Context, items []*item, known []inventory.Entry
 			continue
 		}
 		namespaced := m.Scope.Name() == meta.RESTScopeNameNamespace
+		if reason := p.outsideScope(ref, namespaced); reason != "" {
+			outs = append(outs, outcome{Change: Change{Ref: ref, Action: ActionSkipped, Message: "kept: " + reason}})
+			continue
+		}
 		targets = append(targets, pruneTarget{ref: ref, entry: e, gvr: m.Resource, stage: stageOf(e.Group, e.Kind, namespaced)})
 	}
 	slices.SortFunc(targets, func(a, b pruneTarget) int {
@@ -142,7 +146,9 @@ func (p *pass) pruneOne(ctx context.Context, t pruneTarget) (res pruned) {
 		res.Action, res.Err, res.keep = ActionFailed, objectError("prune", t.ref, err), true
 		return res
 	}
-	live, err := p.r.client.resource(t.gvr, t.ref.Namespace).Get(ctx, t.ref.Name, metav1.GetOptions{})
+	// Not p.client().get: it reads a 404 as gone, and a resource not served
+	// answers 404 too.
+	live, err := p.client().resource(t.gvr, t.ref.Namespace).Get(ctx, t.ref.Name, metav1.GetOptions{})
 	switch {
 	case notServed(err):
 		// Discovery was stale: the resource is not served at the moment (a
@@ -154,7 +160,7 @@ func (p *pass) pruneOne(ctx context.Context, t pruneTarget) (res pruned) {
 	case apierrors.IsNotFound(err):
 		return pruned{} // gone: nothing to report, nothing to keep
 	case err != nil:
-		return fail(permissionError("get", t.gvr, t.ref.Namespace, err))
+		return fail(p.client().denied("get", t.gvr, t.ref.Namespace, err))
 	}
 	if env := live.GetLabels()[LabelEnvironment]; env != p.req.Environment {
 		// Someone relabelled it, or another environment took it over: it
@@ -179,7 +185,7 @@ func (p *pass) pruneOne(ctx context.Context, t pruneTarget) (res pruned) {
 	if p.dryRun {
 		return res
 	}
-	if err := p.r.client.delete(ctx, t.gvr, t.ref.Namespace, t.ref.Name, live.GetUID()); err != nil {
+	if err := p.client().delete(ctx, t.gvr, t.ref.Namespace, t.ref.Name, live.GetUID()); err != nil {
 		return fail(err)
 	}
 	// Finalizers keep it until they finish: know it until it is gone.

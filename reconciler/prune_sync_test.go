@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -82,9 +83,12 @@ func TestSyncRefusesToPruneAnotherEnvironmentsObject(t *testing.T) {
 	a, b := envName(t), envName(t)
 	_, err := r.Sync(t.Context(), Request{Environment: a, DefaultNamespace: ns, Prune: true, Objects: []*unstructured.Unstructured{configMap("", "shared", nil)}})
 	require.NoError(t, err)
-	// Environment b takes the object over (a misconfiguration, but it must
-	// not lead to a deletion by a).
-	_, err = r.Sync(t.Context(), Request{Environment: b, DefaultNamespace: ns, Prune: true, Objects: []*unstructured.Unstructured{configMap("", "shared", nil)}})
+	// Someone relabels the object for environment b by hand (environments
+	// never take each other's objects over); that must not lead to a
+	// deletion by a.
+	live := getObject(t, gvrConfigMaps, ns, "shared")
+	live.SetLabels(map[string]string{LabelManagedBy: ManagedByValue, LabelEnvironment: b})
+	_, err = env.Dynamic(t).Resource(gvrConfigMaps).Namespace(ns).Update(t.Context(), live, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	res, err := r.Sync(t.Context(), Request{Environment: a, DefaultNamespace: ns, Prune: true, AllowEmpty: true})
 	require.NoError(t, err)

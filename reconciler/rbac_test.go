@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 )
@@ -13,6 +14,7 @@ import (
 func TestSyncRestrictedServiceAccountNamesVerbResourceNamespace(t *testing.T) {
 	ns := env.Namespace(t)
 	r := newReconciler(t, deploymentsReadOnly(t, ns), ns, Options{})
+	grantInventory(t, r.opts.InventoryNamespace, ns)
 	deployment := webDeployment(t)
 	name := envName(t)
 	res, err := r.Sync(t.Context(), Request{Environment: name, DefaultNamespace: ns, Prune: true,
@@ -54,4 +56,21 @@ spec:
     metadata: {labels: {app: web}}
     spec: {containers: [{name: web, image: nginx:1}]}
 `)
+}
+
+// grantInventory lets every ServiceAccount of accountsNS keep inventories in
+// the agent namespace: what the install's Role gives the agent.
+func grantInventory(t *testing.T, agentNS, accountsNS string) {
+	t.Helper()
+	ctx := t.Context()
+	cs := env.Clientset(t)
+	meta := metav1.ObjectMeta{Name: "inventories-" + accountsNS, Namespace: agentNS}
+	_, err := cs.RbacV1().Roles(agentNS).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"*"}}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().RoleBindings(agentNS).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: meta,
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: meta.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:serviceaccounts:" + accountsNS}}},
+		metav1.CreateOptions{})
+	require.NoError(t, err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +26,8 @@ type Reconciler struct {
 	// cache is nil when Options.DisableCache is set.
 	cache *watchCache
 	store *inventory.Store
+	// accounts are the clients of impersonated ServiceAccounts.
+	accounts accounts
 }
 
 // New returns a Reconciler talking to the cluster of cfg. cfg is copied and
@@ -67,39 +70,60 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		mapper: m,
 		store: &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager,
 			Writer: opts.Writer},
+		accounts: accounts{base: c},
 	}
 	if !opts.DisableCache {
-		md, err := metadata.NewForConfigAndClient(c, httpClient)
-		if err != nil {
-			return nil, fmt.Errorf("reconciler: metadata client: %w", err)
+		if r.cache, err = r.newCache(c, httpClient, opts.Logger); err != nil {
+			return nil, fmt.Errorf("reconciler: %w", err)
 		}
-		r.cache = newWatchCache(md, opts.Logger, opts.CacheSyncTimeout,
-			retryPolicy{base: opts.CacheRetry, max: 16 * opts.CacheRetry, now: time.Now})
 	}
 	return r, nil
 }
 
-// ReleaseCache stops the watches of every environment; the next pass of
-// each starts its own again. A replica that stops leading calls it: it
-// applies nothing until it leads again.
-func (r *Reconciler) ReleaseCache() {
-	if r.cache != nil {
-		r.cache.release()
+// newCache returns a watch cache whose metadata-only watches go out as
+// cfg's identity.
+func (r *Reconciler) newCache(cfg *rest.Config, httpClient *http.Client, log *slog.Logger) (*watchCache, error) {
+	md, err := metadata.NewForConfigAndClient(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
 	}
+	// A watch refused by RBAC is tried again with backoff, so that fixing
+	// RBAC needs no restart.
+	retry := retryPolicy{base: r.opts.CacheRetry, max: 16 * r.opts.CacheRetry, now: time.Now}
+	return newWatchCache(md, log, r.opts.CacheSyncTimeout, retry), nil
+}
+
+// ReleaseCache stops the watches of every environment, the agent's and
+// its impersonated accounts'; the next pass of each starts its own again.
+// A replica that stops leading calls it: it applies nothing until it leads
+// again.
+func (r *Reconciler) ReleaseCache() {
+	r.eachCache((*watchCache).release)
 }
 
 // ReleaseCacheOf stops the watches of env only: another replica syncs it
 // now.
 func (r *Reconciler) ReleaseCacheOf(env string) {
-	if r.cache != nil {
-		r.cache.retain(env, nil)
-	}
+	r.eachCache(func(c *watchCache) { c.retain(env, nil) })
 }
 
 // Close stops the watches. A closed Reconciler must not be used again.
 func (r *Reconciler) Close() {
+	r.eachCache((*watchCache).close)
+}
+
+// eachCache calls f with the watch cache of the agent's identity and of
+// each impersonated account.
+func (r *Reconciler) eachCache(f func(*watchCache)) {
 	if r.cache != nil {
-		r.cache.close()
+		f(r.cache)
+	}
+	r.accounts.mu.Lock()
+	defer r.accounts.mu.Unlock()
+	for _, c := range r.accounts.byAccount {
+		if c.cache != nil {
+			f(c.cache)
+		}
 	}
 }
 
@@ -108,6 +132,9 @@ func (r *Reconciler) Close() {
 // the object errors. Guarantees:
 //   - an invalid desired set (a bad object, a duplicate, an unknown kind)
 //     is refused before anything is applied;
+//   - so is a set with an object outside Request.Scope, one of the agent's
+//     own objects, or an object that belongs to another environment
+//     (the error is a *RefusedError);
 //   - nothing is pruned unless every object applied, and the inventory
 //     names the new revision only then; before applying, it records the
 //     objects the pass may create as pending, so that a failed or
@@ -150,7 +177,11 @@ func (r *Reconciler) run(ctx context.Context, req Request, dryRun bool) (res Res
 		res.Suspended = true
 		return res, nil
 	}
-	p := &pass{r: r, req: req, dryRun: dryRun, log: r.opts.Logger.With("environment", req.Environment, "revision", req.Revision)}
+	ids, err := r.clientsFor(req.ServiceAccount)
+	if err != nil {
+		return res, err
+	}
+	p := &pass{r: r, req: req, dryRun: dryRun, ids: ids, log: r.opts.Logger.With("environment", req.Environment, "revision", req.Revision)}
 	err = p.run(ctx, &res)
 	return res, err
 }

@@ -91,6 +91,21 @@ type Request struct {
 	Ignore []IgnoreRule
 	// Suspend makes the pass apply and prune nothing; Result.Suspended says so.
 	Suspend bool
+	// Scope limits what the request may write: an object outside it
+	// refuses the whole request (a *RefusedError) before anything is
+	// applied or pruned. Nil applies no scope — for callers that checked
+	// the objects themselves; the agent always sets one. The agent's own
+	// namespace and RBAC are off-limits either way.
+	Scope *Scope
+	// ServiceAccount, when set, is impersonated by every request made for
+	// the environment's objects: apply, prune, dry run, reads and watches.
+	// The inventory (the agent's own record) is read and written as the
+	// agent. Nil makes the requests as the agent.
+	ServiceAccount *ServiceAccount
+	// SourceOf names the file a rendered object came from, for refusal
+	// messages ("overlays/dev/web.yaml:3"); it is called only when an
+	// object is refused. Nil leaves sources out.
+	SourceOf func(obj *unstructured.Unstructured) string
 }
 
 // ObjectRef identifies an object. It is plain data so that other packages

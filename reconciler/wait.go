@@ -31,7 +31,7 @@ var gvrCRD = schema.GroupVersionResource{Group: groupAPIExtensions, Version: "v1
 // waitEstablished waits until a CRD serves its kind.
 func (p *pass) waitEstablished(ctx context.Context, name string) error {
 	return waitFor(ctx, p.r.opts.WaitTimeout, "Established", func(ctx context.Context) (bool, error) {
-		crd, err := p.r.client.get(ctx, gvrCRD, "", name)
+		crd, err := p.client().get(ctx, gvrCRD, "", name)
 		if err != nil || crd == nil {
 			return false, err
 		}
@@ -57,7 +57,7 @@ func (p *pass) waitActive(ctx context.Context, ns *unstructured.Unstructured) er
 	}
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	return waitFor(ctx, p.r.opts.WaitTimeout, "Active", func(ctx context.Context) (bool, error) {
-		obj, err := p.r.client.get(ctx, gvr, "", ns.GetName())
+		obj, err := p.client().get(ctx, gvr, "", ns.GetName())
 		if err != nil || obj == nil {
 			return false, err
 		}
@@ -69,7 +69,7 @@ func (p *pass) waitActive(ctx context.Context, ns *unstructured.Unstructured) er
 // replaced by a new object of the same name).
 func (p *pass) waitGone(ctx context.Context, it *item, uid types.UID) error {
 	return waitFor(ctx, p.r.opts.WaitTimeout, "deletion", func(ctx context.Context) (bool, error) {
-		obj, err := p.r.client.get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)
+		obj, err := p.client().get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)
 		if err != nil {
 			return false, err
 		}

@@ -55,30 +55,55 @@ func yamlLines(obj map[string]any) ([]string, error) {
 	return lines[:len(lines)-1], nil // SplitAfter leaves "" after the last newline
 }
 
+// annotationLastApplied is the annotation kubectl apply (client-side) writes: the
+// whole object as applied, a Secret's values included, in JSON.
+const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
 // maskSecretValues replaces the values under data and stringData of two
-// versions of a Secret, comparing before masking so that a changed value
-// stays visible as changed without showing it. Either side may be nil.
+// versions of a Secret, and its last-applied-configuration annotation,
+// comparing before masking so that a changed value stays visible as
+// changed without showing it. Either side may be nil.
 func maskSecretValues(from, to map[string]any) {
 	for _, field := range []string{"data", "stringData"} {
 		a, _ := from[field].(map[string]any)
 		b, _ := to[field].(map[string]any)
-		for k, av := range a {
-			bv, inB := b[k]
-			switch {
-			case !inB:
-				a[k] = maskSame
-			case fmt.Sprint(av) == fmt.Sprint(bv):
-				a[k], b[k] = maskSame, maskSame
-			default:
-				a[k], b[k] = maskOld, maskNew
-			}
-		}
-		for k := range b {
-			if _, inA := a[k]; !inA {
-				b[k] = maskSame
-			}
+		maskMaps(a, b)
+	}
+	maskEntry(annotations(from), annotations(to), annotationLastApplied)
+}
+
+// maskEntry masks the entry key of a and b, like maskMaps.
+func maskEntry(a, b map[string]any, key string) {
+	av, inA := a[key]
+	bv, inB := b[key]
+	switch {
+	case inA && inB && fmt.Sprint(av) == fmt.Sprint(bv):
+		a[key], b[key] = maskSame, maskSame
+	case inA && inB:
+		a[key], b[key] = maskOld, maskNew
+	case inA:
+		a[key] = maskSame
+	case inB:
+		b[key] = maskSame
+	}
+}
+
+// maskMaps masks every value of a and b in place; see maskSecretValues.
+func maskMaps(a, b map[string]any) {
+	for k := range a {
+		maskEntry(a, b, k)
+	}
+	for k := range b {
+		if _, inA := a[k]; !inA {
+			b[k] = maskSame
 		}
 	}
+}
+
+func annotations(obj map[string]any) map[string]any {
+	md, _ := obj["metadata"].(map[string]any)
+	ann, _ := md["annotations"].(map[string]any)
+	return ann
 }
 
 // editOp is one line of an edit script.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 func lines(s ...string) []string {
@@ -126,4 +127,50 @@ func TestObjectDiffPlainObject(t *testing.T) {
 	d, err := objectDiff(ObjectRef{Version: "v1", Kind: "ConfigMap", Namespace: "ns1", Name: "c"}, live, desired)
 	require.NoError(t, err)
 	assert.Equal(t, "--- live/ConfigMap/ns1/c\n+++ git/ConfigMap/ns1/c\n@@ -1,7 +1,7 @@\n apiVersion: v1\n data:\n   a: \"1\"\n-  b: \"2\"\n+  b: \"3\"\n kind: ConfigMap\n metadata:\n   name: c\n", d)
+}
+
+// kubectl apply (client-side) leaves the whole Secret, values included, in
+// an annotation: it is masked like the values, on either side of a diff.
+func TestObjectDiffMasksTheLastAppliedConfigurationOfSecrets(t *testing.T) {
+	applied := func(pw string) string {
+		return `{"apiVersion":"v1","data":{"password":"` + pw + `"},"kind":"Secret","metadata":{"name":"db","namespace":"shop"}}`
+	}
+	secret := func(pw, annotation string) *unstructured.Unstructured {
+		o := obj(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\ndata: {password: "+pw+"}\n")
+		if annotation != "" {
+			o.SetAnnotations(map[string]string{annotationLastApplied: annotation, "team": "payments"})
+		}
+		return o
+	}
+	ref := ObjectRef{Version: "v1", Kind: "Secret", Namespace: "shop", Name: "db"}
+	for name, tc := range map[string]struct {
+		live, desired *unstructured.Unstructured
+		want          []string
+	}{
+		"changed": {secret("b2xk", applied("b2xk")), secret("bmV3", applied("bmV3")),
+			[]string{"-    " + annotationLastApplied + ": '***** (old)'\n", "+    " + annotationLastApplied + ": '***** (new)'\n"}},
+		"same, values changed": {secret("b2xk", applied("b2xk")), secret("bmV3", applied("b2xk")), nil},
+		"dropped":              {secret("b2xk", applied("b2xk")), secret("b2xk", ""), []string{"-    " + annotationLastApplied + ": '*****'\n"}},
+		"added":                {secret("b2xk", ""), secret("b2xk", applied("b2xk")), []string{"+    " + annotationLastApplied + ": '*****'\n"}},
+		"pruned":               {secret("b2xk", applied("b2xk")), nil, []string{"-    " + annotationLastApplied + ": '*****'\n"}},
+		"created":              {nil, secret("bmV3", applied("bmV3")), []string{"+    " + annotationLastApplied + ": '*****'\n"}},
+		"others kept":          {nil, secret("bmV3", applied("bmV3")), []string{"+    team: payments\n"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := objectDiff(ref, tc.live, tc.desired)
+			require.NoError(t, err)
+			for _, leak := range []string{"b2xk", "bmV3", `"password"`} {
+				assert.NotContains(t, d, leak)
+			}
+			for _, w := range tc.want {
+				assert.Contains(t, d, w)
+			}
+		})
+	}
+	// A ConfigMap's annotation is shown: only Secrets hold secrets.
+	cm := obj(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\n")
+	cm.SetAnnotations(map[string]string{annotationLastApplied: `{"data":{"a":"1"}}`})
+	d, err := objectDiff(ObjectRef{Version: "v1", Kind: "ConfigMap", Namespace: "shop", Name: "c"}, nil, cm)
+	require.NoError(t, err)
+	assert.Contains(t, d, `{"data":{"a":"1"}}`)
 }

@@ -2,7 +2,13 @@
 
 package render
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // processCPU is not measured off unix; the benchmarks report zero.
 func processCPU() time.Duration { return 0 }
+
+// peakRSS is not measured off unix; the benchmarks report zero.
+func peakRSS(*os.ProcessState) int64 { return 0 }

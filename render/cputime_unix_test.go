@@ -3,6 +3,7 @@
 package render
 
 import (
+	"os"
 	"syscall"
 	"time"
 )
@@ -16,4 +17,12 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS is the peak resident set size of a finished process, in bytes.
+func peakRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss * 1024 // KiB on Linux
+	}
+	return 0
 }

@@ -1,6 +1,8 @@
 // Package render turns one environment's overlay at one revision into the
 // Kubernetes objects to apply, with Kustomize (sigs.k8s.io/kustomize/api)
-// in process.
+// in process. The module links a copy of kustomize/api whose resource
+// lookups are linear instead of quadratic (third_party/kustomize-api); its
+// output is byte for byte the kustomize CLI's, and tests hold it to that.
 //
 // Kustomize reads the revision's tree through a read-only adapter over the
 // Snapshot (an io/fs view of a git tree): there is no checkout, and no path,
@@ -23,10 +25,17 @@
 //     covers their canonical YAML, so equal digests mean equal output.
 //   - Results are cached by the snapshot's root tree hash and folder: an
 //     unchanged input is not rebuilt.
+//   - Untrusted input is bounded (Limits): a file's size before it is read,
+//     the YAML nodes its aliases expand to before Kustomize reads it, the
+//     object count before the build (an exponential fan-out of bases) and
+//     after. With Options.WorkerPath, builds run in a worker process whose
+//     memory and time are bounded too. A render stopped by a limit returns a
+//     *LimitError naming the limit and the file.
 //   - No object content is ever logged (Secrets included).
 //
 // What is not done:
-//   - A running build cannot be interrupted: Kustomize takes no context.
+//   - A running build in process cannot be interrupted: Kustomize takes no
+//     context. In a worker it is killed at Limits.MaxDuration.
 //   - Allowed remote references pass the policy check but are not fetched:
 //     the content must be vendored into the repository.
 //   - A patch whose target selector matches nothing is a no-op, as in

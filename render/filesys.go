@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ var ErrPathEscape = errors.New("path escapes the snapshot root")
 type snapshotFS struct {
 	tree      fs.FS
 	overrides map[string][]byte
+	// limits checks every file read; nil checks nothing.
+	limits *limiter
 }
 
 var _ filesys.FileSystem = (*snapshotFS)(nil)
@@ -86,12 +89,30 @@ func (s *snapshotFS) statTree(p string) (fs.FileInfo, error) {
 	return fs.Stat(s.tree, p)
 }
 
-// readTree reads a tree path, overrides included.
+// readTree reads a tree path, overrides included. A file over the limits
+// is refused: by its size before it is read, by its YAML aliases before
+// anyone parses it.
 func (s *snapshotFS) readTree(p string) ([]byte, error) {
 	if data, ok := s.overrides[p]; ok {
 		return append([]byte(nil), data...), nil
 	}
-	return fs.ReadFile(s.tree, p)
+	if s.limits != nil {
+		fi, err := fs.Stat(s.tree, p)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.limits.checkSize(p, fi.Size()); err != nil {
+			return nil, err
+		}
+	}
+	data, err := fs.ReadFile(s.tree, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.limits.checkContent(p, data); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // Create refuses: the snapshot is read-only.
@@ -130,6 +151,21 @@ func (s *snapshotFS) Open(name string) (filesys.File, error) {
 			r:    strings.NewReader(string(data)),
 			info: overrideInfo{name: path.Base(p), size: int64(len(data))},
 		}, nil
+	}
+	if s.limits != nil {
+		// Files go through readTree and its limits; only folders are
+		// opened in the tree.
+		fi, err := fs.Stat(s.tree, p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			data, err := s.readTree(p)
+			if err != nil {
+				return nil, err
+			}
+			return &readOnlyFile{r: bytes.NewReader(data), info: fi}, nil
+		}
 	}
 	f, err := s.tree.Open(p)
 	if err != nil {

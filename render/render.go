@@ -48,6 +48,18 @@ type Options struct {
 	// Logger receives debug lines about builds (path, tree, object count,
 	// duration). Object content is never logged. Nil discards.
 	Logger *slog.Logger
+
+	// Limits bound what one render may read and produce; see Limits. The
+	// zero value takes the defaults.
+	Limits Limits
+
+	// WorkerPath, when set, is an executable that runs each build in a
+	// child process (it must call ServeWorker when started with
+	// WorkerEnv set; the baton binary does): the build's memory is then
+	// bounded by Limits.MaxMemory, and a cancelled or timed-out build is
+	// stopped rather than left running. Empty builds in process, where
+	// memory is bounded only by the checks made before Kustomize runs.
+	WorkerPath string
 }
 
 // Renderer renders Kustomize overlays and plain-YAML folders from snapshots.
@@ -55,9 +67,12 @@ type Options struct {
 // one build.
 type Renderer struct {
 	allowed []string
+	limits  Limits
 	log     *slog.Logger
-	cache   *resultCache // nil when disabled
-	flight  singleflight.Group
+	// worker runs builds in child processes; nil builds in process.
+	worker *workerPool
+	cache  *resultCache // nil when disabled
+	flight singleflight.Group
 
 	// builds counts real builds (cache misses); tests assert on it.
 	builds atomic.Int64
@@ -72,7 +87,11 @@ func New(opts Options) (*Renderer, error) {
 	}
 	r := &Renderer{
 		allowed: append([]string(nil), opts.AllowedRemotePrefixes...),
+		limits:  opts.Limits.withDefaults(),
 		log:     opts.Logger,
+	}
+	if opts.WorkerPath != "" {
+		r.worker = newWorkerPool(opts.WorkerPath)
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -84,6 +103,14 @@ func New(opts Options) (*Renderer, error) {
 		r.cache = newResultCache(opts.CacheSize)
 	}
 	return r, nil
+}
+
+// Close stops the idle render workers. A closed Renderer must not be used
+// again.
+func (r *Renderer) Close() {
+	if r.worker != nil {
+		r.worker.close()
+	}
 }
 
 // Render turns the folder dir of snap into the objects to apply.
@@ -129,7 +156,9 @@ func (r *Renderer) Render(ctx context.Context, snap Snapshot, dir string) (Resul
 			return e.result, e.err
 		}
 		res, err := r.build(snap, p, root)
-		r.cache.add(key, cacheEntry{result: res, err: err})
+		if cacheable(err) {
+			r.cache.add(key, cacheEntry{result: res, err: err})
+		}
 		return res, err
 	})
 	select {
@@ -155,7 +184,11 @@ func (r *Renderer) build(snap fs.FS, dir, root string) (res Result, err error) {
 			res, err = Result{}, fmt.Errorf("render %s: panic while rendering (a bug in kustomize or baton): %v", dir, p)
 		}
 	}()
-	res, err = r.buildUncached(snap, dir)
+	if r.worker != nil {
+		res, err = r.worker.build(snap, dir, workerRequest{Dir: dir, Allowed: r.allowed, Limits: r.limits})
+	} else {
+		res, err = r.buildUncached(snap, dir)
+	}
 	if err != nil {
 		r.log.Debug("render failed", "path", dir, "tree", root, "duration", time.Since(start))
 		return Result{}, fmt.Errorf("render %s: %w", dir, err)
@@ -166,33 +199,25 @@ func (r *Renderer) build(snap fs.FS, dir, root string) (res Result, err error) {
 }
 
 func (r *Renderer) buildUncached(snap fs.FS, dir string) (Result, error) {
-	fi, err := fs.Stat(snap, dir)
-	if err != nil {
-		return Result{}, fmt.Errorf("folder %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return Result{}, fmt.Errorf("%s is a file, not a folder", dir)
-	}
-	kfile, err := kustomizationFile(snap, dir)
+	fsys, kfile, g, err := r.scanFolder(snap, dir)
 	if err != nil {
 		return Result{}, err
 	}
-	var overrides map[string][]byte
-	if kfile == "" {
-		gen, err := plainKustomization(snap, dir)
-		if err != nil {
-			return Result{}, err
-		}
-		overrides = map[string][]byte{joinTree(dir, "kustomization.yaml"): gen}
-	}
-	fsys := newSnapshotFS(snap, overrides)
-	g, err := scan(fsys, dir, r.allowed)
-	if err != nil {
+	if err := checkFanOut(g, dir, kfile, r.limits); err != nil {
 		return Result{}, err
 	}
 	rm, err := runKustomize(fsys, dir)
 	if err != nil {
+		// Kustomize wraps the errors of its reads in its own words: the
+		// limit is what stopped it.
+		if lerr := fsys.limits.err(); lerr != nil {
+			return Result{}, lerr
+		}
 		return Result{}, diagnose(err, g)
+	}
+	if max := r.limits.MaxObjects; max >= 0 && rm.Size() > max {
+		return Result{}, &LimitError{Limit: LimitObjects, File: joinTree(dir, kustomizationName(kfile)),
+			Detail: fmt.Sprintf("it renders %d objects", rm.Size()), Max: fmt.Sprintf("%d objects", max)}
 	}
 	objs, err := toObjects(rm, g)
 	if err != nil {
@@ -204,6 +229,42 @@ func (r *Renderer) buildUncached(snap fs.FS, dir string) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Objects: objs, Digest: digestOf(y), yaml: y}, nil
+}
+
+// scanFolder prepares the build of dir: the filesystem Kustomize reads
+// (with the kustomization generated for a plain folder, and the limits),
+// the name of dir's kustomization file ("" for a plain folder) and what
+// scan learned of the files.
+func (r *Renderer) scanFolder(snap fs.FS, dir string) (*snapshotFS, string, *graph, error) {
+	fi, err := fs.Stat(snap, dir)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("folder %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, "", nil, fmt.Errorf("%s is a file, not a folder", dir)
+	}
+	kfile, err := kustomizationFile(snap, dir)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	var overrides map[string][]byte
+	if kfile == "" {
+		gen, err := plainKustomization(snap, dir)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		overrides = map[string][]byte{joinTree(dir, "kustomization.yaml"): gen}
+	}
+	fsys := newSnapshotFS(snap, overrides)
+	fsys.limits = newLimiter(r.limits)
+	g, err := scan(fsys, dir, r.allowed)
+	if err != nil {
+		if lerr := fsys.limits.err(); lerr != nil {
+			return nil, "", nil, lerr
+		}
+		return nil, "", nil, err
+	}
+	return fsys, kfile, g, nil
 }
 
 // runKustomize builds dir with a fresh Kustomizer (one is not meant to be

@@ -17,6 +17,12 @@ type graph struct {
 	fsys      *snapshotFS
 	resources []string     // tree paths of local resource files, in visit order
 	patches   []patchEntry // every patch of every kustomization and component
+	// children lists the kustomization folders each folder includes
+	// (resources, bases, components), once per inclusion; yields counts
+	// the resource files and generators of each folder. Together they bound
+	// the object count before Kustomize runs (estimateObjects).
+	children map[string][]string
+	yields   map[string]int
 }
 
 // patchEntry is one patch and where it is declared.
@@ -32,7 +38,7 @@ type patchEntry struct {
 // local entry exists, so a typo is reported with its file, line and entry
 // instead of Kustomize's nested "accumulation err" chain.
 func scan(fsys *snapshotFS, dir string, allowed []string) (*graph, error) {
-	s := &scanner{fsys: fsys, allowed: allowed, g: &graph{fsys: fsys}, seen: map[string]bool{}}
+	s := &scanner{fsys: fsys, allowed: allowed, g: &graph{fsys: fsys, children: map[string][]string{}, yields: map[string]int{}}, seen: map[string]bool{}}
 	if err := s.kustomization(dir, false); err != nil {
 		return nil, err
 	}
@@ -158,6 +164,9 @@ func (c *kustScan) walk(k *types.Kustomization, plugin bool) error {
 			return err
 		}
 	}
+	if !plugin {
+		c.g.yields[c.dir] += len(k.ConfigMapGenerator) + len(k.SecretGenerator)
+	}
 	for i, g := range k.ConfigMapGenerator {
 		if err := c.kvSources("configMapGenerator", i, g.KvPairSources); err != nil {
 			return err
@@ -274,6 +283,9 @@ func (c *kustScan) needFolder(key string, idx int, e string, plugin bool) error 
 }
 
 func (c *kustScan) into(key string, idx int, e, p string, plugin bool) error {
+	if !plugin {
+		c.g.children[c.dir] = append(c.g.children[c.dir], p)
+	}
 	name, err := kustomizationFile(c.fsys.tree, p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.entry(key, idx, e), err)
@@ -305,6 +317,7 @@ func (c *kustScan) resource(key string, idx int, e string, plugin bool) error {
 		return c.pluginConfigs(fmt.Sprintf("%s (plugin configuration from %s)", c.entry(key, idx, e), p), data)
 	}
 	c.g.resources = append(c.g.resources, p)
+	c.g.yields[c.dir]++
 	return nil
 }
 

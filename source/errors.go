@@ -105,7 +105,7 @@ func (e *SignatureError) Error() string {
 
 // KindName names the kind of err for metrics labels: "auth", "host_key",
 // "unreachable", "branch_missing", "signature", "timeout", "lease_lost",
-// "other", or "" when err is nil.
+// "too_large", "other", or "" when err is nil.
 func KindName(err error) string {
 	switch {
 	case err == nil:
@@ -124,6 +124,8 @@ func KindName(err error) string {
 		return "timeout"
 	case errors.Is(err, ErrLeaseLost):
 		return "lease_lost"
+	case errors.Is(err, ErrBlobTooLarge):
+		return "too_large"
 	}
 	return "other"
 }
@@ -143,6 +145,8 @@ func classify(ctx context.Context, err error, hostKeyFailed bool) error {
 		case errors.Is(e, ErrAuthFailed), errors.Is(e, ErrHostKeyMismatch),
 			errors.Is(e, ErrUnreachable), errors.Is(e, ErrTimeout):
 			return kindOf(e)
+		case errors.Is(e, ErrBlobTooLarge):
+			return ErrBlobTooLarge
 		case errors.Is(e, transport.ErrAuthenticationRequired),
 			errors.Is(e, transport.ErrAuthorizationFailed),
 			errors.Is(e, transport.ErrInvalidAuthMethod):

@@ -93,7 +93,7 @@ func (r *Repository) movementLocked(ctx context.Context, rem remote, red redacto
 		}
 	}
 	start := r.clock.Now()
-	err := rem.fetch(ctx, r.store, fetchRequest{wants: []plumbing.Hash{new}, haves: others, since: since})
+	err := rem.fetch(ctx, r.store, fetchRequest{wants: []plumbing.Hash{new}, haves: others, since: since, maxBlob: r.maxBlob})
 	err = r.wrap(ctx, "fetch", "", err, rem, red)
 	r.observe("fetch", start, err)
 	if err != nil {

@@ -82,7 +82,7 @@ func (r *Repository) Log(ctx context.Context, req LogRequest) ([]*Revision, erro
 		}
 	}
 	start := r.clock.Now()
-	err = rem.fetch(ctx, r.store, fetchRequest{wants: []plumbing.Hash{tip}, haves: haves, since: req.Since})
+	err = rem.fetch(ctx, r.store, fetchRequest{wants: []plumbing.Hash{tip}, haves: haves, since: req.Since, maxBlob: r.maxBlob})
 	err = r.wrap(ctx, "fetch", "", err, rem, red)
 	r.observe("fetch", start, err)
 	if err != nil {

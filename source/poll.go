@@ -109,7 +109,19 @@ func (r *Repository) Poll(ctx context.Context) (PollResult, error) {
 	wants, haves := r.wantsLocked(moves)
 	if len(wants) > 0 {
 		start = r.clock.Now()
-		err := rem.fetch(ctx, r.store, fetchRequest{wants: wants, haves: haves})
+		err := rem.fetch(ctx, r.store, fetchRequest{wants: wants, haves: haves, maxBlob: r.maxBlob})
+		if errors.Is(err, ErrBlobTooLarge) {
+			// A branch brings an object over the limit: it is that branch's
+			// failure, not the repository's. With several branches moved,
+			// fetch them one by one, so that the others move on.
+			r.observe("fetch", start, r.wrap(ctx, "fetch", "", err, rem, red))
+			if len(moves) == 1 {
+				branchErr[moves[0].branch] = r.wrap(ctx, "fetch", moves[0].branch, err, rem, red)
+				return r.resultsLocked(res, nil, branchErr, nil), nil
+			}
+			start = r.clock.Now()
+			moves, err = r.fetchEachLocked(ctx, rem, red, moves, haves, branchErr)
+		}
 		err = r.wrap(ctx, "fetch", "", err, rem, red)
 		r.observe("fetch", start, err)
 		if err != nil {
@@ -263,4 +275,28 @@ func (r *Repository) verify(c *object.Commit) (string, error) {
 		return "", err
 	}
 	return verifyCommit(c, armored, keyring)
+}
+
+// fetchEachLocked fetches the moved branches one at a time and returns
+// those that succeeded; the others get their error in branchErr. It fails
+// as a whole only when a branch fails for another reason than an object
+// over the limit (the repository is then in trouble, not a branch).
+func (r *Repository) fetchEachLocked(ctx context.Context, rem remote, red redactor, moves []branchMove, haves []plumbing.Hash,
+	branchErr map[string]error) ([]branchMove, error) {
+	var ok []branchMove
+	for _, m := range moves {
+		wants, _ := r.wantsLocked([]branchMove{m})
+		if len(wants) > 0 {
+			err := rem.fetch(ctx, r.store, fetchRequest{wants: wants, haves: haves, maxBlob: r.maxBlob})
+			if err != nil && !errors.Is(err, ErrBlobTooLarge) {
+				return nil, err
+			}
+			if err != nil {
+				branchErr[m.branch] = r.wrap(ctx, "fetch", m.branch, err, rem, red)
+				continue
+			}
+		}
+		ok = append(ok, m)
+	}
+	return ok, nil
 }

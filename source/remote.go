@@ -35,6 +35,9 @@ type fetchRequest struct {
 	// since, when not zero, deepens the history down to this time, so that
 	// a moved head can be checked for descent from the previous one.
 	since time.Time
+	// maxBlob bounds one object of the fetch (see Options.MaxBlobSize);
+	// negative means no bound.
+	maxBlob int64
 }
 
 type pushCommand struct {

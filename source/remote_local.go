@@ -93,6 +93,9 @@ func (l *localRemote) fetch(ctx context.Context, dst *objectStore, req fetchRequ
 		}
 		all = append(all, objs...)
 	}
+	if err := checkSizes(src, all, req.maxBlob); err != nil {
+		return err
+	}
 	if err := writePack(dst.st, src, all); err != nil {
 		return err
 	}

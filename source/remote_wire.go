@@ -144,13 +144,16 @@ func (w *wireRemote) fetch(ctx context.Context, dst *objectStore, req fetchReque
 	case up.Capabilities.Supports(capability.Sideband):
 		pack = sideband.NewDemuxer(sideband.Sideband, resp)
 	}
-	return storePack(dst, pack, thin, resp.Shallows, resp.Unshallows)
+	return storePack(dst, pack, thin, req.maxBlob, resp.Shallows, resp.Unshallows)
 }
 
 // storePack spools the pack to a temporary file first, so that the store's
 // lock (which Snapshot readers also take) is held for a local copy only,
 // never for a download.
-func storePack(dst *objectStore, pack io.Reader, thin bool, shallow, unshallow []plumbing.Hash) error {
+//
+// The spooled pack is checked before go-git parses it: an object over
+// maxBlob refuses the whole pack (see checkPack).
+func storePack(dst *objectStore, pack io.Reader, thin bool, maxBlob int64, shallow, unshallow []plumbing.Hash) error {
 	tmp, err := os.CreateTemp(dst.dir, "incoming-*.pack")
 	if err != nil {
 		return err
@@ -160,6 +163,14 @@ func storePack(dst *objectStore, pack io.Reader, thin bool, shallow, unshallow [
 	n, err := io.Copy(tmp, pack)
 	if err != nil {
 		return fmt.Errorf("download pack: %w", err)
+	}
+	if n > 0 {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := checkPack(tmp, maxBlob); err != nil {
+			return err
+		}
 	}
 	dst.mu.Lock()
 	defer dst.mu.Unlock()

@@ -37,6 +37,13 @@ type Options struct {
 	// means DefaultMaxPacks. Disk use stays below the live objects plus
 	// MaxPacks fetches.
 	MaxPacks int
+	// MaxBlobSize bounds one object a fetch may bring: a pack holding a
+	// larger one is refused (*BlobTooLargeError) before go-git, which holds
+	// objects in memory while it indexes them, parses it; when several
+	// branches moved, each is then fetched alone, so that only the branch
+	// holding the object fails. Zero means DefaultMaxBlobSize; negative, no
+	// bound.
+	MaxBlobSize int64
 }
 
 // Repository follows branches of one remote git repository with go-git, in
@@ -55,6 +62,7 @@ type Repository struct {
 	metrics       Metrics
 	clock         Clock
 	maxPacks      int
+	maxBlob       int64
 	gens          generations
 
 	// mu serialises git operations and guards the fields below.
@@ -90,6 +98,7 @@ func NewRepository(settings RepositorySettings, opts Options) (*Repository, erro
 		metrics:  opts.Metrics,
 		clock:    opts.Clock,
 		maxPacks: opts.MaxPacks,
+		maxBlob:  opts.MaxBlobSize,
 		gens:     generations{root: filepath.Join(opts.CacheDir, "repos", cacheKey(settings.URL))},
 		good:     map[string]*Revision{},
 		reported: map[string]string{},
@@ -102,6 +111,9 @@ func NewRepository(settings RepositorySettings, opts Options) (*Repository, erro
 	}
 	if r.clock == nil {
 		r.clock = realClock{}
+	}
+	if r.maxBlob == 0 {
+		r.maxBlob = DefaultMaxBlobSize
 	}
 	if r.maxPacks <= 0 {
 		r.maxPacks = DefaultMaxPacks

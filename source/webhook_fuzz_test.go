@@ -54,3 +54,30 @@ func FuzzParsePush(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePullRequest does the same for the pull request payload parsers.
+func FuzzParsePullRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"opened","number":3,"pull_request":{"base":{"ref":"env/prod"}},"repository":{"clone_url":"https://h/a/b.git"}}`,
+		`{"object_attributes":{"iid":4,"target_branch":"env/dev","action":"update"},"project":{"git_http_url":"https://h/a/b.git"}}`,
+		`{"number":-1,"pull_request":{"base":{"ref":"x"}},"repository":{"clone_url":"u"}}`,
+		`{"number":1e400}`, `[]`, `null`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	parsers := map[string]func([]byte) (PullRequestEvent, error){
+		"github": parseGitHubPullRequest, "gitlab": parseGitLabMergeRequest,
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for name, parse := range parsers {
+			ev, err := parse(body)
+			if err != nil {
+				continue
+			}
+			if ev.Number <= 0 || ev.Base == "" || len(ev.URLs) == 0 {
+				t.Fatalf("%s: incomplete event %+v from %q", name, ev, body)
+			}
+			_ = NormalizeURL(ev.URLs[0])
+		}
+	})
+}

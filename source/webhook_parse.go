@@ -112,3 +112,87 @@ func parseGenericPush(body []byte) (PushEvent, error) {
 	}
 	return finish(ref, collectURLs(p.Repository))
 }
+
+// PullRequestEvent is what a pull request (merge request) webhook tells:
+// the base repository, the pull request and the branch it merges into.
+// Nothing else of the payload is trusted: the receiver asks the forge.
+type PullRequestEvent struct {
+	// URLs are the base repository's clone and web URLs.
+	URLs []string
+	// Number is the pull request's number (GitLab: the merge request's
+	// iid).
+	Number int
+	// Base is the branch the pull request merges into.
+	Base string
+	// Action is the forge's word for what happened ("opened",
+	// "synchronize", "update", "closed", ...), for logs.
+	Action string
+}
+
+func finishPR(n int, base, action string, urls []string) (PullRequestEvent, error) {
+	switch {
+	case n <= 0:
+		return PullRequestEvent{}, errors.New("pull request payload has no number")
+	case base == "":
+		return PullRequestEvent{}, errors.New("pull request payload has no base branch")
+	case len(urls) == 0:
+		return PullRequestEvent{}, errors.New("pull request payload names no repository URL")
+	}
+	return PullRequestEvent{URLs: urls, Number: n, Base: base, Action: action}, nil
+}
+
+// parseGitHubPullRequest reads a GitHub "pull_request" payload; Gitea
+// sends the same shape.
+func parseGitHubPullRequest(body []byte) (PullRequestEvent, error) {
+	var p struct {
+		Action      string `json:"action"`
+		Number      int    `json:"number"`
+		PullRequest struct {
+			Number int `json:"number"`
+			Base   struct {
+				Ref string `json:"ref"`
+			} `json:"base"`
+		} `json:"pull_request"`
+		Repository struct {
+			CloneURL string `json:"clone_url"`
+			SSHURL   string `json:"ssh_url"`
+			HTMLURL  string `json:"html_url"`
+			GitURL   string `json:"git_url"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return PullRequestEvent{}, err
+	}
+	n := p.Number
+	if n == 0 {
+		n = p.PullRequest.Number
+	}
+	r := p.Repository
+	return finishPR(n, p.PullRequest.Base.Ref, p.Action, collectURLs(r.CloneURL, r.SSHURL, r.HTMLURL, r.GitURL))
+}
+
+// parseGitLabMergeRequest reads a GitLab "Merge Request Hook" payload.
+func parseGitLabMergeRequest(body []byte) (PullRequestEvent, error) {
+	var p struct {
+		Project struct {
+			GitHTTPURL string `json:"git_http_url"`
+			GitSSHURL  string `json:"git_ssh_url"`
+			WebURL     string `json:"web_url"`
+		} `json:"project"`
+		Attrs struct {
+			IID          int    `json:"iid"`
+			TargetBranch string `json:"target_branch"`
+			Action       string `json:"action"`
+			Target       struct {
+				GitHTTPURL string `json:"git_http_url"`
+				GitSSHURL  string `json:"git_ssh_url"`
+			} `json:"target"`
+		} `json:"object_attributes"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return PullRequestEvent{}, err
+	}
+	a := p.Attrs
+	return finishPR(a.IID, a.TargetBranch, a.Action, collectURLs(p.Project.GitHTTPURL, p.Project.GitSSHURL, p.Project.WebURL,
+		a.Target.GitHTTPURL, a.Target.GitSSHURL))
+}

@@ -241,17 +241,8 @@ func TestWebhookRefusals(t *testing.T) {
 	if got := do(http.MethodPost, "{}"); got != http.StatusUnauthorized {
 		t.Errorf("no headers: %d", got)
 	}
-	// Burst 2 spent: the third request in the same instant waits.
-	if got := do(http.MethodPost, "{}"); got != http.StatusTooManyRequests {
-		t.Errorf("over the rate: %d", got)
-	}
-	clock.advance(time.Second)
-	if got := do(http.MethodPost, "{}"); got != http.StatusUnauthorized {
-		t.Errorf("after a second: %d, want the request handled again", got)
-	}
 	// A valid signature over an unreadable payload.
 	bad := `{"ref": 7}`
-	clock.advance(time.Second)
 	if got := do(http.MethodPost, bad, "X-GitHub-Event", "push", "X-Hub-Signature-256", "sha256="+sign(ghSecret, bad)); got != http.StatusBadRequest {
 		t.Errorf("unreadable payload: %d", got)
 	}
@@ -318,4 +309,140 @@ func mustHandler(t *testing.T, o WebhookOptions) http.Handler {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Rate limits are per client and count verified requests apart from
+// refused ones: a client flooding unsigned requests is cut off before its
+// bodies are read, and never spends the budget of the forge's signed
+// requests from another address, nor its own verified budget.
+func TestWebhookRateLimitsArePerClientAndAfterTheSignature(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	h, err := NewWebhookHandler(WebhookOptions{GitHubSecret: ghSecret, RatePerSecond: 1, Burst: 3,
+		RefusalsPerSecond: 1, RefusalBurst: 5, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := githubBody("https://git.example/acme/deploy.git", "refs/heads/main")
+	do := func(from, signature string) int {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		r.RemoteAddr = from
+		r.Header.Set("X-GitHub-Event", "push")
+		r.Header.Set("X-Hub-Signature-256", "sha256="+signature)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	valid, forged := sign(ghSecret, body), sign([]byte("guess"), body)
+	// An attacker's forged requests: refused, then cut off.
+	for i := range 5 {
+		if got := do("203.0.113.9:40000", forged); got != http.StatusUnauthorized {
+			t.Fatalf("forged request %d: %d, want 401", i, got)
+		}
+	}
+	if got := do("203.0.113.9:40001", forged); got != http.StatusTooManyRequests {
+		t.Fatalf("forged request past the refusal burst: %d, want 429", got)
+	}
+	// ...even once it signs (it is cut off until its refusals age).
+	if got := do("203.0.113.9:40002", valid); got != http.StatusTooManyRequests {
+		t.Fatalf("signed request from the cut-off client: %d, want 429", got)
+	}
+	// The forge, from another address, keeps its whole budget.
+	for i := range 3 {
+		if got := do("198.51.100.7:5000", valid); got != http.StatusAccepted {
+			t.Fatalf("forge request %d: %d, want 202 (verified, no followed branch)", i, got)
+		}
+	}
+	if got := do("198.51.100.7:5001", valid); got != http.StatusTooManyRequests {
+		t.Fatalf("forge past its burst: %d, want 429", got)
+	}
+	// A client's refusals do not spend its verified budget.
+	for range 4 {
+		do("192.0.2.1:1", forged)
+	}
+	if got := do("192.0.2.1:2", valid); got != http.StatusAccepted {
+		t.Fatalf("signed request after refusals under the limit: %d, want 202", got)
+	}
+	clock.advance(10 * time.Second)
+	if got := do("203.0.113.9:40003", valid); got != http.StatusAccepted {
+		t.Fatalf("after the refusals aged: %d, want 202", got)
+	}
+}
+
+// The per-client state is bounded: a flood of addresses never grows it
+// past maxClients.
+func TestClientLimiterIsBounded(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	l := newClientLimiter(1, 2, clock)
+	for i := range 3 * maxClients {
+		l.allow(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+	}
+	if n := len(l.buckets); n > maxClients {
+		t.Fatalf("%d buckets, want at most %d", n, maxClients)
+	}
+}
+
+type prTarget struct {
+	mu     sync.Mutex
+	events []PullRequestEvent
+}
+
+func (p *prTarget) PullRequestChanged(ev PullRequestEvent) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, ev)
+	return ev.Base == "env/staging"
+}
+
+// Pull request events of the three forges, signed like pushes, reach the
+// pull request targets with the number, the base branch and the
+// repository's URLs; forged or unreadable ones do not.
+func TestWebhookPullRequestEvents(t *testing.T) {
+	target := &prTarget{}
+	h, err := NewWebhookHandler(WebhookOptions{GitHubSecret: ghSecret, GiteaSecret: giteaSecret, GitLabToken: gitlabToken,
+		PullRequests: []PullRequestTarget{target}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	github := `{"action":"synchronize","number":12,"pull_request":{"number":12,"base":{"ref":"env/staging"},"head":{"ref":"scale"}},"repository":{"clone_url":"https://git.example/acme/deploy.git","html_url":"https://git.example/acme/deploy"}}`
+	gitlab := `{"object_kind":"merge_request","project":{"git_http_url":"https://gitlab.example/acme/deploy.git","git_ssh_url":"git@gitlab.example:acme/deploy.git"},"object_attributes":{"iid":5,"target_branch":"env/prod","source_branch":"x","action":"update"}}`
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		body    string
+		status  int
+		want    *PullRequestEvent
+	}{
+		{"github", []string{"X-GitHub-Event", "pull_request", "X-Hub-Signature-256", "sha256=" + sign(ghSecret, github)}, github, http.StatusOK,
+			&PullRequestEvent{URLs: []string{"https://git.example/acme/deploy.git", "https://git.example/acme/deploy"}, Number: 12, Base: "env/staging", Action: "synchronize"}},
+		{"gitea sync", []string{"X-Gitea-Event", "pull_request_sync", "X-Gitea-Signature", sign(giteaSecret, github)}, github, http.StatusOK,
+			&PullRequestEvent{URLs: []string{"https://git.example/acme/deploy.git", "https://git.example/acme/deploy"}, Number: 12, Base: "env/staging", Action: "synchronize"}},
+		{"gitlab, other base", []string{"X-Gitlab-Event", "Merge Request Hook", "X-Gitlab-Token", string(gitlabToken)}, gitlab, http.StatusAccepted,
+			&PullRequestEvent{URLs: []string{"https://gitlab.example/acme/deploy.git", "git@gitlab.example:acme/deploy.git"}, Number: 5, Base: "env/prod", Action: "update"}},
+		{"forged", []string{"X-GitHub-Event", "pull_request", "X-Hub-Signature-256", "sha256=" + sign([]byte("guess"), github)}, github, http.StatusUnauthorized, nil},
+		{"unreadable", []string{"X-GitHub-Event", "pull_request", "X-Hub-Signature-256", "sha256=" + sign(ghSecret, `{"number":"x"}`)}, `{"number":"x"}`, http.StatusBadRequest, nil},
+		{"review comment", []string{"X-Gitea-Event", "pull_request_comment", "X-Gitea-Signature", sign(giteaSecret, github)}, github, http.StatusAccepted, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target.mu.Lock()
+			target.events = nil
+			target.mu.Unlock()
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
+			for i := 0; i+1 < len(tc.headers); i += 2 {
+				r.Header.Set(tc.headers[i], tc.headers[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d (%s), want %d", rec.Code, strings.TrimSpace(rec.Body.String()), tc.status)
+			}
+			target.mu.Lock()
+			defer target.mu.Unlock()
+			switch {
+			case tc.want == nil && len(target.events) != 0:
+				t.Errorf("delivered %+v", target.events)
+			case tc.want != nil && (len(target.events) != 1 || fmt.Sprint(target.events[0]) != fmt.Sprint(*tc.want)):
+				t.Errorf("delivered %+v, want %+v", target.events, *tc.want)
+			}
+		})
+	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -61,7 +63,13 @@ func (c *cli) agentCommand() *cobra.Command {
 				return err
 			}
 			defer ev.Close()
+			// Renders run in child processes of this binary (see main).
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the baton binary for render workers: %w", err)
+			}
 			a, err := agent.New(agent.Options{
+				RenderWorker:  self,
 				Config:        cfg,
 				REST:          rc,
 				Logger:        logger,

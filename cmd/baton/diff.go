@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/preview"
 	"github.com/baton-gitops/baton/reconciler"
-	"github.com/baton-gitops/baton/render"
 )
 
 // formatDiff is diff's default output: unified diffs.
@@ -27,9 +26,10 @@ func (c *cli) diffCommand() *cobra.Command {
 		Short: "show what a sync would change in the cluster (exit 1 when something would)",
 		Long: "Renders the environment at REF, or from the working tree with --path (uncommitted changes\n" +
 			"included), and asks the API server, through server-side apply dry runs, what a sync would\n" +
-			"change: created, changed and pruned objects, with unified YAML diffs (Secret values masked).\n" +
-			"Exits 0 when nothing would change, 1 when something would, 2 on failure: usable in CI to\n" +
-			"preview a pull request.",
+			"change: created, configured and pruned objects with the images, replicas and resources\n" +
+			"they change, then unified YAML diffs (Secret values masked): the content of the agent's\n" +
+			"preview comment on a pull request, as text. Exits 0 when nothing would change, 1 when\n" +
+			"something would, 2 when a sync would fail (an object refused) or the diff failed.",
 		Example: "baton diff --env staging --revision my-feature-branch\n" +
 			"baton diff --path . --env staging\n" +
 			"baton diff --env prod -o json",
@@ -44,22 +44,25 @@ func (c *cli) diffCommand() *cobra.Command {
 			if path != "" && ref != "" {
 				return usageError("--revision and --path exclude each other: --path diffs the files on disk")
 			}
-			res, err := c.diff(cmd.Context(), envName, ref, path)
+			report, err := c.diff(cmd.Context(), envName, ref, path)
 			if err != nil {
 				return &exitError{2, err}
 			}
 			switch format {
 			case formatJSON:
-				err = writeJSON(c.stdout, diffReport(res))
+				err = writeJSON(c.stdout, diffReport(report))
 			case formatYAML:
-				err = writeYAML(c.stdout, diffReport(res))
+				err = writeYAML(c.stdout, diffReport(report))
 			default:
-				err = printDiff(c.stdout, res, color == "always" || (color == "auto" && isTerminal(c.stdout)))
+				err = report.WriteText(c.stdout, color == "always" || (color == "auto" && isTerminal(c.stdout)))
 			}
 			if err != nil {
 				return &exitError{2, err}
 			}
-			if differs(res) {
+			if !report.Passed() {
+				return &exitError{2, fmt.Errorf("a sync would fail: %s", report.Reason())}
+			}
+			if report.Changes() > 0 {
 				return errDifferences
 			}
 			return nil
@@ -74,170 +77,81 @@ func (c *cli) diffCommand() *cobra.Command {
 	return cmd
 }
 
-// diff renders env at ref and dry-runs it against the cluster.
-func (c *cli) diff(ctx context.Context, envName, ref, path string) (reconciler.Result, error) {
+// diff renders env at ref, or the working tree at path, and dry-runs it
+// against the cluster. A render or dry-run failure is part of the report,
+// as in a pull request preview; the error is for what kept the diff from
+// running at all.
+func (c *cli) diff(ctx context.Context, envName, ref, path string) (preview.Report, error) {
 	cfg, err := c.loadConfig()
 	if err != nil {
-		return reconciler.Result{}, err
+		return preview.Report{}, err
 	}
 	env, err := environment(cfg, envName)
 	if err != nil {
-		return reconciler.Result{}, err
+		return preview.Report{}, err
 	}
 	rc, err := c.restConfig()
 	if err != nil {
-		return reconciler.Result{}, err
-	}
-	var rendered render.Result
-	revision := worktreeRevision
-	if path != "" {
-		if rendered, err = renderTree(ctx, path, env); err != nil {
-			return reconciler.Result{}, err
-		}
-	} else {
-		repo, rev, err := resolveRevision(ctx, cfg, env, ref)
-		if err != nil {
-			return reconciler.Result{}, err
-		}
-		defer repo.Close()
-		r, err := render.New(render.Options{CacheSize: -1})
-		if err != nil {
-			return reconciler.Result{}, err
-		}
-		if rendered, err = r.Render(ctx, rev.Snapshot, env.Path); err != nil {
-			return reconciler.Result{}, err
-		}
-		revision = rev.Commit
+		return preview.Report{}, err
 	}
 	// No watch cache: one pass reads each object once anyway.
 	rec, err := reconciler.New(rc, reconciler.Options{InventoryNamespace: cfg.Agent.Namespace, DisableCache: true})
 	if err != nil {
-		return reconciler.Result{}, err
+		return preview.Report{}, err
 	}
 	defer rec.Close()
-	return rec.Diff(ctx, agent.SyncRequest(*env, revision, rendered.Objects))
-}
-
-// differs reports whether a sync would change anything.
-func differs(res reconciler.Result) bool {
-	for _, ch := range res.Changes {
-		switch ch.Action {
-		case reconciler.ActionCreated, reconciler.ActionConfigured, reconciler.ActionDeleted,
-			reconciler.ActionRecreated, reconciler.ActionDrifted:
-			return true
+	if path != "" {
+		var res reconciler.Result
+		rendered, err := renderTree(ctx, path, cfg, env)
+		if err == nil {
+			res, err = rec.Diff(ctx, agent.SyncRequest(*env, worktreeRevision, rendered.Objects))
 		}
+		return preview.NewReport(env.Name, worktreeRevision, "", env.Path, res, err), nil
 	}
-	return false
+	repo, rev, err := resolveRevision(ctx, cfg, env, ref)
+	if err != nil {
+		return preview.Report{}, err
+	}
+	defer repo.Close()
+	r, err := newRenderer(cfg)
+	if err != nil {
+		return preview.Report{}, err
+	}
+	// The pull request previews run the same dry run and write the same
+	// report.
+	res, err := agent.DryRun(ctx, r, rec, *env, rev)
+	return preview.NewReport(env.Name, rev.Commit, ref, env.Path, res, err), nil
 }
 
 // diffChange is one object of diff -o json|yaml.
 type diffChange struct {
-	Object  string `json:"object"`
-	Action  string `json:"action"`
-	Diff    string `json:"diff,omitempty"`
-	Message string `json:"message,omitempty"`
+	Object     string   `json:"object"`
+	Action     string   `json:"action"`
+	Diff       string   `json:"diff,omitempty"`
+	Message    string   `json:"message,omitempty"`
+	Highlights []string `json:"highlights,omitempty"`
 }
 
 type diffOutput struct {
 	Environment string         `json:"environment"`
 	Revision    string         `json:"revision"`
 	Differs     bool           `json:"differs"`
+	Passes      bool           `json:"passes"`
+	Summary     string         `json:"summary"`
 	Counts      map[string]int `json:"counts"`
 	Changes     []diffChange   `json:"changes"`
 }
 
-func diffReport(res reconciler.Result) diffOutput {
-	out := diffOutput{Environment: res.Environment, Revision: res.Revision, Differs: differs(res),
-		Counts: map[string]int{}, Changes: []diffChange{}}
-	for a, n := range res.Counts {
+func diffReport(r preview.Report) diffOutput {
+	out := diffOutput{Environment: r.Environment, Revision: r.Revision, Differs: r.Changes() > 0, Passes: r.Passed(),
+		Summary: r.Summary(), Counts: map[string]int{}, Changes: []diffChange{}}
+	for a, n := range r.Counts {
 		out.Counts[string(a)] = n
 	}
-	for _, ch := range res.Changes {
-		if ch.Action == reconciler.ActionUnchanged {
-			continue
-		}
-		out.Changes = append(out.Changes, diffChange{Object: ch.Ref.String(), Action: string(ch.Action), Diff: ch.Diff, Message: ch.Message})
+	for _, o := range r.Objects {
+		out.Changes = append(out.Changes, diffChange{Object: o.Ref, Action: string(o.Action), Diff: o.Diff, Message: o.Message, Highlights: o.Highlights})
 	}
 	return out
-}
-
-// ANSI colours for a terminal.
-const (
-	ansiReset = "\x1b[0m"
-	ansiBold  = "\x1b[1m"
-	ansiRed   = "\x1b[31m"
-	ansiGreen = "\x1b[32m"
-	ansiCyan  = "\x1b[36m"
-)
-
-// printDiff writes every object that would change, with its diff, then a
-// summary line.
-func printDiff(w io.Writer, res reconciler.Result, color bool) error {
-	paint := func(code, s string) string {
-		if !color {
-			return s
-		}
-		return code + s + ansiReset
-	}
-	for _, ch := range res.Changes {
-		if ch.Action == reconciler.ActionUnchanged {
-			continue
-		}
-		header := fmt.Sprintf("# %s %s", ch.Ref, ch.Action)
-		if ch.Message != "" {
-			header += ": " + ch.Message
-		}
-		fmt.Fprintln(w, paint(ansiBold, header))
-		for _, line := range strings.SplitAfter(ch.Diff, "\n") {
-			if line == "" {
-				continue
-			}
-			switch {
-			case strings.HasPrefix(line, "+++") || strings.HasPrefix(line, "---"):
-				line = paint(ansiBold, strings.TrimSuffix(line, "\n")) + "\n"
-			case strings.HasPrefix(line, "+"):
-				line = paint(ansiGreen, strings.TrimSuffix(line, "\n")) + "\n"
-			case strings.HasPrefix(line, "-"):
-				line = paint(ansiRed, strings.TrimSuffix(line, "\n")) + "\n"
-			case strings.HasPrefix(line, "@@"):
-				line = paint(ansiCyan, strings.TrimSuffix(line, "\n")) + "\n"
-			}
-			if _, err := io.WriteString(w, line); err != nil {
-				return err
-			}
-		}
-	}
-	_, err := fmt.Fprintln(w, summary(res))
-	return err
-}
-
-// summary is one line: "2 objects would change: 1 created, 1 configured
-// (3 unchanged)" or "no differences (3 unchanged)". Skipped objects (kept
-// by the prune safety rules) are listed but are no difference.
-func summary(res reconciler.Result) string {
-	var parts []string
-	changed := 0
-	for _, a := range []reconciler.Action{reconciler.ActionCreated, reconciler.ActionConfigured, reconciler.ActionRecreated,
-		reconciler.ActionDrifted, reconciler.ActionDeleted, reconciler.ActionSkipped} {
-		if n := res.Counts[a]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, a))
-			if a != reconciler.ActionSkipped {
-				changed += n
-			}
-		}
-	}
-	unchanged := fmt.Sprintf("(%d unchanged)", res.Counts[reconciler.ActionUnchanged])
-	if changed == 0 {
-		if len(parts) > 0 {
-			return "no differences: " + strings.Join(parts, ", ") + " " + unchanged
-		}
-		return "no differences " + unchanged
-	}
-	noun := "objects"
-	if changed == 1 {
-		noun = "object"
-	}
-	return fmt.Sprintf("%d %s would change: %s %s", changed, noun, strings.Join(parts, ", "), unchanged)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -9,9 +9,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/baton-gitops/baton/render"
 )
 
 func main() {
+	// The agent renders each commit in a child process of this binary,
+	// which bounds the memory a hostile commit can make Kustomize use.
+	if render.IsWorker() {
+		os.Exit(render.ServeWorker())
+	}
 	// SIGTERM (Kubernetes stopping the pod) and Ctrl-C cancel the context:
 	// the agent stops cleanly, other verbs abandon their work.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/worktree"
 	"github.com/baton-gitops/baton/render"
@@ -71,7 +72,7 @@ func (c *cli) renderRevision(ctx context.Context, envName, ref string) (render.R
 		return render.Result{}, err
 	}
 	defer repo.Close()
-	r, err := render.New(render.Options{CacheSize: -1})
+	r, err := newRenderer(cfg)
 	if err != nil {
 		return render.Result{}, err
 	}
@@ -82,21 +83,23 @@ func (c *cli) renderRevision(ctx context.Context, envName, ref string) (render.R
 // tree that holds dir, or dir itself without env.
 func (c *cli) renderPath(ctx context.Context, dir, envName string) (render.Result, error) {
 	var env *config.Environment
+	var cfg *config.Config
 	if envName != "" {
-		cfg, err := c.loadConfig()
-		if err != nil {
+		var err error
+		if cfg, err = c.loadConfig(); err != nil {
 			return render.Result{}, err
 		}
 		if env, err = environment(cfg, envName); err != nil {
 			return render.Result{}, err
 		}
 	}
-	return renderTree(ctx, dir, env)
+	return renderTree(ctx, dir, cfg, env)
 }
 
 // renderTree renders env's overlay (or, with a nil env, the folder dir) in
-// the working tree that holds dir, by the agent's renderer.
-func renderTree(ctx context.Context, dir string, env *config.Environment) (render.Result, error) {
+// the working tree that holds dir, by the agent's renderer with cfg's
+// limits (the defaults without a configuration).
+func renderTree(ctx context.Context, dir string, cfg *config.Config, env *config.Environment) (render.Result, error) {
 	top, rel, err := worktree.Top(dir)
 	if err != nil {
 		return render.Result{}, err
@@ -113,6 +116,9 @@ func renderTree(ctx context.Context, dir string, env *config.Environment) (rende
 	}
 	defer snap.Close()
 	r, err := render.New(render.Options{CacheSize: -1})
+	if cfg != nil {
+		r, err = newRenderer(cfg)
+	}
 	if err != nil {
 		return render.Result{}, err
 	}
@@ -153,4 +159,12 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// newRenderer renders with the configuration's limits, in this process: a
+// command run by hand renders one revision and exits.
+func newRenderer(cfg *config.Config) (*render.Renderer, error) {
+	opts := agent.RenderOptions(cfg, "")
+	opts.CacheSize = -1
+	return render.New(opts)
 }

@@ -28,7 +28,7 @@ func openBranch(ctx context.Context, cfg *config.Config, env *config.Environment
 		return nil, nil, err
 	}
 	settings := agent.RepositorySettings(*cfg.Repository(env.Repository), []string{branch})
-	repo, err := source.NewRepository(settings, source.Options{CacheDir: filepath.Join(cacheDir, "cli")})
+	repo, err := source.NewRepository(settings, source.Options{CacheDir: filepath.Join(cacheDir, "cli"), MaxBlobSize: cfg.Limits.MaxBlobSize.Value()})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -21,9 +22,10 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
+	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/worktree"
-	"github.com/baton-gitops/baton/render"
+	"github.com/baton-gitops/baton/reconciler"
 )
 
 // problem is one thing validate found wrong.
@@ -173,11 +175,11 @@ func (c *cli) validate(ctx context.Context, dir string, only []string, offline b
 			continue
 		}
 		v.Objects, v.Checked = len(objs), "rendered"
-		for _, err := range checkScope(*env, objs) {
-			rep.Problems = append(rep.Problems, problem{Environment: env.Name, Message: err.Error()})
+		sources := manifestSources(tree)
+		for _, msg := range checkScope(cfg, *env, objs, sources, checker) {
+			rep.Problems = append(rep.Problems, problem{Environment: env.Name, Message: msg})
 		}
 		if checker != nil {
-			sources := manifestSources(tree)
 			for _, p := range checker.check(ctx, *env, objs) {
 				p.Environment = env.Name
 				if p.File == "" {
@@ -195,7 +197,7 @@ func (c *cli) validate(ctx context.Context, dir string, only []string, offline b
 // validationRender renders env from the working tree (dir) or its branch
 // head, and returns the tree it read for finding source files.
 func (c *cli) validationRender(ctx context.Context, cfg *config.Config, env *config.Environment, dir string) (fs.FS, []*unstructured.Unstructured, error) {
-	r, err := render.New(render.Options{CacheSize: -1})
+	r, err := newRenderer(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,16 +234,78 @@ func (c *cli) validationRender(ctx context.Context, cfg *config.Config, env *con
 	return rev.Snapshot, res.Objects, nil
 }
 
-// checkScope is the hook for the environment's scope: what the agent
-// refuses to apply for env (objects outside its namespaces, kinds it may
-// not touch, Baton's own namespace). The reconciler checks scope when it
-// plans a pass; this calls the same check so that validate refuses what
-// the agent would. Until the reconciler exports it (issue 14: per-
-// environment scope in config and reconciler), it checks nothing.
-func checkScope(env config.Environment, objs []*unstructured.Unstructured) []error {
-	_ = env
-	_ = objs
-	return nil
+// checkScope lists what the agent would refuse to apply for env: objects
+// outside its scope and the agent's own objects, by the reconciler's rules.
+// With a cluster, kinds are known from its discovery; without, from the
+// objects themselves, the CRDs in the set and the built-in cluster-scoped
+// kinds.
+func checkScope(cfg *config.Config, env config.Environment, objs []*unstructured.Unstructured, sources sourceIndex, checker *schemaChecker) []string {
+	req := agent.SyncRequest(env, "", objs)
+	req.SourceOf = func(o *unstructured.Unstructured) string { return sources.find(o.GetKind(), o.GetName()) }
+	crds := map[schema.GroupKind]bool{}
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+			scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+			crds[schema.GroupKind{Group: group, Kind: kind}] = scope != "Cluster"
+		}
+	}
+	namespaced := func(gvk schema.GroupVersionKind) (bool, bool) {
+		if checker != nil {
+			if m, err := checker.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err == nil {
+				return m.Scope.Name() == meta.RESTScopeNameNamespace, true
+			}
+		}
+		if ns, ok := crds[gvk.GroupKind()]; ok {
+			return ns, true
+		}
+		if builtinClusterKinds[gvk.GroupKind()] {
+			return false, true
+		}
+		if gvk.Group == "" || builtinGroups[gvk.Group] {
+			return true, true // a built-in kind that is not cluster-scoped
+		}
+		return false, false
+	}
+	var out []string
+	for _, v := range reconciler.CheckScope(req, cfg.Agent.Namespace, namespaced) {
+		out = append(out, "refused ("+v.Rule+"): "+v.String())
+	}
+	return out
+}
+
+// builtinClusterKinds are Kubernetes' own cluster-scoped kinds, for
+// checking scope without a cluster.
+var builtinClusterKinds = map[schema.GroupKind]bool{
+	{Kind: "Namespace"}: true, {Kind: "Node"}: true, {Kind: "PersistentVolume"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                         true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                  true,
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:                 true,
+	{Group: "apiregistration.k8s.io", Kind: "APIService"}:                             true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingWebhookConfiguration"}:   true,
+	{Group: "admissionregistration.k8s.io", Kind: "MutatingWebhookConfiguration"}:     true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicy"}:        true,
+	{Group: "admissionregistration.k8s.io", Kind: "ValidatingAdmissionPolicyBinding"}: true,
+	{Group: "storage.k8s.io", Kind: "StorageClass"}:                                   true,
+	{Group: "storage.k8s.io", Kind: "CSIDriver"}:                                      true,
+	{Group: "storage.k8s.io", Kind: "VolumeAttachment"}:                               true,
+	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:                               true,
+	{Group: "networking.k8s.io", Kind: "IngressClass"}:                                true,
+	{Group: "node.k8s.io", Kind: "RuntimeClass"}:                                      true,
+	{Group: "flowcontrol.apiserver.k8s.io", Kind: "FlowSchema"}:                       true,
+	{Group: "flowcontrol.apiserver.k8s.io", Kind: "PriorityLevelConfiguration"}:       true,
+	{Group: "certificates.k8s.io", Kind: "CertificateSigningRequest"}:                 true,
+}
+
+// builtinGroups hold Kubernetes' own kinds: a kind of theirs that is not
+// in builtinClusterKinds is namespaced.
+var builtinGroups = map[string]bool{
+	"apps": true, "batch": true, "autoscaling": true, "policy": true, "networking.k8s.io": true,
+	"rbac.authorization.k8s.io": true, "coordination.k8s.io": true, "discovery.k8s.io": true,
+	"storage.k8s.io": true, "scheduling.k8s.io": true, "node.k8s.io": true, "apiextensions.k8s.io": true,
+	"admissionregistration.k8s.io": true, "certificates.k8s.io": true, "events.k8s.io": true,
+	"flowcontrol.apiserver.k8s.io": true, "apiregistration.k8s.io": true,
 }
 
 // schemaChecker dry-runs objects against the cluster.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -21,6 +22,7 @@ import (
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/lease"
 	"github.com/baton-gitops/baton/internal/workpool"
+	"github.com/baton-gitops/baton/preview"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -52,6 +54,9 @@ type Options struct {
 	Identity string
 	// Listener serves HTTP; nil listens on Config.Listen.HTTP.
 	Listener net.Listener
+	// WebhookListener, when set, serves the webhook receiver apart, as
+	// Config.Listen.Webhook does; nil listens there when it is set.
+	WebhookListener net.Listener
 	// Clock tells time for durations (soak, backoff, jitter). Nil means
 	// the system clock.
 	Clock Clock
@@ -63,6 +68,12 @@ type Options struct {
 	// Jitter spreads every interval and backoff by up to ±Jitter (a
 	// fraction). Zero means DefaultJitter; negative means none.
 	Jitter float64
+	// RenderWorker is an executable that renders in a process of its own,
+	// so that limits.renderMemory and limits.renderTimeout hold whatever a
+	// commit makes Kustomize do (render.Options.WorkerPath; the baton
+	// binary is one). Empty renders in this process: the checks made
+	// before Kustomize runs still apply, the memory and time limits not.
+	RenderWorker string
 }
 
 // Agent is Baton's in-cluster agent. Build it with New, start it with Run.
@@ -80,6 +91,10 @@ type Agent struct {
 	recorder Recorder
 	identity string
 	listener net.Listener
+	// webhookListener serves the webhook apart; see Options.
+	webhookListener net.Listener
+	// limits are the HTTP servers' timeouts; zero means defaultHTTPLimits.
+	limits   httpLimits
 	metrics  http.Handler
 	webhook  http.Handler
 	board    *statusBoard
@@ -87,6 +102,12 @@ type Agent struct {
 	repos    []*source.Repository
 	watchers []*repoWatcher
 	loops    []*envLoop
+	// previewer posts pull request previews while leading (with leader
+	// election on: while holding the old Lease); nil without a
+	// forge or with previews off.
+	previewer *preview.Previewer
+	// previewMu keeps previewer runs apart (runPreviews).
+	previewMu sync.Mutex
 	// relay hands webhooks a standby receives to the leader; nil without
 	// leader election.
 	relay *triggerRelay
@@ -123,7 +144,7 @@ func New(opts Options) (*Agent, error) {
 	qps, burst := KubeAPILimits(cfg.Agent)
 	rc.QPS, rc.Burst, rc.RateLimiter = qps, burst, nil
 	a := &Agent{cfg: cfg, rest: rc, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
-		listener: opts.Listener, metrics: opts.Metrics}
+		listener: opts.Listener, webhookListener: opts.WebhookListener, metrics: opts.Metrics}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,20 +182,28 @@ func New(opts Options) (*Agent, error) {
 			a.close()
 		}
 	}()
-	renderer, err := render.New(render.Options{Logger: a.log})
+	ropts := RenderOptions(cfg, opts.RenderWorker)
+	ropts.Logger = a.log
+	renderer, err := render.New(ropts)
 	if err != nil {
 		return nil, fmt.Errorf("renderer: %w", err)
+	}
+	a.closers = append(a.closers, renderer.Close)
+	if opts.RenderWorker == "" {
+		a.log.Warn("renders run in the agent's process: limits.renderMemory and limits.renderTimeout are not enforced")
 	}
 	rec, err := reconciler.New(a.rest, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace,
 		Writer: a.identity, QPS: qps, Burst: burst})
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
-	checker, err := health.NewChecker(a.rest, health.CheckerOptions{Logger: a.log, Now: clock.Now})
+	checkerOpts := health.CheckerOptions{Logger: a.log, Now: clock.Now}
+	checker, err := health.NewChecker(a.rest, checkerOpts)
 	if err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("health checker: %w", err)
 	}
+	envCheckers := &checkers{rest: a.rest, opts: checkerOpts, own: checker}
 	var statuses []EnvironmentStatus
 	workers, waits := Workers(cfg.Agent)
 	a.parts = &parts{renderer: renderer, reconciler: rec, checker: checker, promoter: opts.Promoter,
@@ -183,6 +212,9 @@ func New(opts Options) (*Agent, error) {
 
 	cacheDir, err := CacheDir(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.wireForge(cacheDir, opts.SourceMetrics, clock); err != nil {
 		return nil, err
 	}
 	promotes := false
@@ -222,6 +254,9 @@ func New(opts Options) (*Agent, error) {
 		}
 		repo := cfg.Repository(env.Repository)
 		l := newEnvLoop(a.parts, env, cfg.EdgesFrom(name), repo.Interval.Duration)
+		if l.checker, err = envCheckers.forEnvironment(env); err != nil {
+			return nil, err
+		}
 		l.reverts = cfg.RevertEdgesInto(name)
 		l.pipeline = cfg.PipelineName(name)
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
@@ -249,7 +284,7 @@ func New(opts Options) (*Agent, error) {
 			}
 		}
 		settings := RepositorySettings(*cfg.Repository(name), branches)
-		repo, err := source.NewRepository(settings, source.Options{CacheDir: cacheDir, Logger: a.log,
+		repo, err := source.NewRepository(settings, source.Options{CacheDir: cacheDir, Logger: a.log, MaxBlobSize: cfg.Limits.MaxBlobSize.Value(),
 			Metrics: opts.SourceMetrics, Clock: clock})
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", name, err)
@@ -366,8 +401,12 @@ func (a *Agent) webhookHandler(clock Clock) (http.Handler, error) {
 		targets = append(targets, w)
 	}
 	// One secret for every sender kind: the configuration names one file.
+	var prs []source.PullRequestTarget
+	if a.previewer != nil {
+		prs = append(prs, a.previewer)
+	}
 	return source.NewWebhookHandler(source.WebhookOptions{GitHubSecret: secret, GitLabToken: secret,
-		GiteaSecret: secret, GenericSecret: secret, Targets: targets, Logger: a.log, Clock: clock})
+		GiteaSecret: secret, GenericSecret: secret, Targets: targets, PullRequests: prs, Logger: a.log, Clock: clock})
 }
 
 func trimNewlines(s string) string {

@@ -55,14 +55,18 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 		return Status{}, err
 	}
 	defer rec.Close()
-	checker, err := health.NewChecker(opts.REST, health.CheckerOptions{})
+	own, err := health.NewChecker(opts.REST, health.CheckerOptions{})
 	if err != nil {
 		return Status{}, err
 	}
-	renderer, err := render.New(render.Options{CacheSize: -1})
+	envCheckers := &checkers{rest: opts.REST, own: own}
+	ropts := RenderOptions(cfg, "")
+	ropts.CacheSize = -1
+	renderer, err := render.New(ropts)
 	if err != nil {
 		return Status{}, err
 	}
+
 	heads, err := branchHeads(ctx, cfg, names, opts.CacheDir)
 	if err != nil {
 		return Status{}, err
@@ -89,6 +93,10 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 			for _, e := range inv.Entries {
 				refs = append(refs, health.ObjectRef{Group: e.Group, Version: e.Version, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name})
 			}
+			checker, err := envCheckers.forEnvironment(*env)
+			if err != nil {
+				return Status{}, err
+			}
 			report := checker.Check(ctx, refs, evalOptions(env.Health))
 			es.Health = HealthInfo{Status: string(report.Overall), Cause: string(report.Cause), Message: report.Message,
 				Since: report.Since, Revision: inv.Revision}
@@ -99,7 +107,7 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 			}
 		}
 		es.Pipeline = cfg.PipelineName(env.Name)
-		forge, err := forgeClient(cfg.ForgeOf(cfg.PipelineOf(env.Name)))
+		forge, err := promoteForge(cfg.ForgeOf(cfg.PipelineOf(env.Name)))
 		if err != nil {
 			return Status{}, err
 		}
@@ -151,7 +159,7 @@ func branchHeads(ctx context.Context, cfg *config.Config, names []string, cacheD
 				branches = append(branches, e.Branch)
 			}
 		}
-		repo, err := source.NewRepository(RepositorySettings(*cfg.Repository(name), branches), source.Options{CacheDir: cacheDir})
+		repo, err := source.NewRepository(RepositorySettings(*cfg.Repository(name), branches), source.Options{CacheDir: cacheDir, MaxBlobSize: cfg.Limits.MaxBlobSize.Value()})
 		if err != nil {
 			return nil, err
 		}

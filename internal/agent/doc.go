@@ -12,6 +12,13 @@
 //	              └► health Monitor (keeps evaluating until the next revision)
 //	                    └► promote Evaluate for every pipeline edge out of it
 //
+// With a forge configured, the leader also keeps a preview (a comment and
+// the status baton/preview/<env>) on every open pull request into a synced
+// environment's branch (package preview, fed by pull request webhooks, a
+// poll of open pull requests and the loops' syncs), and sets baton/<env> on
+// every commit it syncs: pending, then success or failure with the cause
+// (deploystatus.go, a Recorder).
+//
 // One repository watcher per repository polls all the branches the agent's
 // environments use and hands each branch's result to its loop. A loop syncs
 // when its branch moves and again every interval (drift is found on every

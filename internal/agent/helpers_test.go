@@ -35,7 +35,7 @@ import (
 // env/dev branch holds an overlay, a namespace for the agent (inventory and
 // Lease) and one for the applied objects.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *gitserver.Server
 	repo     *gitserver.Repo
 	env      string // environment name, unique to the test
@@ -49,7 +49,7 @@ var nonLabel = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // newFixture starts a git server and creates the repository with files on
 // every environment branch.
-func newFixture(t *testing.T, files map[string]string) *fixture {
+func newFixture(t testing.TB, files map[string]string) *fixture {
 	t.Helper()
 	f := &fixture{t: t, srv: gitserver.Start(t, gitserver.Options{}), agentNS: env.Namespace(t), appNS: env.Namespace(t)}
 	base := strings.Trim(nonLabel.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
@@ -155,7 +155,10 @@ func (f *fixture) startAgent(cfg *config.Config, identity string, mutate func(*O
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(f.t, err)
 	rec := &countingRecorder{}
-	opts := Options{Config: &c, REST: rc, Identity: identity, Listener: ln, Recorder: rec,
+	// This test binary serves as the render worker (testenv.Main).
+	worker, err := os.Executable()
+	require.NoError(f.t, err)
+	opts := Options{Config: &c, REST: rc, Identity: identity, Listener: ln, Recorder: rec, RenderWorker: worker,
 		Logger:      slog.New(slog.NewJSONHandler(testWriter{f.t, identity}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second}
 	if mutate != nil {

@@ -44,7 +44,10 @@ type parts struct {
 // elsewhere, through mu and the channels.
 type envLoop struct {
 	*parts
-	env config.Environment
+	// checker watches as the environment's identity (its ServiceAccount,
+	// or the agent's own).
+	checker *health.Checker
+	env     config.Environment
 	// pipeline names env's pipeline, "" when it is in none.
 	pipeline string
 	edges    []config.Edge
@@ -301,6 +304,9 @@ type syncOutcome struct {
 // sync renders rev and applies it, bounded by the environment's timeout.
 func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Result, error) {
 	o := syncOutcome{rev: rev, started: l.clock.Now()}
+	if s, ok := l.recorder.(syncStarter); ok {
+		s.SyncStarted(l.env.Name, rev.Commit)
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.env.Timeout.Duration)
 	defer cancel()
 	rendered, err := l.renderer.Render(ctx, rev.Snapshot, l.env.Path)
@@ -312,7 +318,9 @@ func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Re
 	}
 	o.objects = len(rendered.Objects)
 	applyStart := l.clock.Now()
-	o.result, err = l.reconciler.Sync(ctx, SyncRequest(l.runEnv(), rev.Commit, rendered.Objects))
+	req := SyncRequest(l.runEnv(), rev.Commit, rendered.Objects)
+	req.SourceOf = l.renderer.Sources(rev.Snapshot, l.env.Path)
+	o.result, err = l.reconciler.Sync(ctx, req)
 	o.applyDur = l.clock.Now().Sub(applyStart)
 	if err != nil {
 		o.failedStage, o.err = StageApply, err
@@ -339,6 +347,7 @@ func (l *envLoop) finish(o syncOutcome) {
 	}
 	if o.err != nil {
 		rec.Error = o.err.Error()
+		rec.Refused = refusal(o.err)
 	}
 	for action, n := range o.result.Counts {
 		rec.Counts[string(action)] = n
@@ -422,6 +431,8 @@ func SyncRequest(env config.Environment, revision string, objects []*unstructure
 		Drift:            reconciler.DriftMode(env.Drift),
 		Ignore:           ignoreRules(env.Ignore),
 		Suspend:          env.Suspend,
+		Scope:            requestScope(env),
+		ServiceAccount:   requestAccount(env),
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/promote"
-	"github.com/baton-gitops/baton/promote/forge/gitea"
-	"github.com/baton-gitops/baton/promote/forge/github"
 	"github.com/baton-gitops/baton/promote/promql"
 	"github.com/baton-gitops/baton/source"
 )
@@ -60,10 +58,12 @@ type pipelineEdge struct {
 // The promoters follow the pipelines' branches (environment, promotion and
 // revert branches) in stores of their own, as the promote package requires,
 // one per repository shared by the pipelines in it (a poll reads every
-// followed branch; the pipelines' branches never overlap). Those stores
-// verify no signatures: they only read the target branches' heads to build
-// on, while the promoted content comes from the source environment's
-// synced (and, where required, verified) revision.
+// followed branch; the pipelines' branches never overlap). Each store
+// applies its repository's signature policy to the environment branches,
+// the heads promotions are built on: a target whose head fails it blocks
+// its promotions. Promotion and revert branches are Baton's own and are
+// checked by content instead. The promoted content comes from the source
+// environment's synced (and, where required, verified) revision.
 func NewPipelinePromoter(opts PipelinePromoterOptions) (pp *PipelinePromoter, err error) {
 	cfg := opts.Config
 	pp = &PipelinePromoter{edges: map[string]pipelineEdge{}}
@@ -75,6 +75,7 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (pp *PipelinePromoter, er
 	// Every environment of a pipeline is in one repository (config
 	// validation checks it).
 	byRepo := map[string][]string{}
+	envBranches := map[string][]string{}
 	var repoOrder []string
 	var pls []*config.Pipeline
 	for i := range cfg.Pipelines {
@@ -87,22 +88,25 @@ func NewPipelinePromoter(opts PipelinePromoterOptions) (pp *PipelinePromoter, er
 		if _, seen := byRepo[repo]; !seen {
 			repoOrder = append(repoOrder, repo)
 		}
-		byRepo[repo] = append(byRepo[repo], pipeline(cfg, cp).Branches()...)
+		pl := pipeline(cfg, cp)
+		byRepo[repo] = append(byRepo[repo], pl.Branches()...)
+		for _, e := range pl.Environments {
+			envBranches[repo] = append(envBranches[repo], e.Branch)
+		}
 	}
 	if len(pls) == 0 {
 		return nil, nil
 	}
 	repos := map[string]*source.Repository{}
 	for i, name := range repoOrder {
-		settings := RepositorySettings(*cfg.Repository(name), byRepo[name])
-		settings.Signatures = nil
+		settings := promoterSettings(*cfg.Repository(name), byRepo[name], envBranches[name])
 		// The first repository keeps the folder of the one-pipeline
 		// agent, so that an upgrade reuses its store.
 		dir := filepath.Join(opts.CacheDir, "promote")
 		if i > 0 {
 			dir = filepath.Join(dir, name)
 		}
-		repo, err := source.NewRepository(settings, source.Options{CacheDir: dir,
+		repo, err := source.NewRepository(settings, source.Options{CacheDir: dir, MaxBlobSize: cfg.Limits.MaxBlobSize.Value(),
 			Logger: opts.Logger, Metrics: opts.SourceMetrics, Clock: opts.Clock})
 		if err != nil {
 			return nil, fmt.Errorf("promoter repository %s: %w", name, err)
@@ -138,7 +142,7 @@ func newPromoter(opts PipelinePromoterOptions, cp *config.Pipeline, repo *source
 	if opts.Clock != nil {
 		po.Clock = opts.Clock
 	}
-	if po.Forge, err = forgeClient(cfg.ForgeOf(cp)); err != nil {
+	if po.Forge, err = promoteForge(cfg.ForgeOf(cp)); err != nil {
 		return nil, fmt.Errorf("%s: %w", cp.Path(), err)
 	}
 	if c, ok := po.Forge.(interface{ CompareURL() string }); ok {
@@ -152,6 +156,28 @@ func newPromoter(opts PipelinePromoterOptions, cp *config.Pipeline, repo *source
 		return nil, fmt.Errorf("promoter: %w", err)
 	}
 	return p, nil
+}
+
+// promoterSettings are the source settings of a promoter's store: every
+// branch of the repository's pipelines, with the signature policy kept for
+// the environment branches it covers.
+func promoterSettings(repo config.Repository, branches, envBranches []string) source.RepositorySettings {
+	settings := RepositorySettings(repo, branches)
+	sig := repo.Signatures
+	if sig == nil {
+		return settings
+	}
+	var signed []string
+	for _, b := range envBranches {
+		if len(sig.Branches) == 0 || contains(sig.Branches, b) {
+			signed = append(signed, b)
+		}
+	}
+	settings.Signatures = nil
+	if len(signed) > 0 {
+		settings.Signatures = &source.SignatureSettings{KeyringFile: sig.KeyringFile, Branches: signed}
+	}
+	return settings
 }
 
 // pipeline converts one of the configuration's pipelines for the promote
@@ -175,25 +201,6 @@ func pipeline(cfg *config.Config, cp *config.Pipeline) promote.Pipeline {
 	}
 	pl.Paths = promote.Paths{Include: cp.Paths.Include, Exclude: cp.Paths.Exclude}
 	return pl
-}
-
-func forgeClient(f config.Forge) (promote.Forge, error) {
-	owner, name, _ := strings.Cut(f.Repository, "/")
-	switch f.Kind {
-	case config.ForgeGitea:
-		c, err := gitea.New(gitea.Options{URL: f.URL, Owner: owner, Repo: name, TokenFile: f.TokenFile})
-		if err != nil {
-			return nil, fmt.Errorf("forge: %w", err)
-		}
-		return c, nil
-	case config.ForgeGitHub:
-		c, err := github.New(github.Options{APIURL: f.URL, Owner: owner, Repo: name, TokenFile: f.TokenFile})
-		if err != nil {
-			return nil, fmt.Errorf("forge: %w", err)
-		}
-		return c, nil
-	}
-	return nil, nil
 }
 
 // signer reads the pipeline's commit signing key, if one is configured.

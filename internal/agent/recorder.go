@@ -96,6 +96,12 @@ type SyncRecord struct {
 	// Error is a failure's message (for Events: metrics never use it as a
 	// label); empty otherwise.
 	Error string
+	// Refused names the rule or limit that refused the revision as a whole
+	// before anything was applied or pruned — a reconciler.Rule* ("namespace",
+	// "cluster-kind", "protected", "ownership") or a render.Limit* ("file-size",
+	// "objects", "aliases", "memory", "time"); empty for any other outcome.
+	// The environment keeps its last good state.
+	Refused string
 }
 
 // HealthRecord is an environment's health verdict.

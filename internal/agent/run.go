@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -31,23 +29,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	// server fails, not only when the caller's ctx ends.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ln := a.listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", a.cfg.Listen.HTTP); err != nil {
-			return fmt.Errorf("listen.http: %w", err)
-		}
+	serveErr, shutdown, err := a.serve(ctx)
+	if err != nil {
+		return err
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
+	defer shutdown()
 	a.runCtx = ctx
-	a.log.Info("agent started", "identity", a.identity, "listen", ln.Addr().String(),
+	a.log.Info("agent started", "identity", a.identity,
 		"environments", len(a.cfg.Sync), "leaderElection", a.cfg.Agent.LeaderElection.IsEnabled(),
 		"workers", a.parts.syncs.Size(), "healthWaits", a.parts.waits.Size())
 	// The Environment objects: status while leading, requests always.
@@ -97,6 +85,9 @@ func (a *Agent) lead(ctx context.Context) {
 	}
 	for _, w := range a.watchers {
 		wg.Go(func() { w.run(ctx) })
+	}
+	if a.previewer != nil {
+		wg.Go(func() { _ = a.previewer.Run(ctx) })
 	}
 	wg.Wait()
 }

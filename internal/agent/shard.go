@@ -84,7 +84,9 @@ func (a *Agent) legacyGuard(cs kubernetes.Interface) (*leaderelection.LeaderElec
 		Lock: lock, Name: le.LeaseName, LeaseDuration: le.LeaseDuration.Duration, RenewDeadline: le.RenewDeadline.Duration,
 		RetryPeriod: le.RetryPeriod.Duration, ReleaseOnCancel: true,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(context.Context) {},
+			// The holder of the old Lease runs the pull request previews:
+			// exactly one replica, whichever environments it syncs.
+			OnStartedLeading: a.runPreviews,
 			OnStoppedLeading: func() {},
 			OnNewLeader:      func(identity string) { a.board.setLeader(identity) },
 		},
@@ -93,6 +95,20 @@ func (a *Agent) legacyGuard(cs kubernetes.Interface) (*leaderelection.LeaderElec
 		return nil, fmt.Errorf("leader election: %w", err)
 	}
 	return g, nil
+}
+
+// runPreviews runs the previewer, if any, until ctx ends; one run at a
+// time (client-go starts a leadership's callback before the last one's
+// returned).
+func (a *Agent) runPreviews(ctx context.Context) {
+	if a.previewer == nil {
+		return
+	}
+	a.previewMu.Lock()
+	defer a.previewMu.Unlock()
+	if ctx.Err() == nil {
+		_ = a.previewer.Run(ctx)
+	}
 }
 
 // legacyGate reads the old Lease before each round of the lease Manager:

@@ -11,6 +11,8 @@
 package config
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -43,6 +45,8 @@ type Config struct {
 	Listen Listen `json:"listen,omitempty"`
 	// Agent holds the in-cluster agent's own settings.
 	Agent Agent `json:"agent,omitempty"`
+	// Limits bound what one render of a commit may read and produce.
+	Limits Limits `json:"limits,omitempty"`
 	// Peers are the agents of the environments this agent does not sync
 	// (other clusters), whose status `baton status` shows beside its own.
 	Peers []Peer `json:"peers,omitempty"`
@@ -74,6 +78,11 @@ type Repository struct {
 	// Name is how environments refer to the repository. Required.
 	Name string `json:"name"`
 	source.RepositorySettings
+	// AllowInsecureHTTP accepts an http:// URL with credentials
+	// (auth.passwordFile or auth.tokenFile), which then cross the network
+	// in clear text. Without it such a URL is an error, unless its host is
+	// the loopback interface.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Environment is one deployment target: an overlay folder on a branch,
@@ -111,6 +120,53 @@ type Environment struct {
 	Ignore []IgnoreRule `json:"ignore,omitempty"`
 	// Health tunes the wait after a sync and the soak before promotion.
 	Health Health `json:"health,omitempty"`
+	// Scope is what the environment may write; a revision with any object
+	// outside it is refused before anything is applied or pruned.
+	Scope Scope `json:"scope,omitempty"`
+	// ServiceAccount is impersonated by every request made for the
+	// environment (apply, prune, diff, reads, health watches), so that the
+	// cluster's RBAC is the final fence: "name" (in the environment's
+	// namespace) or "namespace/name". Empty means agent.defaultServiceAccount,
+	// or the agent's own identity when that is empty too.
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+}
+
+// Scope is what an environment may write. Baton's own namespace and
+// objects are off-limits whatever it says.
+type Scope struct {
+	// Namespaces the environment may write, as glob patterns ("shop-dev",
+	// "team-a-*"). A Namespace object is in scope only if its name matches
+	// too. Default: the environment's namespace alone, when it has one.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// ClusterKinds are the cluster-scoped kinds it may write, as "Kind" for
+	// the core group ("Namespace") or "Kind.group"
+	// ("ClusterRole.rbac.authorization.k8s.io"). Default: none.
+	ClusterKinds []string `json:"clusterKinds,omitempty"`
+	// ClusterWide lets it write every namespace and every cluster-scoped
+	// kind (Baton's own still excepted): the explicit opt-in of a platform
+	// environment. It excludes Namespaces and ClusterKinds.
+	ClusterWide bool `json:"clusterWide,omitempty"`
+}
+
+// Limits bound the untrusted input of one render, so that a hostile commit
+// fails its environment and nothing else. See render.Limits.
+type Limits struct {
+	// MaxBlobSize bounds one object a git fetch may bring: a commit adding
+	// a larger file fails its branch before the object is inflated (git's
+	// packs compress a gigabyte of one byte to a megabyte).
+	MaxBlobSize resource.Quantity `json:"maxBlobSize,omitempty"`
+	// MaxFileSize bounds one file a render reads.
+	MaxFileSize resource.Quantity `json:"maxFileSize,omitempty"`
+	// MaxObjects bounds the objects one render produces, counted before
+	// Kustomize runs (an exponential fan-out is refused unbuilt) and after.
+	MaxObjects int `json:"maxObjects,omitempty"`
+	// MaxAliasNodes bounds the YAML nodes the aliases of one file expand to.
+	MaxAliasNodes int `json:"maxAliasNodes,omitempty"`
+	// RenderMemory bounds the heap of one render, which runs in a process
+	// of its own that is stopped past it. At most two renders run at once.
+	RenderMemory resource.Quantity `json:"renderMemory,omitempty"`
+	// RenderTimeout bounds one render; the render process is killed past it.
+	RenderTimeout source.Duration `json:"renderTimeout,omitempty"`
 }
 
 // IgnoreRule selects objects and names fields in them; empty selectors match
@@ -266,6 +322,9 @@ type Prometheus struct {
 	URL string `json:"url,omitempty"`
 	// BearerTokenFile holds a token sent with every query, if set.
 	BearerTokenFile string `json:"bearerTokenFile,omitempty"`
+	// AllowInsecureHTTP accepts an http:// URL with a bearerTokenFile; see
+	// Repository.AllowInsecureHTTP.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Forge kinds (Forge.Kind).
@@ -273,21 +332,53 @@ const (
 	ForgeNone   = "none"
 	ForgeGitea  = "gitea"
 	ForgeGitHub = "github"
+	ForgeGitLab = "gitlab"
 )
 
-// Forge is where pull requests are opened.
+// Forge is where pull requests are opened, previews posted and commit
+// statuses set.
 type Forge struct {
-	// Kind is "none", "gitea" or "github". With "none", pull-request edges
-	// are an error.
+	// Kind is "none", "gitea", "github" or "gitlab". With "none",
+	// pull-request edges are an error.
 	Kind string `json:"kind,omitempty"`
-	// URL is the API base URL (GitHub: https://api.github.com; Gitea: the
-	// server's root URL).
+	// URL is the API base URL (GitHub: https://api.github.com; Gitea and
+	// GitLab: the server's root URL).
 	URL string `json:"url,omitempty"`
-	// TokenFile holds an access token allowed to open pull requests.
+	// TokenFile holds an access token allowed to open pull requests,
+	// comment on them and set commit statuses.
 	TokenFile string `json:"tokenFile,omitempty"`
-	// Repository is "owner/name" on the forge.
+	// Repository is "owner/name" on the forge; on GitLab the project's
+	// full path, "group/subgroup/name".
 	Repository string `json:"repository,omitempty"`
+	// Preview comments on every open pull request into the branch of an
+	// environment this agent syncs what merging it would change there.
+	Preview Preview `json:"preview,omitempty"`
+	// DeployStatuses sets the commit status baton/<environment> on every
+	// commit an environment syncs: pending, then success once healthy or
+	// failure with the cause.
+	DeployStatuses *bool `json:"deployStatuses,omitempty"`
+	// AllowInsecureHTTP accepts an http:// URL, over which the token
+	// crosses the network in clear text; see Repository.AllowInsecureHTTP.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
+
+// Preview configures pull request previews.
+type Preview struct {
+	// Enabled turns previews on.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Interval is how often open pull requests are listed, the fallback
+	// when no pull request webhook arrives.
+	Interval source.Duration `json:"interval,omitempty"`
+	// MaxCommentBytes bounds a preview comment; diffs past it are left
+	// out with a note.
+	MaxCommentBytes int `json:"maxCommentBytes,omitempty"`
+}
+
+// IsEnabled reports whether previews are on.
+func (p Preview) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// DeployStatusesEnabled reports whether deploy statuses are set.
+func (f Forge) DeployStatusesEnabled() bool { return f.DeployStatuses == nil || *f.DeployStatuses }
 
 // Webhook configures the push webhook receiver.
 type Webhook struct {
@@ -298,8 +389,13 @@ type Webhook struct {
 
 // Listen holds listen addresses.
 type Listen struct {
-	// HTTP serves /healthz, /readyz, /metrics, /api/status and the webhook.
+	// HTTP serves /healthz, /readyz, /metrics, /api/status, and the
+	// webhook unless Webhook is set.
 	HTTP string `json:"http,omitempty"`
+	// Webhook, when set, serves the webhook receiver alone, apart from
+	// status and metrics, so that a network policy or an ingress can open
+	// it to the forge without opening the rest.
+	Webhook string `json:"webhook,omitempty"`
 }
 
 // Agent holds the in-cluster agent's settings.
@@ -328,6 +424,13 @@ type Agent struct {
 	KubeAPIBurst int     `json:"kubeAPIBurst,omitempty"`
 	// LeaderElection keeps two replicas from applying at once.
 	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
+	// DefaultServiceAccount is the serviceAccount of environments that name
+	// none: "name" (in each environment's namespace) or "namespace/name".
+	DefaultServiceAccount string `json:"defaultServiceAccount,omitempty"`
+	// RequireServiceAccount refuses environments that would run as the
+	// agent's own identity (lockdown): each must have a serviceAccount, its
+	// own or the default.
+	RequireServiceAccount bool `json:"requireServiceAccount,omitempty"`
 }
 
 // LeaderElection configures the Lease the replicas compete for. Durations

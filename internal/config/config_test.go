@@ -180,6 +180,26 @@ func TestLoadNamesTheFile(t *testing.T) {
 	}
 }
 
+// Plain http:// is accepted without credentials, with the explicit flag,
+// and to the loopback interface.
+func TestCleartextAllowed(t *testing.T) {
+	env := "environments:\n  - name: dev\n    branch: env/dev\n"
+	for name, doc := range map[string]string{
+		"no credentials": "repositories:\n  - name: deploy\n    url: http://git.example.com/d.git\n" + env +
+			"pipeline:\n  prometheus: {url: 'http://prometheus:9090'}\n",
+		"allowed": "repositories:\n  - name: deploy\n    url: http://git.example.com/d.git\n    auth: {passwordFile: /p}\n    allowInsecureHTTP: true\n" + env +
+			"forge: {kind: github, url: 'http://ghe.internal/api/v3', tokenFile: /t, repository: a/b, allowInsecureHTTP: true}\n" +
+			"pipeline:\n  prometheus: {url: 'http://prometheus:9090', bearerTokenFile: /t, allowInsecureHTTP: true}\n",
+		"loopback": "repositories:\n  - name: deploy\n    url: http://127.0.0.1:3000/d.git\n    auth: {tokenFile: /t}\n" + env +
+			"forge: {kind: gitea, url: 'http://localhost:3000', tokenFile: /t, repository: a/b}\n" +
+			"pipeline:\n  prometheus: {url: 'http://[::1]:9090', bearerTokenFile: /t}\n",
+	} {
+		if _, err := Parse([]byte(doc)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	repo := "repositories:\n  - name: deploy\n    url: https://git.example.com/acme/deploy.git\n"
 	env := "environments:\n  - name: dev\n    branch: env/dev\n"
@@ -257,14 +277,45 @@ func TestInvalid(t *testing.T) {
 			"pipeline.paths.include[0]: \"/apps\" must be relative to the repository root\npipeline.paths.exclude[0]: \"[\" is not a valid pattern"},
 		{"bad author", repo + env + "pipeline:\n  author: {email: baton}\n", `pipeline.author.email: "baton" is not an email address`},
 		{"passphrase without key", repo + env + "pipeline:\n  signingKeyPassphraseFile: /p\n", `pipeline.signingKeyPassphraseFile: set without pipeline.signingKeyFile`},
-		{"bad forge kind", repo + env + "forge: {kind: gitlab}\n", `forge.kind: must be "none", "gitea" or "github", not "gitlab"`},
+		{"bad forge kind", repo + env + "forge: {kind: bitbucket}\n", `forge.kind: must be "none", "gitea", "github" or "gitlab", not "bitbucket"`},
+		{"gitlab project path", repo + env + "forge: {kind: gitlab, tokenFile: /t, repository: 'acme//deploy'}\n",
+			`forge.repository: must be the project's full path "group/name" (subgroups allowed), not "acme//deploy"`},
+		{"preview settings", repo + env + "forge: {kind: gitea, url: 'https://g', tokenFile: /t, repository: a/b, preview: {interval: -1m, maxCommentBytes: 100}}\n",
+			"forge.preview.interval: must not be negative\nforge.preview.maxCommentBytes: 100 is too small: at least 4096"},
 		{"incomplete forge", repo + env + "forge: {kind: gitea, repository: deploy}\n",
 			"forge.url: required for a gitea forge\nforge.tokenFile: required for a gitea forge\nforge.repository: must be \"owner/name\", not \"deploy\""},
 		{"bad listen address", repo + env + "listen: {http: '8080'}\n", `listen.http: "8080" is not a listen address such as ":8080"`},
+		{"bad webhook address", repo + env + "listen: {webhook: '8081'}\n", `listen.webhook: "8081" is not a listen address such as ":8081"`},
+		{"webhook on the http address", repo + env + "listen: {http: ':9000', webhook: ':9000'}\n", `listen.webhook: ":9000" is listen.http's address; leave it out to serve the webhook there`},
+		{"git credentials over http", "repositories:\n  - name: deploy\n    url: http://git.example.com/acme/deploy.git\n    auth: {tokenFile: /t}\n" + env,
+			`repositories[0].url: "http://git.example.com/acme/deploy.git" would send auth.tokenFile in clear text: use https://, or set repositories[0].allowInsecureHTTP: true to accept that`},
+		{"forge token over http", repo + env + "forge: {kind: gitea, url: 'http://gitea.gitea:3000', tokenFile: /t, repository: acme/deploy}\n",
+			`forge.url: "http://gitea.gitea:3000" would send tokenFile in clear text: use https://, or set forge.allowInsecureHTTP: true to accept that`},
+		{"prometheus token over http", repo + env + "pipeline:\n  prometheus: {url: 'http://prometheus:9090', bearerTokenFile: /t}\n",
+			`pipeline.prometheus.url: "http://prometheus:9090" would send bearerTokenFile in clear text: use https://, or set pipeline.prometheus.allowInsecureHTTP: true to accept that`},
 		{"bad lease durations", repo + env + "agent:\n  leaderElection: {leaseDuration: 5s, renewDeadline: 5s, retryPeriod: 5s}\n",
 			"agent.leaderElection.leaseDuration: 5s must be longer than renewDeadline (5s)\nagent.leaderElection.renewDeadline: 5s must be longer than 1.2 × retryPeriod (5s)"},
 		{"bad workers", repo + env + "agent: {workers: -1, healthWaits: 100000, kubeAPIBurst: -5}\n",
 			"agent.workers: must be between 1 and 4096 (0 for the default), not -1\nagent.healthWaits: must be between 1 and 4096 (0 for the default), not 100000\nagent.kubeAPIBurst: must not be negative"},
+		{"scope pattern", repo + env + "    scope: {namespaces: [shop, 'team-[']}\n", `environments[0].scope.namespaces[1]: "team-[" is not a valid pattern`},
+		{"scope namespace name", repo + env + "    scope: {namespaces: [Shop]}\n", `environments[0].scope.namespaces[0]: "Shop" is not a namespace name or pattern: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
+		{"scope holds the agent namespace", repo + env + "    scope: {namespaces: [baton-system]}\n", `environments[0].scope.namespaces[0]: "baton-system" is the agent's own namespace (agent.namespace): no environment may write it`},
+		{"namespace is the agent's", repo + env + "    namespace: baton-system\n", `environments[0].namespace: "baton-system" is the agent's own namespace (agent.namespace): no environment may write it`},
+		{"namespace outside scope", repo + env + "    namespace: shop\n    scope: {namespaces: [team-*]}\n", `environments[0].namespace: "shop" is not in scope.namespaces [team-*]: the environment could not write its own default namespace`},
+		{"cluster kinds", repo + env + "    scope: {clusterKinds: [clusterrole, ClusterRole.RBAC, Namespace]}\n",
+			"environments[0].scope.clusterKinds[0]: \"clusterrole\" is not a kind: write \"Kind\" for the core group or \"Kind.group\", e.g. \"ClusterRole.rbac.authorization.k8s.io\"\n" +
+				`environments[0].scope.clusterKinds[1]: "ClusterRole.RBAC" has an invalid group "RBAC": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`},
+		{"cluster-wide and kinds", repo + env + "    scope: {clusterWide: true, clusterKinds: [Namespace]}\n", "environments[0].scope.clusterKinds: set with scope.clusterWide, which allows every cluster-scoped kind already: keep one of them"},
+		{"service account format", repo + env + "    serviceAccount: a/b/c\n", `environments[0].serviceAccount: "a/b/c" is not "name" or "namespace/name" of a ServiceAccount`},
+		{"service account without namespace", repo + env + "    serviceAccount: deployer\n", `environments[0].serviceAccount: "deployer" names no namespace and the environment has none: write "namespace/name"`},
+		{"service account of the agent", repo + env + "    serviceAccount: baton-system/baton\n", `environments[0].serviceAccount: "baton-system/baton" is in the agent's own namespace (agent.namespace), whose accounts hold the agent's rights: use an account in another namespace`},
+		{"lockdown", repo + env + "  - name: prod\n    branch: env/prod\n    serviceAccount: shop/deployer\nagent: {requireServiceAccount: true}\n",
+			"environments[0].serviceAccount: required: agent.requireServiceAccount is true (set it here or set agent.defaultServiceAccount)"},
+		{"bad default account", repo + env + "agent: {defaultServiceAccount: 'x/'}\n", `agent.defaultServiceAccount: "x/" is not "name" or "namespace/name" of a ServiceAccount`},
+		{"limits", repo + env + "limits: {maxBlobSize: -1, maxFileSize: -1, maxObjects: -5, renderMemory: 1Mi, renderTimeout: -1s}\n",
+			"limits.maxBlobSize: must be positive\nlimits.maxFileSize: must be positive\nlimits.maxObjects: must be positive\nlimits.renderMemory: 1Mi is too small: a render needs at least 16Mi\nlimits.renderTimeout: must not be negative"},
+		{"size not a size", repo + env + "limits: {maxFileSize: big}\n", `limits.maxFileSize: "big" is not a size such as "8Mi" or "1Gi"`},
+		{"size of the wrong type", repo + env + "limits: {renderMemory: [1]}\n", `limits.renderMemory: must be a size such as "8Mi" or "1Gi", got a list`},
 		{"bad agent namespace", repo + env + "agent: {namespace: Baton}\n", `agent.namespace: "Baton" is not a namespace name: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 	}
 	for _, tc := range tests {
@@ -350,5 +401,53 @@ pipelines:
 	}
 	if len(cfg.EdgesFrom("billing-dev")) != 1 || cfg.PipelineName("shop-prod") != "shop" {
 		t.Errorf("pipelines = %+v", cfg.Pipelines)
+	}
+}
+
+func TestScopeAccountAndLimitDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(minimal + `
+  - name: shop
+    branch: env/shop
+    namespace: shop
+    serviceAccount: deployer
+  - name: platform
+    branch: env/platform
+    scope: {clusterWide: true}
+    serviceAccount: platform/admin
+agent:
+  defaultServiceAccount: ops/baton-env
+limits: {maxFileSize: 1Mi, renderTimeout: 1m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop := cfg.Environment("shop")
+	if got := strings.Join(shop.Scope.Namespaces, ","); got != "shop" || len(shop.Scope.ClusterKinds) != 0 || shop.Scope.ClusterWide {
+		t.Errorf("shop scope = %+v, want its namespace alone", shop.Scope)
+	}
+	if ns, name, ok := shop.Account(); !ok || ns != "shop" || name != "deployer" {
+		t.Errorf("shop account = %s/%s %v, want shop/deployer", ns, name, ok)
+	}
+	dev := cfg.Environment("dev")
+	if len(dev.Scope.Namespaces) != 0 {
+		t.Errorf("dev has no namespace and no scope: scope = %+v", dev.Scope)
+	}
+	if ns, name, ok := dev.Account(); !ok || ns != "ops" || name != "baton-env" {
+		t.Errorf("dev account = %s/%s %v, want the default ops/baton-env", ns, name, ok)
+	}
+	if p := cfg.Environment("platform"); !p.Scope.ClusterWide || len(p.Scope.Namespaces) != 0 {
+		t.Errorf("platform scope = %+v", p.Scope)
+	}
+	l := cfg.Limits
+	if l.MaxFileSize.Value() != 1<<20 || l.MaxBlobSize.Value() != 16<<20 || l.MaxObjects != DefaultMaxObjects || l.MaxAliasNodes != DefaultMaxAliasNodes ||
+		l.RenderMemory.Value() != 256<<20 || l.RenderTimeout.Duration != time.Minute {
+		t.Errorf("limits = %+v", l)
+	}
+	cfg, err = Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := cfg.Environment("dev").Account(); ok {
+		t.Error("without a default, an environment runs as the agent")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -26,6 +28,10 @@ import (
 //	environments[].health.loadBalancers     skip  (a LoadBalancer Service's address is not waited for)
 //	environments[].health.restartThreshold  3     (health.DefaultRestartThreshold)
 //	environments[].health.recentWindow      10m   (health.DefaultRecentWindow)
+//	environments[].scope.namespaces         the environment's namespace, when it has one
+//	environments[].scope.clusterKinds       none
+//	environments[].scope.clusterWide        false
+//	environments[].serviceAccount           agent.defaultServiceAccount
 //	sync                                    none: an agent syncs nothing until told
 //	pipeline.name                           default (pipeline: is the one pipeline of pipelines:)
 //	pipelines[].edges                       every consecutive pair of pipelines[].order
@@ -35,9 +41,15 @@ import (
 //	pipelines[].author.email                baton@localhost
 //	pipelines[].forge.*                     forge.* (field by field)
 //	forge.kind                              none
-//	forge.url                               https://api.github.com when kind is github
+//	forge.url                               https://api.github.com when kind is github, https://gitlab.com when gitlab
+//	forge.preview.enabled                   true: pull requests into synced environments' branches get previews
+//	forge.preview.interval                  1m, how often open pull requests are listed (webhooks trigger at once)
+//	forge.preview.maxCommentBytes           60000
+//	forge.deployStatuses                    true: synced commits get the status baton/<environment>
 //	webhook.secretFile                      none: the webhook receiver is off
 //	listen.http                             :8080
+//	listen.webhook                          none: the webhook is served on listen.http
+//	repositories[].allowInsecureHTTP        false (also forge. and pipeline.prometheus.): credentials over http:// are refused, loopback excepted
 //	agent.namespace                         baton-system
 //	agent.cacheDir                          the user cache folder + /baton, resolved when the agent starts
 //	agent.workers                           4 × GOMAXPROCS (the container's CPU limit), resolved when the agent starts
@@ -48,28 +60,49 @@ import (
 //	agent.leaderElection.leaseDuration      15s
 //	agent.leaderElection.renewDeadline      10s
 //	agent.leaderElection.retryPeriod        2s
+//	agent.defaultServiceAccount             none: environments without one run as the agent
+//	agent.requireServiceAccount             false
+//	limits.maxBlobSize                      16Mi
+//	limits.maxFileSize                      8Mi
+//	limits.maxObjects                       10000
+//	limits.maxAliasNodes                    10000
+//	limits.renderMemory                     256Mi
+//	limits.renderTimeout                    5m
 //	peers[].namespace                       agent.namespace (for a context peer)
 const (
-	DefaultPath           = "."
-	DefaultSyncTimeout    = 5 * time.Minute
-	DefaultDrift          = "correct"
-	DefaultHealthTimeout  = 5 * time.Minute
-	DefaultSoak           = 2 * time.Minute
-	DefaultLoadBalancers  = LoadBalancersSkip
-	DefaultRestarts       = 3
-	DefaultRecentWindow   = 10 * time.Minute
-	DefaultPolicy         = PolicyPullRequest
-	DefaultAuthorName     = "Baton"
-	DefaultAuthorEmail    = "baton@localhost"
-	DefaultForgeKind      = ForgeNone
-	DefaultGitHubAPIURL   = "https://api.github.com"
-	DefaultHTTPAddress    = ":8080"
-	DefaultNamespace      = "baton-system"
-	DefaultLeaseName      = "baton-agent"
-	DefaultLeaseDuration  = 15 * time.Second
-	DefaultRenewDeadline  = 10 * time.Second
-	DefaultRetryPeriod    = 2 * time.Second
-	DefaultLeaderElection = true
+	DefaultPath            = "."
+	DefaultSyncTimeout     = 5 * time.Minute
+	DefaultDrift           = "correct"
+	DefaultHealthTimeout   = 5 * time.Minute
+	DefaultSoak            = 2 * time.Minute
+	DefaultLoadBalancers   = LoadBalancersSkip
+	DefaultRestarts        = 3
+	DefaultRecentWindow    = 10 * time.Minute
+	DefaultPolicy          = PolicyPullRequest
+	DefaultAuthorName      = "Baton"
+	DefaultAuthorEmail     = "baton@localhost"
+	DefaultForgeKind       = ForgeNone
+	DefaultGitHubAPIURL    = "https://api.github.com"
+	DefaultGitLabURL       = "https://gitlab.com"
+	DefaultPreviewInterval = time.Minute
+	DefaultPreviewMaxBytes = 60000
+	DefaultHTTPAddress     = ":8080"
+	DefaultNamespace       = "baton-system"
+	DefaultLeaseName       = "baton-agent"
+	DefaultLeaseDuration   = 15 * time.Second
+	DefaultRenewDeadline   = 10 * time.Second
+	DefaultRetryPeriod     = 2 * time.Second
+	DefaultLeaderElection  = true
+	DefaultMaxObjects      = 10_000
+	DefaultMaxAliasNodes   = 10_000
+	DefaultRenderTimeout   = 5 * time.Minute
+)
+
+// Quantity defaults (not constants in Go).
+var (
+	DefaultMaxBlobSize  = resource.MustParse("16Mi")
+	DefaultMaxFileSize  = resource.MustParse("8Mi")
+	DefaultRenderMemory = resource.MustParse("256Mi")
 )
 
 // applyDefaults fills every zero value that has a default (see the table
@@ -111,7 +144,28 @@ func applyDefaults(c *Config) {
 			e.Health.RestartThreshold = ptr(int32(DefaultRestarts))
 		}
 		setDuration(&e.Health.RecentWindow, DefaultRecentWindow)
+		if len(e.Scope.Namespaces) == 0 && !e.Scope.ClusterWide && e.Namespace != "" {
+			e.Scope.Namespaces = []string{e.Namespace}
+		}
+		setString(&e.ServiceAccount, c.Agent.DefaultServiceAccount)
 	}
+	l := &c.Limits
+	if l.MaxBlobSize.IsZero() {
+		l.MaxBlobSize = DefaultMaxBlobSize.DeepCopy()
+	}
+	if l.MaxFileSize.IsZero() {
+		l.MaxFileSize = DefaultMaxFileSize.DeepCopy()
+	}
+	if l.MaxObjects == 0 {
+		l.MaxObjects = DefaultMaxObjects
+	}
+	if l.MaxAliasNodes == 0 {
+		l.MaxAliasNodes = DefaultMaxAliasNodes
+	}
+	if l.RenderMemory.IsZero() {
+		l.RenderMemory = DefaultRenderMemory.DeepCopy()
+	}
+	setDuration(&l.RenderTimeout, DefaultRenderTimeout)
 	normalizePipelines(c)
 	for i := range c.Pipelines {
 		p := &c.Pipelines[i]
@@ -128,8 +182,15 @@ func applyDefaults(c *Config) {
 		setString(&p.Author.Email, DefaultAuthorEmail)
 	}
 	setString(&c.Forge.Kind, DefaultForgeKind)
-	if c.Forge.Kind == ForgeGitHub {
+	switch c.Forge.Kind {
+	case ForgeGitHub:
 		setString(&c.Forge.URL, DefaultGitHubAPIURL)
+	case ForgeGitLab:
+		setString(&c.Forge.URL, DefaultGitLabURL)
+	}
+	setDuration(&c.Forge.Preview.Interval, DefaultPreviewInterval)
+	if c.Forge.Preview.MaxCommentBytes == 0 {
+		c.Forge.Preview.MaxCommentBytes = DefaultPreviewMaxBytes
 	}
 	setString(&c.Listen.HTTP, DefaultHTTPAddress)
 	a := &c.Agent

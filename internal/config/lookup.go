@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // Environment returns the environment called name, or nil.
 func (c *Config) Environment(name string) *Environment {
 	for i := range c.Environments {
@@ -104,8 +106,9 @@ func (c *Config) ForgeOf(p *Pipeline) Forge {
 	}
 	o := *p.Forge
 	if o.Kind != "" && o.Kind != f.Kind {
-		// Another kind of forge: nothing of the top-level one applies.
-		f = Forge{}
+		// Another kind of forge: nothing of the top-level one's address
+		// applies; previews and deploy statuses are the agent's choice.
+		f = Forge{Preview: f.Preview, DeployStatuses: f.DeployStatuses}
 	}
 	if o.Kind != "" {
 		f.Kind = o.Kind
@@ -119,8 +122,16 @@ func (c *Config) ForgeOf(p *Pipeline) Forge {
 	if o.Repository != "" {
 		f.Repository = o.Repository
 	}
-	if f.Kind == ForgeGitHub && f.URL == "" {
-		f.URL = DefaultGitHubAPIURL
+	if o.AllowInsecureHTTP {
+		f.AllowInsecureHTTP = true
+	}
+	if f.URL == "" {
+		switch f.Kind {
+		case ForgeGitHub:
+			f.URL = DefaultGitHubAPIURL
+		case ForgeGitLab:
+			f.URL = DefaultGitLabURL
+		}
 	}
 	return f
 }
@@ -150,4 +161,18 @@ func (p *Pipeline) Path() string {
 		return "pipeline"
 	}
 	return p.at
+}
+
+// Account returns the ServiceAccount the environment's requests are made
+// as (serviceAccount, defaulted from agent.defaultServiceAccount), with a
+// bare name resolved in the environment's namespace; ok is false when the
+// environment runs as the agent's own identity.
+func (e Environment) Account() (namespace, name string, ok bool) {
+	if e.ServiceAccount == "" {
+		return "", "", false
+	}
+	if ns, n, found := strings.Cut(e.ServiceAccount, "/"); found {
+		return ns, n, true
+	}
+	return e.Namespace, e.ServiceAccount, true
 }

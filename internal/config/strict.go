@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/baton-gitops/baton/source"
 )
 
@@ -31,6 +33,21 @@ func checkShape(path string, v any, t reflect.Type) []error {
 		var d source.Duration
 		if err := d.UnmarshalJSON([]byte(strconv.Quote(s))); err != nil {
 			return []error{fieldErr(path, "%q is not a duration such as \"30s\" or \"5m\"", s)}
+		}
+		return nil
+	}
+	if t == quantityType {
+		var err error
+		switch v := v.(type) {
+		case string:
+			_, err = resource.ParseQuantity(v)
+		case json.Number:
+			_, err = resource.ParseQuantity(v.String())
+		default:
+			return []error{fieldErr(path, "must be a size such as \"8Mi\" or \"1Gi\", got %s", describe(v))}
+		}
+		if err != nil {
+			return []error{fieldErr(path, "%q is not a size such as \"8Mi\" or \"1Gi\"", fmt.Sprint(v))}
 		}
 		return nil
 	}
@@ -90,7 +107,10 @@ func checkShape(path string, v any, t reflect.Type) []error {
 	return nil
 }
 
-var durationType = reflect.TypeOf(source.Duration{})
+var (
+	durationType = reflect.TypeOf(source.Duration{})
+	quantityType = reflect.TypeOf(resource.Quantity{})
+)
 
 // jsonFields maps the JSON names of t's fields to their types, with the
 // fields of embedded structs promoted as encoding/json promotes them.

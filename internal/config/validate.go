@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -27,10 +29,20 @@ func validate(c *Config) []error {
 	validateNames(&p, "sync", c.Sync, envs)
 	validatePipelines(c, envs, &p)
 	validateForge("forge", c.Forge, &p)
+	validatePreview(c.Forge, &p)
 	if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
 		p.add("listen.http", "%q is not a listen address such as \":8080\"", c.Listen.HTTP)
 	}
+	if w := c.Listen.Webhook; w != "" {
+		if _, _, err := net.SplitHostPort(w); err != nil {
+			p.add("listen.webhook", "%q is not a listen address such as \":8081\"", w)
+		} else if w == c.Listen.HTTP {
+			p.add("listen.webhook", "%q is listen.http's address; leave it out to serve the webhook there", w)
+		}
+	}
+	validateCleartext(c, &p)
 	validateAgent(c.Agent, &p)
+	validateLimits(c.Limits, &p)
 	validatePeers(c.Peers, &p)
 	return p
 }
@@ -59,6 +71,27 @@ func validatePeers(peers []Peer, p *problems) {
 		} else if errs := validation.IsDNS1123Label(peer.Namespace); peer.Namespace != "" && len(errs) > 0 {
 			p.add(at+".namespace", "%q is not a namespace name: %s", peer.Namespace, errs[0])
 		}
+	}
+}
+
+func validateLimits(l Limits, p *problems) {
+	if l.MaxBlobSize.Sign() <= 0 {
+		p.add("limits.maxBlobSize", "must be positive")
+	}
+	if l.MaxFileSize.Sign() <= 0 {
+		p.add("limits.maxFileSize", "must be positive")
+	}
+	if l.MaxObjects < 0 {
+		p.add("limits.maxObjects", "must be positive")
+	}
+	if l.MaxAliasNodes < 0 {
+		p.add("limits.maxAliasNodes", "must be positive")
+	}
+	if l.RenderMemory.Cmp(resource.MustParse("16Mi")) < 0 {
+		p.add("limits.renderMemory", "%s is too small: a render needs at least 16Mi", l.RenderMemory.String())
+	}
+	if l.RenderTimeout.Duration < 0 {
+		p.add("limits.renderTimeout", "must not be negative")
 	}
 }
 
@@ -176,8 +209,104 @@ func validateEnvironments(c *Config, repos map[string]bool, p *problems) map[str
 		if w := e.Health.RecentWindow.Duration; w < 0 || w > maxRecentWindow {
 			p.add(at+".health.recentWindow", "must be between 0 and %s, not %s", maxRecentWindow, w)
 		}
+		validateScope(at, e, c.Agent.Namespace, p)
+		validateAccount(at, e, c.Agent, p)
 	}
 	return names
+}
+
+// validateScope checks what an environment may write.
+func validateScope(at string, e Environment, agentNS string, p *problems) {
+	s := e.Scope
+	if s.ClusterWide && len(s.ClusterKinds) > 0 {
+		p.add(at+".scope.clusterKinds", "set with scope.clusterWide, which allows every cluster-scoped kind already: keep one of them")
+	}
+	for i, ns := range s.Namespaces {
+		nat := fmt.Sprintf("%s.scope.namespaces[%d]", at, i)
+		if strings.ContainsAny(ns, "*?[") {
+			if _, err := path.Match(ns, ""); err != nil {
+				p.add(nat, "%q is not a valid pattern", ns)
+			}
+		} else if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			p.add(nat, "%q is not a namespace name or pattern: %s", ns, errs[0])
+		}
+		if ns == agentNS && ns != e.Namespace { // else said of namespace, below
+			p.add(nat, "%q is the agent's own namespace (agent.namespace): no environment may write it", ns)
+		}
+	}
+	if e.Namespace != "" && len(s.Namespaces) > 0 && !matchesAny(s.Namespaces, e.Namespace) {
+		p.add(at+".namespace", "%q is not in scope.namespaces %v: the environment could not write its own default namespace", e.Namespace, s.Namespaces)
+	}
+	if e.Namespace == agentNS {
+		p.add(at+".namespace", "%q is the agent's own namespace (agent.namespace): no environment may write it", e.Namespace)
+	}
+	for i, k := range s.ClusterKinds {
+		if err := validClusterKind(k); err != "" {
+			p.add(fmt.Sprintf("%s.scope.clusterKinds[%d]", at, i), "%q %s", k, err)
+		}
+	}
+}
+
+func matchesAny(patterns []string, name string) bool {
+	for _, pat := range patterns {
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// validClusterKind checks "Kind" or "Kind.group"; it returns what is wrong.
+func validClusterKind(k string) string {
+	kind, group, _ := strings.Cut(k, ".")
+	if kind == "" || kind[0] < 'A' || kind[0] > 'Z' || strings.ContainsFunc(kind, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		return "is not a kind: write \"Kind\" for the core group or \"Kind.group\", e.g. \"ClusterRole.rbac.authorization.k8s.io\""
+	}
+	if group != "" {
+		if errs := validation.IsDNS1123Subdomain(group); len(errs) > 0 {
+			return fmt.Sprintf("has an invalid group %q: %s", group, errs[0])
+		}
+	}
+	return ""
+}
+
+// validateAccount checks the ServiceAccount an environment runs as.
+func validateAccount(at string, e Environment, a Agent, p *problems) {
+	if e.ServiceAccount == "" {
+		if a.RequireServiceAccount {
+			p.add(at+".serviceAccount", "required: agent.requireServiceAccount is true (set it here or set agent.defaultServiceAccount)")
+		}
+		return
+	}
+	if msg := accountProblem(e.ServiceAccount); msg != "" {
+		if e.ServiceAccount != a.DefaultServiceAccount { // said once, at the agent
+			p.add(at+".serviceAccount", "%q %s", e.ServiceAccount, msg)
+		}
+		return
+	}
+	ns, _, _ := e.Account()
+	switch {
+	case ns == "":
+		p.add(at+".serviceAccount", "%q names no namespace and the environment has none: write \"namespace/name\"", e.ServiceAccount)
+	case ns == a.Namespace:
+		p.add(at+".serviceAccount", "%q is in the agent's own namespace (agent.namespace), whose accounts hold the agent's rights: use an account in another namespace", e.ServiceAccount)
+	}
+}
+
+// accountProblem checks "name" or "namespace/name"; it returns what is wrong.
+func accountProblem(s string) string {
+	ns, name, found := strings.Cut(s, "/")
+	if !found {
+		ns, name = "", s
+	} else if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return "has an invalid namespace: " + errs[0]
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 || strings.Contains(name, "/") {
+		return "is not \"name\" or \"namespace/name\" of a ServiceAccount"
+	}
+	return ""
 }
 
 func allReferenceKnownRepositories(c *Config) bool {
@@ -397,9 +526,9 @@ func validateForge(at string, f Forge, p *problems) {
 	switch f.Kind {
 	case ForgeNone:
 		return
-	case ForgeGitea, ForgeGitHub:
+	case ForgeGitea, ForgeGitHub, ForgeGitLab:
 	default:
-		p.add(at+".kind", "must be \"none\", \"gitea\" or \"github\", not %q", f.Kind)
+		p.add(at+".kind", "must be \"none\", \"gitea\", \"github\" or \"gitlab\", not %q", f.Kind)
 		return
 	}
 	if f.URL == "" {
@@ -410,8 +539,24 @@ func validateForge(at string, f Forge, p *problems) {
 	if f.TokenFile == "" {
 		p.add(at+".tokenFile", "required for a %s forge", f.Kind)
 	}
-	if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+	if f.Kind == ForgeGitLab {
+		parts := strings.Split(f.Repository, "/")
+		if len(parts) < 2 || slices.Contains(parts, "") {
+			p.add(at+".repository", "must be the project's full path \"group/name\" (subgroups allowed), not %q", f.Repository)
+		}
+	} else if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
 		p.add(at+".repository", "must be \"owner/name\", not %q", f.Repository)
+	}
+}
+
+// validatePreview checks forge.preview, which only the top-level forge
+// sets.
+func validatePreview(f Forge, p *problems) {
+	if f.Preview.Interval.Duration < 0 {
+		p.add("forge.preview.interval", "must not be negative")
+	}
+	if f.Preview.MaxCommentBytes < 4096 {
+		p.add("forge.preview.maxCommentBytes", "%d is too small: at least 4096", f.Preview.MaxCommentBytes)
 	}
 }
 
@@ -448,5 +593,10 @@ func validateAgent(a Agent, p *problems) {
 	}
 	if le.RetryPeriod.Duration < 0 {
 		p.add("agent.leaderElection.retryPeriod", "must not be negative")
+	}
+	if a.DefaultServiceAccount != "" {
+		if msg := accountProblem(a.DefaultServiceAccount); msg != "" {
+			p.add("agent.defaultServiceAccount", "%q %s", a.DefaultServiceAccount, msg)
+		}
 	}
 }

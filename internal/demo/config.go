@@ -72,6 +72,7 @@ forge:
   url: %s
   tokenFile: %s
   repository: %s
+  preview: {interval: 2s}
 %sagent:
   namespace: %s
   leaderElection: {leaseName: baton-%s}

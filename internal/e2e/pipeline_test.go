@@ -85,11 +85,20 @@ func TestReleaseFromCommitToProdAndBack(t *testing.T) {
 		p := staging.Environment().Promotions
 		return len(p) == 1 && p[0].PullRequestURL == pr.HTMLURL && p[0].Outcome == agent.PromotionPullRequest
 	})
+	// The prod agent previews it: what merging would change in prod.
+	w.wait("the pull request's preview", func() bool {
+		st, err := demo.CommitStatus(w.ctx, w.gitea, pr.Head.SHA, "baton/preview/prod")
+		return err == nil && st.State == "success" && strings.Contains(st.Description, "would change")
+	})
 	require.NoError(t, w.gitea.API(w.ctx, http.MethodPost, fmt.Sprintf("/repos/%s/shop/pulls/%d/merge", w.gitea.User(), pr.Number),
 		map[string]any{"Do": "merge", "merge_message_field": "Merge the promotion of api 1.1.0 to prod"}, nil))
 	merged := w.head("prod")
 	require.Contains(t, w.message(merged+"^2"), "Baton-Promoted-From: staging@"+promoted, "the merged promotion commit")
 	w.wait("prod synced and healthy at the merge", func() bool { return prod.SyncedHealthy(merged) })
+	w.wait("the merge commit's deploy status", func() bool {
+		st, err := demo.CommitStatus(w.ctx, w.gitea, merged, "baton/prod")
+		return err == nil && st.State == "success"
+	})
 	require.Equal(t, "registry.example/api:1.1.0", w.image("prod", "api"))
 
 	// 4. A bad release: its api pods are OOMKilled. Dev says why, and
@@ -251,6 +260,7 @@ type pullRequest struct {
 	HTMLURL string `json:"html_url"`
 	Head    struct {
 		Ref string `json:"ref"`
+		SHA string `json:"sha"`
 	} `json:"head"`
 	Base struct {
 		Ref string `json:"ref"`

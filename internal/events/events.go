@@ -2,7 +2,7 @@
 // Kubernetes Events on its Environment object (baton.dev), or on its
 // inventory ConfigMap when the cluster has no Environment resource, so that
 // `kubectl describe environment prod` (or `kubectl events`) tells its story: Synced,
-// SyncFailed, Drifted, Pruned, HealthDegraded, Recovered, Promoted,
+// SyncFailed, SyncRefused, Drifted, Pruned, HealthDegraded, Recovered, Promoted,
 // PromotionFrozen, PromotionHeld, PromotionFailed. Each Event names the
 // revision and its commit author in its message and in annotations, and
 // the same facts go to the structured log.
@@ -43,6 +43,7 @@ import (
 const (
 	ReasonSynced          = "Synced"
 	ReasonSyncFailed      = "SyncFailed"
+	ReasonSyncRefused     = "SyncRefused"
 	ReasonDrifted         = "Drifted"
 	ReasonPruned          = "Pruned"
 	ReasonHealthDegraded  = "HealthDegraded"

@@ -78,11 +78,15 @@ func TestEventsTellTheEnvironmentsStory(t *testing.T) {
 	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionFrozen, Detail: "dev is degraded"})
 	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionHeld})
 	r.PromotionDone(agent.PromotionRecord{From: "dev", To: "staging", Revision: revB, Outcome: agent.PromotionPushed})
+	refused := syncRec(revB, agent.SyncFailed)
+	refused.FailedStage, refused.Refused = agent.StageApply, "namespace"
+	refused.Error = `refused: 1 object(s) outside what the environment may write: ConfigMap/kube-system/x (from overlays/dev/x.yaml:1): namespace "kube-system" is not in the environment's scope`
+	r.SyncDone(refused)
 	r.SyncDone(agent.SyncRecord{Environment: "prod", Result: agent.SyncFailed, FailedStage: agent.StageSource,
 		Error: "ls-remote https://git.example.com/deploy.git: authentication failed"})
 
 	want := []string{"Synced", "SyncFailed", "Synced", "Drifted", "Pruned", "HealthDegraded", "Recovered",
-		"PromotionFrozen", "PromotionHeld", "Promoted", "SyncFailed"}
+		"PromotionFrozen", "PromotionHeld", "Promoted", "SyncRefused", "SyncFailed"}
 	got := waitEvents(t, ns, len(want))
 	var reasons []string
 	for _, e := range got {
@@ -117,6 +121,11 @@ func TestEventsTellTheEnvironmentsStory(t *testing.T) {
 		e.Annotations[events.AnnotationRevision] != revB {
 		t.Errorf("SyncFailed %q %v: want the stage, the error and the revision", e.Message, e.Annotations)
 	}
+	if e := byReason["SyncRefused"]; e.Type != corev1.EventTypeWarning ||
+		!strings.HasPrefix(e.Message, "sync of "+revB[:12]) || !strings.Contains(e.Message, " refused (namespace) at apply: refused: 1 object(s)") ||
+		!strings.Contains(e.Message, "overlays/dev/x.yaml:1") {
+		t.Errorf("SyncRefused %s %q", e.Type, e.Message)
+	}
 	if e := byReason["HealthDegraded"]; !strings.Contains(e.Message, "(crashloop): Deployment/shop/web") {
 		t.Errorf("HealthDegraded message %q", e.Message)
 	}
@@ -134,8 +143,8 @@ func TestEventsTellTheEnvironmentsStory(t *testing.T) {
 
 	next.mu.Lock()
 	defer next.mu.Unlock()
-	if next.syncs != 5 || next.healths != 4 || next.promotions != 5 || next.leader != 1 {
-		t.Errorf("next saw %d syncs, %d healths, %d promotions, %d leader changes; want every record: 5, 4, 5, 1",
+	if next.syncs != 6 || next.healths != 4 || next.promotions != 5 || next.leader != 1 {
+		t.Errorf("next saw %d syncs, %d healths, %d promotions, %d leader changes; want every record: 6, 4, 5, 1",
 			next.syncs, next.healths, next.promotions, next.leader)
 	}
 }

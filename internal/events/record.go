@@ -27,9 +27,18 @@ func (r *Recorder) SyncDone(rec agent.SyncRecord) {
 	ann := annotations(rec.Environment, rec.Pipeline, rec.Revision, rec.Author)
 	switch rec.Result {
 	case agent.SyncFailed:
-		msg := "sync failed"
+		reason, msg := ReasonSyncFailed, "sync failed"
 		if rec.Revision != "" {
 			msg = "sync of " + revBy(rec.Revision, rec.Author) + " failed"
+		}
+		if rec.Refused != "" {
+			// Refused before anything was applied: the commit broke a rule
+			// (scope, ownership, a limit); the environment keeps its last
+			// good state.
+			reason, msg = ReasonSyncRefused, "sync refused ("+rec.Refused+")"
+			if rec.Revision != "" {
+				msg = "sync of " + revBy(rec.Revision, rec.Author) + " refused (" + rec.Refused + ")"
+			}
 		}
 		if rec.FailedStage != "" {
 			msg += " at " + rec.FailedStage
@@ -39,7 +48,7 @@ func (r *Recorder) SyncDone(rec agent.SyncRecord) {
 		}
 		// Every failure is recorded: client-go's correlator counts repeats
 		// of the same message on one Event.
-		out = append(out, event{rec.Environment, corev1.EventTypeWarning, ReasonSyncFailed, msg, ann})
+		out = append(out, event{rec.Environment, corev1.EventTypeWarning, reason, msg, ann})
 		st.failing = true
 	case agent.SyncSucceeded:
 		if rec.Revision != st.revision || st.failing {

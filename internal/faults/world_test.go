@@ -21,6 +21,7 @@ import (
 
 	"github.com/baton-gitops/baton/internal/agent"
 	"github.com/baton-gitops/baton/internal/demo"
+	"github.com/baton-gitops/baton/internal/testenv"
 	"github.com/baton-gitops/baton/internal/testenv/forge"
 	"github.com/baton-gitops/baton/reconciler/inventory"
 )
@@ -107,7 +108,7 @@ func newWorld(t *testing.T, rnd, frnd *rand.Rand) *world {
 		t.Fatal(err)
 	}
 	cfg := w.config(token, secret)
-	bin := baton.Path(t)
+	bin := testenv.BatonBinary(t)
 	for _, name := range []string{"replica-a", "replica-b"} {
 		r := newReplica(t, name, bin, env.KubeconfigPath(), dir, cfg)
 		r.start()

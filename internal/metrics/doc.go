@@ -33,12 +33,13 @@
 //	baton_render_duration_seconds{environment}      histogram Kustomize render
 //	baton_render_errors_total{environment}          counter  failed renders
 //	baton_environment_info{environment,pipeline}    gauge    1, naming the environment's pipeline (join on environment)
+//	baton_sync_refused_total{environment,rule}      counter  revisions refused before anything was applied, by rule or limit: namespace, cluster-kind, protected, ownership, file-size, objects, aliases, memory, time
 //
 // Git (per repository URL, without credentials):
 //
 //	baton_git_fetch_duration_seconds{repository,operation} histogram ls-remote and fetch
 //	baton_git_push_duration_seconds{repository}     histogram pushes (promotion commits)
-//	baton_git_errors_total{repository,operation,kind} counter failed operations by kind: auth, host_key, unreachable, branch_missing, signature, timeout, lease_lost, other
+//	baton_git_errors_total{repository,operation,kind} counter failed operations by kind: auth, host_key, unreachable, branch_missing, signature, timeout, lease_lost, too_large, other
 //
 // Health (per environment):
 //

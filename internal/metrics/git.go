@@ -24,7 +24,7 @@ func newGitMetrics(reg prometheus.Registerer) gitMetrics {
 			Help: "Duration of git pushes to a repository (promotion commits).", Buckets: gitBuckets},
 			[]string{"repository"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baton_git_errors_total",
-			Help: "Failed git operations by kind: auth, host_key, unreachable, branch_missing, signature, timeout, lease_lost, other."},
+			Help: "Failed git operations by kind: auth, host_key, unreachable, branch_missing, signature, timeout, lease_lost, too_large, other."},
 			[]string{"repository", "operation", "kind"}),
 	}
 	reg.MustRegister(g.fetch, g.push, g.errors)

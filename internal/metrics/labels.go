@@ -16,12 +16,13 @@ const otherValue = "other"
 var (
 	syncResults        = set("success", "failure", "suspended")
 	syncStages         = set("source", "render", "apply")
+	refusalRules       = set("namespace", "cluster-kind", "protected", "ownership", "file-size", "objects", "aliases", "memory", "time")
 	applyActions       = set("created", "configured", "unchanged", "deleted", "recreated", "skipped", "drifted", "failed")
 	driftModes         = set("correct", "detect-only")
 	healthStatuses     = []string{"healthy", "progressing", "degraded", "unknown"}
 	healthCauses       = causeSet()
 	gitOperations      = set("ls-remote", "fetch", "push", "verify", "commit")
-	gitErrorKinds      = set("auth", "host_key", "unreachable", "branch_missing", "signature", "timeout", "lease_lost")
+	gitErrorKinds      = set("auth", "host_key", "unreachable", "branch_missing", "signature", "timeout", "lease_lost", "too_large")
 	promotionOutcomes  = set("pushed", "pull-request", "up-to-date", "blocked", "held", "frozen", "failure", "reverted")
 	healthStatusLookup = set(healthStatuses...)
 )

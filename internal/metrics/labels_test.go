@@ -33,7 +33,7 @@ func TestLabelSetsMirrorTheProducers(t *testing.T) {
 		agent.PromotionUpToDate, agent.PromotionBlocked, agent.PromotionHeld, agent.PromotionFrozen, agent.PromotionFailed, agent.PromotionReverted)
 	var kinds []string
 	for _, err := range []error{source.ErrAuthFailed, source.ErrHostKeyMismatch, source.ErrUnreachable,
-		source.ErrBranchMissing, source.ErrSignatureInvalid, source.ErrTimeout, source.ErrLeaseLost} {
+		source.ErrBranchMissing, source.ErrSignatureInvalid, source.ErrTimeout, source.ErrLeaseLost, source.ErrBlobTooLarge} {
 		kinds = append(kinds, source.KindName(err))
 	}
 	check(gitErrorKinds, "git error kind", kinds...)

@@ -184,6 +184,17 @@ func TestSyncPasses(t *testing.T) {
 	if got := value(t, reg, "baton_sync_failures_total", labels("environment", "dev", "stage", "apply")); got != 1 {
 		t.Errorf("apply failures %v", got)
 	}
+	// Refusals: a revision outside the scope, a bomb; a rule outside the
+	// closed set is "other".
+	for _, rule := range []string{"namespace", "aliases", "namespace", "free text"} {
+		m.SyncDone(agent.SyncRecord{Environment: "dev", Branch: "env/dev", Revision: "b2", Result: agent.SyncFailed,
+			FailedStage: agent.StageApply, Refused: rule})
+	}
+	for rule, want := range map[string]float64{"namespace": 2, "aliases": 1, "other": 1} {
+		if got := value(t, reg, "baton_sync_refused_total", labels("environment", "dev", "rule", rule)); got != want {
+			t.Errorf("refused %s %v, want %v", rule, got, want)
+		}
+	}
 	// A failure keeps the last good sync and revision.
 	if got := value(t, reg, "baton_last_sync_timestamp_seconds", env("dev")); got != float64(t0.Unix()) {
 		t.Errorf("last sync moved on a failure: %v", got)

@@ -12,7 +12,7 @@ var syncBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 30
 
 type syncMetrics struct {
 	total, failures, applyObjects       *prometheus.CounterVec
-	pruned, renderErrors                *prometheus.CounterVec
+	pruned, renderErrors, refused       *prometheus.CounterVec
 	duration, applyDuration, renderTime *prometheus.HistogramVec
 	consecutiveFailures, interval       *prometheus.GaugeVec
 	lastSync, revisionInfo, info        *prometheus.GaugeVec
@@ -33,6 +33,9 @@ func newSyncMetrics(reg prometheus.Registerer) syncMetrics {
 			Help: "Objects deleted because they left git."}, env),
 		renderErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baton_render_errors_total",
 			Help: "Sync passes whose Kustomize render failed."}, env),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baton_sync_refused_total",
+			Help: "Revisions refused before anything was applied, by the rule or limit broken: namespace, cluster-kind, protected, ownership, file-size, objects, aliases, memory, time."},
+			[]string{"environment", "rule"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "baton_sync_duration_seconds",
 			Help: "Duration of a whole sync pass: render, apply, prune.", Buckets: syncBuckets}, env),
 		applyDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "baton_apply_duration_seconds",
@@ -58,7 +61,7 @@ func newSyncMetrics(reg prometheus.Registerer) syncMetrics {
 		suspended: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_suspended",
 			Help: "1 while the environment is suspended (nothing is applied)."}, env),
 	}
-	reg.MustRegister(s.total, s.failures, s.applyObjects, s.pruned, s.renderErrors, s.duration, s.applyDuration,
+	reg.MustRegister(s.total, s.failures, s.applyObjects, s.pruned, s.renderErrors, s.refused, s.duration, s.applyDuration,
 		s.renderTime, s.consecutiveFailures, s.interval, s.lastSync, s.revisionInfo, s.info, s.managed, s.drifted, s.suspended)
 	return s
 }
@@ -87,6 +90,9 @@ func (m *Metrics) SyncDone(r agent.SyncRecord) {
 	}
 	if r.FailedStage == agent.StageRender {
 		s.renderErrors.WithLabelValues(env).Inc()
+	}
+	if r.Refused != "" {
+		s.refused.WithLabelValues(env, bounded(r.Refused, refusalRules)).Inc()
 	}
 	if r.ApplyDuration > 0 {
 		s.applyDuration.WithLabelValues(env).Observe(r.ApplyDuration.Seconds())

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/baton-gitops/baton/internal/agent"
+	"github.com/baton-gitops/baton/internal/testenv"
 )
 
 // agentProc is the agent run as a child process, as in a pod.
@@ -50,7 +51,7 @@ func startAgent(b *testing.B, configText string) *agentProc {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.cmd = exec.Command(baton.Path(b), "agent", "--config", cfg, "--kubeconfig", env.KubeconfigPath(),
+	p.cmd = exec.Command(testenv.BatonBinary(b), "agent", "--config", cfg, "--kubeconfig", env.KubeconfigPath(),
 		"--identity", "bench", "--log-format", "json", "--log-level", "info")
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	p.started = time.Now()

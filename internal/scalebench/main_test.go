@@ -9,15 +9,11 @@ import (
 	"time"
 
 	"github.com/baton-gitops/baton/internal/testenv"
-	"github.com/baton-gitops/baton/internal/testenv/batonbin"
 )
 
 // env is the benchmarks' control plane, with enough simulated nodes for a
 // thousand pods; nil when no benchmark runs (go test ./... of make test).
 var env *testenv.Cluster
-
-// baton builds cmd/baton once: the agent runs as a separate process.
-var baton batonbin.Builder
 
 // nodes simulated by kwok: 110 pods each.
 const nodes = 12
@@ -41,6 +37,6 @@ func TestMain(m *testing.M) {
 		fmt.Printf("testenv: control plane logs kept in %s\n", c.LogDir())
 	}
 	c.Stop()
-	baton.Remove()
+	testenv.RemoveBatonBinary()
 	os.Exit(code)
 }

@@ -61,13 +61,44 @@ func (c *Cluster) apiReady(ctx context.Context) error {
 // waitUsable creates the fake nodes and waits until they are Ready and the
 // default ServiceAccount exists (pods are refused before it does).
 func (c *Cluster) waitUsable(ctx context.Context, nodes int) error {
+	if err := c.EnsureNodes(ctx, nodes); err != nil {
+		return err
+	}
 	cs, err := kubernetes.NewForConfig(c.admin)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	for i := range nodes {
+	return c.poll(ctx, "default ServiceAccount present", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+}
+
+// EnsureNodes makes the cluster have at least n fake nodes (110 pods each)
+// and waits until they are Ready: for benchmarks whose pods outgrow the
+// default 3 nodes. The nodes stay until the cluster stops.
+func (c *Cluster) EnsureNodes(ctx context.Context, n int) error {
+	cs, err := kubernetes.NewForConfig(c.admin)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := c.createNodes(ctx, cs, n); err != nil {
+		return err
+	}
+	return c.poll(ctx, fmt.Sprintf("%d nodes Ready", n), func(ctx context.Context) (bool, error) {
+		ready, err := readyNodes(ctx, cs)
+		return err == nil && ready >= n, nil
+	})
+}
+
+// createNodes creates kwok-node-0 to kwok-node-<n-1>, skipping those that
+// exist.
+func (c *Cluster) createNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
+	for i := range n {
 		node := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:        fmt.Sprintf("kwok-node-%d", i),
@@ -87,25 +118,24 @@ func (c *Cluster) waitUsable(ctx context.Context, nodes int) error {
 			return fmt.Errorf("create node %s: %w", node.Name, err)
 		}
 	}
-	return c.poll(ctx, "nodes Ready and default ServiceAccount present", func(ctx context.Context) (bool, error) {
-		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, nil
-		}
-		ready := 0
-		for _, n := range list.Items {
-			for _, cond := range n.Status.Conditions {
-				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-					ready++
-				}
+	return nil
+}
+
+// readyNodes counts the nodes whose Ready condition is True.
+func readyNodes(ctx context.Context, cs kubernetes.Interface) (int, error) {
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	ready := 0
+	for _, n := range list.Items {
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				ready++
 			}
 		}
-		if ready < nodes {
-			return false, nil
-		}
-		_, err = cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
-	})
+	}
+	return ready, nil
 }
 
 func nodeResources() corev1.ResourceList {

@@ -16,6 +16,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/baton-gitops/baton/render"
 )
 
 var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -124,6 +126,11 @@ func (c *Cluster) StartAPIServer(t testing.TB) {
 //	var env *testenv.Cluster
 //	func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
 func Main(m *testing.M, env **Cluster) int {
+	// A test binary that runs an agent is also its render worker (see
+	// render.Options.WorkerPath): started as one, it renders and exits.
+	if render.IsWorker() {
+		return render.ServeWorker()
+	}
 	// testing.Verbose needs the flags, which m.Run would parse later.
 	if !flag.Parsed() {
 		flag.Parse()
@@ -142,6 +149,7 @@ func Main(m *testing.M, env **Cluster) int {
 	}
 	*env = c
 	code := m.Run()
+	RemoveBatonBinary()
 	if code != 0 {
 		c.KeepLogs()
 		fmt.Printf("testenv: control plane logs kept in %s\n", c.dir)

@@ -219,9 +219,10 @@ func (f *Forge) createAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The token is the last line the command prints on stdout.
-	f.token = lastLine(out)
-	if len(f.token) < 20 || strings.ContainsAny(f.token, " \t") {
+	// The token is a line of hex on stdout, where Gitea's own log lines
+	// (the root warning) may come before or after it.
+	f.token = tokenLine(out)
+	if f.token == "" {
 		return fmt.Errorf("forge: unexpected token output: %q", out)
 	}
 	return nil
@@ -312,6 +313,18 @@ func (f *Forge) logTail(n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// tokenLine returns the line of s that is an access token: 40 or more
+// hex digits and nothing else, or "".
+func tokenLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if len(line) >= 40 && strings.Trim(line, "0123456789abcdef") == "" {
+			return line
+		}
+	}
+	return ""
 }
 
 func lastLine(s string) string {

@@ -1,6 +1,7 @@
 package gitserver
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,6 +30,10 @@ type Repo struct {
 type Change struct {
 	// Write maps slash-separated paths to their new content.
 	Write map[string]string
+	// Large maps paths to sizes: each file is that many 'x' bytes, written
+	// in chunks, so that a test can commit a huge blob without holding it
+	// in memory (and measuring itself instead of what it tests).
+	Large map[string]int64
 	// Delete lists paths to remove (files or whole folders).
 	Delete []string
 	// Message is the commit message; empty means "test change".
@@ -174,6 +179,9 @@ func (r *Repo) applyLocked(t testing.TB, ch Change) string {
 		}
 		writeAt(t, full, []byte(ch.Write[p]), 0o644)
 	}
+	for p, size := range ch.Large {
+		writeLarge(t, filepath.Join(work, filepath.FromSlash(p)), size)
+	}
 	for _, p := range ch.Delete {
 		if err := os.RemoveAll(filepath.Join(work, filepath.FromSlash(p))); err != nil {
 			t.Fatalf("gitserver: %v", err)
@@ -190,4 +198,25 @@ func (r *Repo) applyLocked(t testing.TB, ch Change) string {
 		RunGit(t, work, nil, "commit", "-q", "--allow-empty", "-m", msg)
 	}
 	return RunGit(t, work, nil, "rev-parse", "HEAD")
+}
+
+// writeLarge writes size 'x' bytes to path, a mebibyte at a time.
+func writeLarge(t testing.TB, path string, size int64) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatalf("gitserver: %v", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatalf("gitserver: %v", err)
+	}
+	defer f.Close()
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	for size > 0 {
+		n := min(size, int64(len(chunk)))
+		if _, err := f.Write(chunk[:n]); err != nil {
+			t.Fatalf("gitserver: %v", err)
+		}
+		size -= n
+	}
 }

@@ -116,11 +116,13 @@ func (p pull) headBranch() string {
 	return p.Head.Ref
 }
 
-func (p pull) convert() promote.PullRequest {
+func (c *Client) convert(p pull) promote.PullRequest {
 	out := promote.PullRequest{
 		Number: p.Number, URL: p.HTMLURL, Title: p.Title, Body: p.Body,
 		Head: p.headBranch(), Base: p.Base.Ref, HeadSHA: p.Head.SHA, State: p.State,
 		Merged: p.Merged, MergeCommit: p.MergeCommit,
+		// A deleted fork leaves no head repository: not this one either.
+		Fork: p.Head.Repo == nil || p.Head.Repo.FullName != c.repo.Name,
 	}
 	if p.MergedBy != nil {
 		out.MergedBy = p.MergedBy.Login
@@ -163,14 +165,14 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 			if p.headBranch() != head || p.Base.Ref != base || (p.Head.Repo != nil && p.Head.Repo.FullName != c.repo.Name) {
 				continue
 			}
-			pr := p.convert()
+			pr := c.convert(p)
 			if pr.Merged && pr.MergedBy == "" && lookups < maxMergedLookups {
 				// The list leaves the merger out; the single pull request
 				// has it.
 				lookups++
 				var full pull
 				if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repo.Path, p.Number), nil, &full); err == nil {
-					pr = full.convert()
+					pr = c.convert(full)
 				}
 			}
 			out = append(out, pr)
@@ -191,7 +193,7 @@ func (c *Client) CreatePullRequest(ctx context.Context, pr promote.NewPullReques
 		_, err := c.repo.API.Do(ctx, http.MethodPost, c.repo.Path+"/pulls", in, &p)
 		switch status := rest.StatusOf(err); {
 		case err == nil:
-			return p.convert(), nil
+			return c.convert(p), nil
 		case status == http.StatusConflict:
 			return promote.PullRequest{}, fmt.Errorf("gitea %s: %s into %s: %w", c.repo.Name, pr.Head, pr.Base, promote.ErrPullRequestExists)
 		case status == http.StatusNotFound && time.Now().Before(deadline):
@@ -214,7 +216,7 @@ func (c *Client) EditPullRequest(ctx context.Context, number int, title, body st
 	if err := c.repo.EditPull(ctx, number, title, body, &p); err != nil {
 		return promote.PullRequest{}, err
 	}
-	return p.convert(), nil
+	return c.convert(p), nil
 }
 
 // ClosePullRequest closes a pull request without merging it.
@@ -224,21 +226,74 @@ func (c *Client) ClosePullRequest(ctx context.Context, number int) error {
 
 // Comment adds a comment to a pull request.
 func (c *Client) Comment(ctx context.Context, number int, body string) error {
+	_, err := c.repo.Comment(ctx, number, body)
+	return err
+}
+
+// CreateComment adds a comment to a pull request and returns its id.
+func (c *Client) CreateComment(ctx context.Context, number int, body string) (int64, error) {
 	return c.repo.Comment(ctx, number, body)
 }
 
 // Comments returns the bodies of a pull request's comments, oldest first.
 // Gitea's endpoint is not paged: one request returns them all.
 func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
-	var list []struct {
-		Body string `json:"body"`
-	}
-	if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/issues/%d/comments", c.repo.Path, number), nil, &list); err != nil {
-		return nil, fmt.Errorf("gitea %s: comments of #%d: %w", c.repo.Name, number, err)
+	list, err := c.PullRequestComments(ctx, number)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]string, len(list))
 	for i, cm := range list {
 		out[i] = cm.Body
 	}
 	return out, nil
+}
+
+// OpenPullRequests lists the open pull requests into base, from any
+// branch, oldest first.
+func (c *Client) OpenPullRequests(ctx context.Context, base string) ([]promote.PullRequest, error) {
+	var out []promote.PullRequest
+	for page := 1; ; page++ {
+		q := url.Values{"state": {"open"}, "base_branch": {base}, "sort": {"oldest"},
+			"limit": {fmt.Sprint(pageSize)}, "page": {fmt.Sprint(page)}}
+		var list []pull
+		if _, err := c.repo.API.Do(ctx, http.MethodGet, c.repo.Path+"/pulls?"+q.Encode(), nil, &list); err != nil {
+			return nil, fmt.Errorf("gitea %s: list open pull requests into %s: %w", c.repo.Name, base, err)
+		}
+		for _, p := range list {
+			if p.Base.Ref == base {
+				out = append(out, c.convert(p))
+			}
+		}
+		if len(list) < pageSize {
+			return out, nil
+		}
+	}
+}
+
+// PullRequestComments returns a pull request's comments with their ids,
+// oldest first.
+func (c *Client) PullRequestComments(ctx context.Context, number int) ([]promote.Comment, error) {
+	var list []struct {
+		ID   int64  `json:"id"`
+		Body string `json:"body"`
+	}
+	if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/issues/%d/comments", c.repo.Path, number), nil, &list); err != nil {
+		return nil, fmt.Errorf("gitea %s: comments of #%d: %w", c.repo.Name, number, err)
+	}
+	out := make([]promote.Comment, len(list))
+	for i, cm := range list {
+		out[i] = promote.Comment{ID: cm.ID, Body: cm.Body}
+	}
+	return out, nil
+}
+
+// EditComment replaces a comment's body.
+func (c *Client) EditComment(ctx context.Context, _ int, id int64, body string) error {
+	return c.repo.EditComment(ctx, id, body)
+}
+
+// SetCommitStatus sets a status on a commit.
+func (c *Client) SetCommitStatus(ctx context.Context, sha string, st promote.CommitStatus) error {
+	return c.repo.SetStatus(ctx, sha, string(st.State), st.Context, promote.ShortDescription(st.Description), st.TargetURL)
 }

@@ -193,3 +193,78 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// The calls previews and deploy statuses make: open pull requests into a
+// base from any branch, comments with ids edited in place, and commit
+// statuses that the forge then reports for the commit.
+func TestPreviewCalls(t *testing.T) {
+	ctx := t.Context()
+	name := server.RepoName("preview")
+	c, push := repo(t, name)
+	sha := push("feature-a")
+	if err := server.WaitBranch(ctx, name, "feature-a", sha); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := c.CreatePullRequest(ctx, promote.NewPullRequest{Head: "feature-a", Base: "env/prod", Title: "a", Body: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := c.OpenPullRequests(ctx, "env/prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 1 || open[0].Number != pr.Number || open[0].HeadSHA != sha || open[0].Fork || open[0].Head != "feature-a" {
+		t.Fatalf("open pull requests %+v", open)
+	}
+	if other, err := c.OpenPullRequests(ctx, "env/dev"); err != nil || len(other) != 0 {
+		t.Fatalf("open into env/dev: %+v %v", other, err)
+	}
+
+	id, err := c.CreateComment(ctx, pr.Number, "first <!-- marker -->")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comments, err := c.PullRequestComments(ctx, pr.Number)
+	if err != nil || len(comments) != 1 || comments[0].ID != id {
+		t.Fatalf("comments %+v %v, want one with id %d", comments, err, id)
+	}
+	if err := c.EditComment(ctx, pr.Number, comments[0].ID, "second <!-- marker -->"); err != nil {
+		t.Fatal(err)
+	}
+	if comments, err = c.PullRequestComments(ctx, pr.Number); err != nil || len(comments) != 1 || comments[0].Body != "second <!-- marker -->" {
+		t.Fatalf("comments after the edit %+v %v", comments, err)
+	}
+
+	long := strings.Repeat("x", 300)
+	for _, st := range []promote.CommitStatus{
+		{Context: "baton/preview/prod", State: promote.StatusPending, Description: "rendering"},
+		{Context: "baton/preview/prod", State: promote.StatusFailure, Description: long},
+		{Context: "baton/prod", State: promote.StatusSuccess, Description: "healthy in 3s", TargetURL: "https://baton.example/status"},
+	} {
+		if err := c.SetCommitStatus(ctx, sha, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The combined status holds the latest status of each context.
+	var combined struct {
+		Statuses []struct {
+			Context     string `json:"context"`
+			Status      string `json:"status"`
+			Description string `json:"description"`
+			TargetURL   string `json:"target_url"`
+		} `json:"statuses"`
+	}
+	if err := server.API(ctx, http.MethodGet, "/repos/"+server.User()+"/"+name+"/commits/"+sha+"/status", nil, &combined); err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]string{}
+	for _, s := range combined.Statuses {
+		latest[s.Context] = s.Status + " " + s.Description + " " + s.TargetURL
+	}
+	if got := latest["baton/preview/prod"]; got != "failure "+strings.Repeat("x", 139)+"… " {
+		t.Errorf("preview status %q", got)
+	}
+	if got := latest["baton/prod"]; got != "success healthy in 3s https://baton.example/status" {
+		t.Errorf("deploy status %q", got)
+	}
+}

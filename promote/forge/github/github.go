@@ -108,19 +108,24 @@ type pull struct {
 	} `json:"merged_by"`
 	MergeCommit *string `json:"merge_commit_sha"`
 	Head        struct {
-		Ref string `json:"ref"`
-		SHA string `json:"sha"`
+		Ref  string `json:"ref"`
+		SHA  string `json:"sha"`
+		Repo *struct {
+			FullName string `json:"full_name"`
+		} `json:"repo"`
 	} `json:"head"`
 	Base struct {
 		Ref string `json:"ref"`
 	} `json:"base"`
 }
 
-func (p pull) convert() promote.PullRequest {
+func (c *Client) convert(p pull) promote.PullRequest {
 	out := promote.PullRequest{
 		Number: p.Number, URL: p.HTMLURL, Title: p.Title,
 		Head: p.Head.Ref, Base: p.Base.Ref, HeadSHA: p.Head.SHA, State: p.State,
 		Merged: p.MergedAt != nil,
+		// head.repo is null when the fork was deleted.
+		Fork: p.Head.Repo == nil || !strings.EqualFold(p.Head.Repo.FullName, c.repo.Name),
 	}
 	if p.Body != nil {
 		out.Body = *p.Body
@@ -168,12 +173,12 @@ func (c *Client) PullRequests(ctx context.Context, head, base, state string) ([]
 	out := make([]promote.PullRequest, 0, len(list))
 	lookups := 0
 	for _, p := range list {
-		pr := p.convert()
+		pr := c.convert(p)
 		if pr.Merged && pr.MergedBy == "" && lookups < maxMergedLookups {
 			lookups++
 			var full pull
 			if _, err := c.repo.API.Do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", c.repo.Path, p.Number), nil, &full); err == nil {
-				pr = full.convert()
+				pr = c.convert(full)
 			}
 		}
 		out = append(out, pr)
@@ -194,7 +199,7 @@ func (c *Client) CreatePullRequest(ctx context.Context, pr promote.NewPullReques
 		}
 		return promote.PullRequest{}, fmt.Errorf("github %s: open pull request %s into %s: %w", c.repo.Name, pr.Head, pr.Base, err)
 	}
-	return p.convert(), nil
+	return c.convert(p), nil
 }
 
 // EditPullRequest sets the title and body of a pull request.
@@ -203,7 +208,7 @@ func (c *Client) EditPullRequest(ctx context.Context, number int, title, body st
 	if err := c.repo.EditPull(ctx, number, title, body, &p); err != nil {
 		return promote.PullRequest{}, err
 	}
-	return p.convert(), nil
+	return c.convert(p), nil
 }
 
 // ClosePullRequest closes a pull request without merging it.
@@ -213,17 +218,38 @@ func (c *Client) ClosePullRequest(ctx context.Context, number int) error {
 
 // Comment adds a comment to a pull request.
 func (c *Client) Comment(ctx context.Context, number int, body string) error {
+	_, err := c.repo.Comment(ctx, number, body)
+	return err
+}
+
+// CreateComment adds a comment to a pull request and returns its id.
+func (c *Client) CreateComment(ctx context.Context, number int, body string) (int64, error) {
 	return c.repo.Comment(ctx, number, body)
 }
 
 // Comments returns the bodies of a pull request's conversation comments,
 // oldest first, following the pages.
 func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
+	list, err := c.PullRequestComments(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(list))
+	for i, cm := range list {
+		out[i] = cm.Body
+	}
+	return out, nil
+}
+
+// PullRequestComments returns a pull request's conversation comments with
+// their ids, oldest first, following the pages.
+func (c *Client) PullRequestComments(ctx context.Context, number int) ([]promote.Comment, error) {
 	path := fmt.Sprintf("%s/issues/%d/comments", c.repo.Path, number)
 	next := c.repo.API.Base + path + "?per_page=" + fmt.Sprint(perPage)
-	var out []string
+	var out []promote.Comment
 	for next != "" {
 		var list []struct {
+			ID   int64  `json:"id"`
 			Body string `json:"body"`
 		}
 		hdr, err := c.repo.API.DoURL(ctx, http.MethodGet, next, path, nil, &list)
@@ -231,11 +257,42 @@ func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
 			return nil, fmt.Errorf("github %s: comments of #%d: %w", c.repo.Name, number, err)
 		}
 		for _, cm := range list {
-			out = append(out, cm.Body)
+			out = append(out, promote.Comment{ID: cm.ID, Body: cm.Body})
 		}
 		next = c.nextLink(hdr)
 	}
 	return out, nil
+}
+
+// EditComment replaces a conversation comment's body.
+func (c *Client) EditComment(ctx context.Context, _ int, id int64, body string) error {
+	return c.repo.EditComment(ctx, id, body)
+}
+
+// OpenPullRequests lists the open pull requests into base, from any
+// branch (forks' included, marked Fork), oldest first.
+func (c *Client) OpenPullRequests(ctx context.Context, base string) ([]promote.PullRequest, error) {
+	q := url.Values{"state": {"open"}, "base": {base}, "sort": {"created"}, "direction": {"asc"}, "per_page": {fmt.Sprint(perPage)}}
+	path := c.repo.Path + "/pulls"
+	next := c.repo.API.Base + path + "?" + q.Encode()
+	var out []promote.PullRequest
+	for next != "" {
+		var list []pull
+		hdr, err := c.repo.API.DoURL(ctx, http.MethodGet, next, path, nil, &list)
+		if err != nil {
+			return nil, fmt.Errorf("github %s: list open pull requests into %s: %w", c.repo.Name, base, err)
+		}
+		for _, p := range list {
+			out = append(out, c.convert(p))
+		}
+		next = c.nextLink(hdr)
+	}
+	return out, nil
+}
+
+// SetCommitStatus sets a status on a commit.
+func (c *Client) SetCommitStatus(ctx context.Context, sha string, st promote.CommitStatus) error {
+	return c.repo.SetStatus(ctx, sha, string(st.State), st.Context, promote.ShortDescription(st.Description), st.TargetURL)
 }
 
 var reNext = regexp.MustCompile(`<([^>]+)>;\s*rel="next"`)

@@ -285,3 +285,48 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("enterprise compare URL %q", got)
 	}
 }
+
+// The calls of previews and deploy statuses, as GitHub's documentation
+// describes them: open pull requests into a base (paged; forks marked),
+// issue comments with their ids edited by id, and commit statuses with a
+// description cut to GitHub's 140 characters.
+func TestPreviewCalls(t *testing.T) {
+	long := strings.Repeat("é", 200)
+	c := newContract(t,
+		exchange{method: "GET", path: "/repos/acme/deploy/pulls",
+			query:  map[string]string{"state": "open", "base": base, "sort": "created", "direction": "asc", "per_page": "100"},
+			raw:    "[" + fixture(t, "pull_open.json") + "]",
+			header: map[string]string{"Link": `<{server}/repos/acme/deploy/pulls?page=2&state=open&base=env%2Fprod>; rel="next"`}},
+		exchange{method: "GET", path: "/repos/acme/deploy/pulls", query: map[string]string{"page": "2"}, raw: "[" + fixture(t, "pull_fork.json") + "]"},
+		exchange{method: "GET", path: "/repos/acme/deploy/issues/12/comments", query: map[string]string{"per_page": "100"}, raw: "[" + fixture(t, "comment.json") + "]"},
+		exchange{method: "PATCH", path: "/repos/acme/deploy/issues/comments/1", file: "comment.json", body: map[string]any{"body": "updated <!-- baton:preview prod -->"}},
+		exchange{method: "POST", path: "/repos/acme/deploy/statuses/6dcb09b5b57875f334f61aebed695e2e4193db5e", status: 201, file: "status.json",
+			body: map[string]any{"state": "failure", "context": "baton/preview/prod", "description": strings.Repeat("é", 139) + "…"}},
+		exchange{method: "POST", path: "/repos/acme/deploy/statuses/6dcb09b5b57875f334f61aebed695e2e4193db5e", status: 201, file: "status.json",
+			body: map[string]any{"state": "success", "context": "baton/prod", "description": "healthy in 12s", "target_url": "https://baton.example/"}},
+	)
+	gh := client(t, c)
+	ctx := context.Background()
+	prs, err := gh.OpenPullRequests(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prs) != 2 || prs[0].Number != 12 || prs[0].Fork || prs[1].Number != 14 || !prs[1].Fork || prs[1].HeadSHA != "bbbb000000000000000000000000000000000003" {
+		t.Fatalf("open pull requests %+v", prs)
+	}
+	comments, err := gh.PullRequestComments(ctx, 12)
+	if err != nil || len(comments) != 1 || comments[0].ID != 1 {
+		t.Fatalf("comments %+v %v", comments, err)
+	}
+	if err := gh.EditComment(ctx, 12, comments[0].ID, "updated <!-- baton:preview prod -->"); err != nil {
+		t.Fatal(err)
+	}
+	sha := "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+	if err := gh.SetCommitStatus(ctx, sha, promote.CommitStatus{Context: "baton/preview/prod", State: promote.StatusFailure, Description: long}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gh.SetCommitStatus(ctx, sha, promote.CommitStatus{Context: "baton/prod", State: promote.StatusSuccess,
+		Description: "healthy in 12s", TargetURL: "https://baton.example/"}); err != nil {
+		t.Fatal(err)
+	}
+}

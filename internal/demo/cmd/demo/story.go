@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -84,11 +85,18 @@ func (s *story) run(ctx context.Context) error {
 	if err := s.healthy(ctx, "dev", good, "rolled out api 1.1.0: healthy, soaking 2s"); err != nil {
 		return err
 	}
+	// The agent reports "pushed" only until its next evaluation finds the
+	// edge up to date: the durable sign is env/staging's head moving while
+	// dev's promotion record is about this release.
 	var promoted string
 	if err := s.wait(ctx, "the promotion to staging", func() bool {
 		p := s.agents["dev"].Environment().Promotions
-		if len(p) == 1 && p[0].Revision == good && p[0].Outcome == agent.PromotionPushed {
-			promoted = p[0].Commit
+		if len(p) != 1 || p[0].Revision != good || (p[0].Outcome != agent.PromotionPushed && p[0].Outcome != agent.PromotionUpToDate) {
+			return false
+		}
+		head, err := s.head(ctx, "staging")
+		if err == nil && head != initial {
+			promoted = head
 		}
 		return promoted != ""
 	}); err != nil {
@@ -111,6 +119,14 @@ func (s *story) run(ctx context.Context) error {
 		return err
 	}
 	s.say("prod", "pull request opened: "+pr.PullRequestURL, pr.Commit)
+	var preview demo.Status
+	if err := s.wait(ctx, "the pull request's preview", func() bool {
+		preview, _ = demo.CommitStatus(ctx, s.gitea, pr.Commit, "baton/preview/prod")
+		return preview.State == "success" || preview.State == "failure"
+	}); err != nil {
+		return err
+	}
+	s.say("prod", "preview commented on the pull request: "+preview.Description, pr.Commit)
 	number := pr.PullRequestURL[strings.LastIndex(pr.PullRequestURL, "/")+1:]
 	if err := s.gitea.API(ctx, http.MethodPost, "/repos/"+s.gitea.User()+"/shop/pulls/"+number+"/merge",
 		map[string]any{"Do": "merge"}, nil); err != nil {
@@ -124,6 +140,14 @@ func (s *story) run(ctx context.Context) error {
 	if err := s.healthy(ctx, "prod", merged, "rolled out api 1.1.0: healthy"); err != nil {
 		return err
 	}
+	var deployed demo.Status
+	if err := s.wait(ctx, "the merge commit's deploy status", func() bool {
+		deployed, _ = demo.CommitStatus(ctx, s.gitea, merged, "baton/prod")
+		return deployed.State == "success"
+	}); err != nil {
+		return err
+	}
+	s.say("prod", "commit status baton/prod on the merge commit: "+deployed.Description, merged)
 	commitTime, err := s.clone.Git(ctx, "show", "-s", "--format=%cI", good)
 	if err != nil {
 		return err
@@ -172,9 +196,14 @@ func (s *story) run(ctx context.Context) error {
 	s.say("dev", "freeze cleared (promotion: "+dev.Environment().Promotions[0].Outcome+")", reverted)
 
 	s.chapter("6. baton status")
-	out, err = s.cli(ctx, "status", "--kubeconfig", s.kubeconfig)
-	if err != nil {
-		return err
+	// baton status reads the Environment objects, which the agents write
+	// a moment after their own status changes: wait for the revert there.
+	var statusErr error
+	if err := s.wait(ctx, "baton status to show the revert", func() bool {
+		out, statusErr = s.cli(ctx, "status", "--kubeconfig", s.kubeconfig)
+		return statusErr == nil && strings.Contains(out, reverted[:8])
+	}); err != nil {
+		return errors.Join(err, statusErr)
 	}
 	fmt.Fprint(s.out, out)
 	fmt.Fprintf(s.out, "\nLead time of api 1.1.0 from commit to healthy in prod: %s\n", lead.Round(100*time.Millisecond))

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/baton-gitops/baton/internal/demo"
+	"github.com/baton-gitops/baton/internal/envobject"
 	"github.com/baton-gitops/baton/internal/testenv"
 	"github.com/baton-gitops/baton/internal/testenv/forge"
 	"github.com/baton-gitops/baton/internal/testenv/toolcache"
@@ -76,6 +77,11 @@ func up(ctx context.Context, state string) error {
 		if err := createNamespace(ctx, cs, ns); err != nil {
 			return err
 		}
+	}
+	// As `kubectl apply -k manifests/` would: the agents publish their
+	// status as Environment objects, which `baton status` reads.
+	if err := envobject.InstallCRD(ctx, cluster.Config()); err != nil {
+		return err
 	}
 	if _, err := gitea.CreateRepo(ctx, "shop"); err != nil {
 		return err

@@ -44,11 +44,35 @@ func (r *Repo) ClosePull(ctx context.Context, number int) error {
 }
 
 // Comment adds a comment to a pull request's conversation (an issue
-// comment).
-func (r *Repo) Comment(ctx context.Context, number int, body string) error {
+// comment) and returns its id.
+func (r *Repo) Comment(ctx context.Context, number int, body string) (int64, error) {
+	var c struct {
+		ID int64 `json:"id"`
+	}
 	if _, err := r.API.Do(ctx, http.MethodPost, fmt.Sprintf("%s/issues/%d/comments", r.Path, number),
+		map[string]string{"body": body}, &c); err != nil {
+		return 0, fmt.Errorf("%s %s: comment on #%d: %w", r.Forge, r.Name, number, err)
+	}
+	return c.ID, nil
+}
+
+// EditComment replaces the body of a pull request's conversation comment.
+func (r *Repo) EditComment(ctx context.Context, id int64, body string) error {
+	if _, err := r.API.Do(ctx, http.MethodPatch, fmt.Sprintf("%s/issues/comments/%d", r.Path, id),
 		map[string]string{"body": body}, nil); err != nil {
-		return fmt.Errorf("%s %s: comment on #%d: %w", r.Forge, r.Name, number, err)
+		return fmt.Errorf("%s %s: edit comment %d: %w", r.Forge, r.Name, id, err)
+	}
+	return nil
+}
+
+// SetStatus sets a commit status; state is the forge's own word for it.
+func (r *Repo) SetStatus(ctx context.Context, sha, state, context, description, targetURL string) error {
+	in := map[string]string{"state": state, "context": context, "description": description}
+	if targetURL != "" {
+		in["target_url"] = targetURL
+	}
+	if _, err := r.API.Do(ctx, http.MethodPost, r.Path+"/statuses/"+url.PathEscape(sha), in, nil); err != nil {
+		return fmt.Errorf("%s %s: set status %s on %s: %w", r.Forge, r.Name, context, sha, err)
 	}
 	return nil
 }
