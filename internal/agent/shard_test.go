@@ -212,9 +212,11 @@ func (m *multiFixture) commitAll(t *testing.T, envs []string, value string) {
 // paused (a stopped process) in the middle of an apply: the other two take
 // its environments over within the lease duration and apply the new
 // commits; when it resumes, its writes in flight are refused (it lost the
-// Leases) and it takes its share back. Watching the Leases and the
-// inventories' writers in the API server's order shows that no inventory
-// was ever written by a replica that did not hold the environment's Lease.
+// Leases) and it takes its share back. Then another replica dies without
+// releasing anything: its environments move within the lease duration
+// too. Watching the Leases and the inventories' writers in the API
+// server's order shows that no inventory was ever written by a replica
+// that did not hold the environment's Lease.
 func TestThirtyEnvironmentsOverThreeReplicas(t *testing.T) {
 	m := newMultiFixture(t, 30)
 	fencing := watchFencing(t, m.agentNS)
@@ -276,6 +278,33 @@ func TestThirtyEnvironmentsOverThreeReplicas(t *testing.T) {
 	m.commitAll(t, m.envs, "v3")
 	m.postPush(replicas["replica-a"].addr, m.branch(m.envs[0])) // one repository: every replica polls it
 	eventually(t, 90*time.Second, "every environment to apply v3", func() bool { return m.allAt(t, "v3") })
+
+	// replica-c dies (its pod is killed: no request of it reaches the API
+	// server again, and it releases no Lease): a and b take its
+	// environments once their Leases expire, and apply what comes next.
+	cEnvs := m.holders(t)["replica-c"]
+	require.NotEmpty(t, cEnvs)
+	replicas["replica-c"].die(t)
+	delete(replicas, "replica-c")
+	died := time.Now()
+	// The bound: the last renewal may have been just before the death, the
+	// Lease then runs out after leaseDuration, and a survivor takes it on
+	// its next round; slack for a loaded machine.
+	eventually(t, leaseDuration+4*retryPeriod+5*time.Second, "replica-c's environments to move to a and b", func() bool {
+		return m.spreadOver(t, "replica-a", "replica-b")
+	})
+	t.Logf("replica-c's %d environments moved %s after it died (lease duration %s)", len(cEnvs),
+		time.Since(died).Round(time.Millisecond), leaseDuration)
+	m.commitAll(t, cEnvs, "v4")
+	m.postPush(replicas["replica-a"].addr, m.branch(cEnvs[0]))
+	eventually(t, 60*time.Second, "a and b to apply v4 to replica-c's environments", func() bool {
+		for _, e := range cEnvs {
+			if configMapValue(t, m.ns[e], "cm-000") != "v4" {
+				return false
+			}
+		}
+		return true
+	})
 
 	for _, r := range replicas {
 		r.stop(t)
