@@ -2,17 +2,16 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -94,8 +93,8 @@ type informerKey struct {
 }
 
 type objectInformer struct {
-	informer cache.SharedIndexInformer
-	synced   cache.DoneChecker // the handler's, so "synced" means "marked"
+	store  cache.Store
+	synced cache.DoneChecker // the handler's, so "synced" means "marked"
 	// gvk is set for a metadata-only informer, whose objects carry no
 	// kind of their own.
 	gvk schema.GroupVersionKind
@@ -263,40 +262,41 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 		}
 	}
 	oi := &objectInformer{}
+	l := lister{tweak: tweak, failed: func(err error) {
+		oi.setErr(err)
+		w.c.log.Warn("health: watch failed, retrying", "resource", k.gvr.String(), "namespace", k.namespace, "error", err)
+	}}
+	var objType runtime.Object = &unstructured.Unstructured{}
 	if metadataOnlyKinds[gvk.GroupKind()] {
 		oi.gvk = gvk
-		oi.informer = metadatainformer.NewFilteredMetadataInformer(w.c.meta, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
+		objType = &metav1.PartialObjectMetadata{}
+		r := w.c.meta.Resource(k.gvr).Namespace(k.namespace)
+		l.client = w.c.meta
+		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
+		l.watch = r.Watch
 	} else {
-		oi.informer = dynamicinformer.NewFilteredDynamicInformer(w.c.dyn, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
+		r := w.c.dyn.Resource(k.gvr).Namespace(k.namespace)
+		l.client = w.c.dyn
+		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
+		l.watch = r.Watch
 	}
-	inf := oi.informer
-	_ = inf.SetTransform(trimObject)
-	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		oi.setErr(err)
-		if !errors.Is(err, context.Canceled) {
-			w.c.log.Warn("health: watch failed, retrying", "resource", k.gvr.String(), "namespace", k.namespace, "error", err)
-		}
-	})
 	gk := gvk.GroupKind()
-	reg, _ := inf.AddEventHandler(markHandler(func(obj any) {
+	wc := newWatch(l, objType, nil, trimObject, markHandler(func(obj any) {
 		if m, err := meta.Accessor(obj); err == nil {
 			w.mark(objectKey{group: gk.Group, kind: gk.Kind, namespace: m.GetNamespace(), name: m.GetName()})
 		}
 	}))
-	oi.synced = reg.HasSyncedChecker()
+	oi.store, oi.synced = wc.store, wc.synced
 	w.informers[k] = oi
-	w.wg.Add(2)
-	go func() {
-		defer w.wg.Done()
-		inf.RunWithContext(w.ctx)
-	}()
+	w.start(wc)
+	w.wg.Add(1)
 	go func() {
 		// The first list may bring nothing (the object is missing): signal
 		// the moment it is in, so that the round its targets' marks wait
 		// for happens.
 		defer w.wg.Done()
 		select {
-		case <-reg.HasSyncedChecker().Done():
+		case <-oi.synced.Done():
 			w.signal()
 		case <-w.ctx.Done():
 		}
@@ -344,8 +344,5 @@ func (w *watchSet) waitSynced(ctx context.Context) bool {
 func (w *watchSet) close() {
 	w.cancel()
 	w.hold.Stop()
-	for _, nc := range w.namespaces {
-		nc.shutdown()
-	}
 	w.wg.Wait()
 }
