@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -36,7 +37,9 @@ const (
 	involvedIndex = "involved"
 )
 
-func involvedKey(kind, name string) string { return kind + "/" + name }
+// involvedKey names the object an event is about; with the namespace,
+// since a shared cache holds every namespace's events (sharedWatches).
+func involvedKey(namespace, kind, name string) string { return namespace + "/" + kind + "/" + name }
 
 func byController(obj any) ([]string, error) {
 	m, ok := obj.(metav1.Object)
@@ -51,7 +54,7 @@ func byController(obj any) ([]string, error) {
 
 func byInvolved(obj any) ([]string, error) {
 	if e, ok := obj.(*corev1.Event); ok {
-		return []string{involvedKey(e.InvolvedObject.Kind, e.InvolvedObject.Name)}, nil
+		return []string{involvedKey(e.Namespace, e.InvolvedObject.Kind, e.InvolvedObject.Name)}, nil
 	}
 	return nil, nil
 }
@@ -62,42 +65,58 @@ func (w *watchSet) namespaceCache(ns string) *namespaceCache {
 	if nc, ok := w.namespaces[ns]; ok {
 		return nc
 	}
-	kube := w.c.kube
+	if nc := w.sharedNamespace(ns); nc != nil {
+		w.namespaces[ns] = nc
+		return nc
+	}
 	nc := &namespaceCache{}
-	pods := newWatch(lister{client: kube,
-		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kube.CoreV1().Pods(ns).List(ctx, o)
-		},
-		watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return kube.CoreV1().Pods(ns).Watch(ctx, o)
-		}}, &corev1.Pod{}, cache.Indexers{controllerIndex: byController}, trimPod,
+	l := namespaceListers(w.c.kube, ns)
+	pods := newWatch(l.pods, &corev1.Pod{}, cache.Indexers{controllerIndex: byController}, trimPod,
 		markHandler(func(obj any) { w.markPod(nc, obj) }))
-	rss := newWatch(lister{client: kube,
-		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kube.AppsV1().ReplicaSets(ns).List(ctx, o)
-		},
-		watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return kube.AppsV1().ReplicaSets(ns).Watch(ctx, o)
-		}}, &appsv1.ReplicaSet{}, cache.Indexers{controllerIndex: byController}, trimReplicaSet,
+	rss := newWatch(l.rss, &appsv1.ReplicaSet{}, cache.Indexers{controllerIndex: byController}, trimReplicaSet,
 		markHandler(func(obj any) { w.markReplicaSet(nc, obj) }))
-	// Only Warning events are read; Normal ones (Scheduled, Pulled,
-	// Started, ScalingReplicaSet...) are most of the volume.
-	events := newWatch(lister{client: kube,
-		tweak: func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("type", corev1.EventTypeWarning).String()
-		},
-		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kube.CoreV1().Events(ns).List(ctx, o)
-		},
-		watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return kube.CoreV1().Events(ns).Watch(ctx, o)
-		}}, &corev1.Event{}, cache.Indexers{involvedIndex: byInvolved}, trimEvent,
+	events := newWatch(l.events, &corev1.Event{}, cache.Indexers{involvedIndex: byInvolved}, trimEvent,
 		markHandler(func(obj any) { w.markEvent(nc, obj) }))
 	nc.pods, nc.rss, nc.events = pods.store, rss.store, events.store
 	nc.synced = []cache.DoneChecker{pods.synced, rss.synced, events.synced}
 	w.start(pods, rss, events)
 	w.namespaces[ns] = nc
 	return nc
+}
+
+// listers of the pods, ReplicaSets and Warning events of ns ("" for
+// every namespace).
+type nsListers struct{ pods, rss, events lister }
+
+func namespaceListers(kube kubernetes.Interface, ns string) nsListers {
+	return nsListers{
+		pods: lister{client: kube,
+			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return kube.CoreV1().Pods(ns).List(ctx, o)
+			},
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return kube.CoreV1().Pods(ns).Watch(ctx, o)
+			}},
+		rss: lister{client: kube,
+			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return kube.AppsV1().ReplicaSets(ns).List(ctx, o)
+			},
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return kube.AppsV1().ReplicaSets(ns).Watch(ctx, o)
+			}},
+		// Only Warning events are read; Normal ones (Scheduled, Pulled,
+		// Started, ScalingReplicaSet...) are most of the volume.
+		events: lister{client: kube,
+			tweak: func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("type", corev1.EventTypeWarning).String()
+			},
+			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return kube.CoreV1().Events(ns).List(ctx, o)
+			},
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return kube.CoreV1().Events(ns).Watch(ctx, o)
+			}},
+	}
 }
 
 // markHandler calls mark with the object of every watch event, the last
@@ -271,7 +290,7 @@ func (r cacheReader) ListEvents(_ context.Context, ns, kind, name string) ([]cor
 	if err != nil {
 		return nil, err
 	}
-	items, err := nc.events.ByIndex(involvedIndex, involvedKey(kind, name))
+	items, err := nc.events.ByIndex(involvedIndex, involvedKey(ns, kind, name))
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,8 @@ type watchSet struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup // the informer goroutines started by objectInformer
+	// unsubscribe ends the watchSet's use of shared watches (shared.go).
+	unsubscribe []func()
 }
 
 // target is one object followed.
@@ -261,6 +263,11 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.name).String()
 		}
 	}
+	if oi := w.sharedObject(k, gvk); oi != nil {
+		w.informers[k] = oi
+		w.signalWhenSynced(oi)
+		return oi
+	}
 	oi := &objectInformer{}
 	l := lister{tweak: tweak, failed: func(err error) {
 		oi.setErr(err)
@@ -289,11 +296,16 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 	oi.store, oi.synced = wc.store, wc.synced
 	w.informers[k] = oi
 	w.start(wc)
+	w.signalWhenSynced(oi)
+	return oi
+}
+
+// signalWhenSynced signals once oi has listed: the first list may bring
+// nothing (the object is missing), and the round its targets' marks wait
+// for must happen.
+func (w *watchSet) signalWhenSynced(oi *objectInformer) {
 	w.wg.Add(1)
 	go func() {
-		// The first list may bring nothing (the object is missing): signal
-		// the moment it is in, so that the round its targets' marks wait
-		// for happens.
 		defer w.wg.Done()
 		select {
 		case <-oi.synced.Done():
@@ -301,7 +313,6 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 		case <-w.ctx.Done():
 		}
 	}()
-	return oi
 }
 
 // targetsSynced reports whether every resolved object's informer has
@@ -345,4 +356,7 @@ func (w *watchSet) close() {
 	w.cancel()
 	w.hold.Stop()
 	w.wg.Wait()
+	for _, u := range w.unsubscribe {
+		u()
+	}
 }

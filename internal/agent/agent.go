@@ -198,7 +198,12 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
 	checkerOpts := health.CheckerOptions{Logger: a.log, Now: clock.Now}
-	checker, err := health.NewChecker(a.rest, checkerOpts)
+	// The agent's own identity follows every environment that runs as it
+	// through one watch per kind; impersonated accounts, which may list
+	// their namespaces only, per namespace.
+	ownOpts := checkerOpts
+	ownOpts.SharedLabel = reconciler.LabelEnvironment
+	checker, err := health.NewChecker(a.rest, ownOpts)
 	if err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("health checker: %w", err)
