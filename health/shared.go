@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
@@ -172,19 +171,7 @@ func (w *watchSet) sharedObject(k informerKey, gvk schema.GroupVersionKind) *obj
 		return nil
 	}
 	l := lister{tweak: func(o *metav1.ListOptions) { o.LabelSelector = s.label }}
-	var objType runtime.Object = &unstructured.Unstructured{}
-	if metadataOnlyKinds[gvk.GroupKind()] {
-		objType = &metav1.PartialObjectMetadata{}
-		r := w.c.meta.Resource(k.gvr)
-		l.client = w.c.meta
-		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
-		l.watch = r.Watch
-	} else {
-		r := w.c.dyn.Resource(k.gvr)
-		l.client = w.c.dyn
-		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
-		l.watch = r.Watch
-	}
+	objType := w.objectLister(&l, k.gvr, "", gvk)
 	gk := gvk.GroupKind()
 	sw := s.acquire(w, sharedKey{gvr: k.gvr, role: "object"}, k.namespace, l, objType, nil, trimObject, gvk)
 	if sw == nil {

@@ -273,19 +273,9 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 		oi.setErr(err)
 		w.c.log.Warn("health: watch failed, retrying", "resource", k.gvr.String(), "namespace", k.namespace, "error", err)
 	}}
-	var objType runtime.Object = &unstructured.Unstructured{}
+	objType := w.objectLister(&l, k.gvr, k.namespace, gvk)
 	if metadataOnlyKinds[gvk.GroupKind()] {
 		oi.gvk = gvk
-		objType = &metav1.PartialObjectMetadata{}
-		r := w.c.meta.Resource(k.gvr).Namespace(k.namespace)
-		l.client = w.c.meta
-		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
-		l.watch = r.Watch
-	} else {
-		r := w.c.dyn.Resource(k.gvr).Namespace(k.namespace)
-		l.client = w.c.dyn
-		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
-		l.watch = r.Watch
 	}
 	gk := gvk.GroupKind()
 	wc := newWatch(l, objType, nil, trimObject, markHandler(func(obj any) {
@@ -298,6 +288,24 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 	w.start(wc)
 	w.signalWhenSynced(oi)
 	return oi
+}
+
+// objectLister sets l to list and watch gvr in namespace ("" for all):
+// through the metadata API for kinds without a status, the dynamic client
+// otherwise. It returns the type of the objects listed.
+func (w *watchSet) objectLister(l *lister, gvr schema.GroupVersionResource, namespace string, gvk schema.GroupVersionKind) runtime.Object {
+	if metadataOnlyKinds[gvk.GroupKind()] {
+		r := w.c.meta.Resource(gvr).Namespace(namespace)
+		l.client = w.c.meta
+		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
+		l.watch = r.Watch
+		return &metav1.PartialObjectMetadata{}
+	}
+	r := w.c.dyn.Resource(gvr).Namespace(namespace)
+	l.client = w.c.dyn
+	l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
+	l.watch = r.Watch
+	return &unstructured.Unstructured{}
 }
 
 // signalWhenSynced signals once oi has listed: the first list may bring
