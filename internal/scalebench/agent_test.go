@@ -27,6 +27,9 @@ type agentProc struct {
 	addr    string
 	started time.Time
 	logPath string
+	// peakAll is the highest summed resident memory (MiB) of the agent
+	// and its render workers sampled so far.
+	peakAll float64
 }
 
 // startAgent runs `baton agent` with configText, to which it adds the
@@ -105,6 +108,7 @@ func (p *agentProc) waitFor(within, interval time.Duration, what string, cond fu
 	deadline := time.Now().Add(within)
 	progress := "no status yet"
 	for {
+		p.sample()
 		if st, ok := p.status(); ok {
 			var done bool
 			if done, progress = cond(st); done {
@@ -120,19 +124,27 @@ func (p *agentProc) waitFor(within, interval time.Duration, what string, cond fu
 
 // usage is the process's resources so far.
 type usage struct {
-	peakRSS, rss float64 // MiB
+	peakRSS, rss float64 // MiB, the agent's own
 	cpu          time.Duration
+	// Of the agent with its render workers (child processes, which an
+	// agent's container also pays for): the peak of their summed resident
+	// memory as sampled by waitFor, and all their CPU time.
+	peakRSSAll float64
+	cpuAll     time.Duration
 }
 
-// usage reads the process's peak and current resident memory and its CPU
-// time (user and system) from /proc.
-func (p *agentProc) usage() usage {
-	p.b.Helper()
-	pid := p.cmd.Process.Pid
-	var u usage
+// procStat is what /proc tells of one process: resident memory (MiB), its
+// peak, its CPU time and its waited-for children's.
+type procStat struct {
+	rss, hwm         float64
+	cpu, childrenCPU time.Duration
+}
+
+func readProc(pid int) (procStat, error) {
+	var ps procStat
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		p.b.Fatal(err)
+		return ps, err
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -146,23 +158,79 @@ func (p *agentProc) usage() usage {
 		kb, _ := strconv.ParseFloat(fields[0], 64)
 		switch k {
 		case "VmHWM":
-			u.peakRSS = kb / 1024
+			ps.hwm = kb / 1024
 		case "VmRSS":
-			u.rss = kb / 1024
+			ps.rss = kb / 1024
 		}
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		p.b.Fatal(err)
+		return ps, err
 	}
-	// Fields after the command name, which is in parentheses: utime and
-	// stime are the 14th and 15th fields, in clock ticks (100 a second on
-	// Linux).
+	// Fields after the command name, which is in parentheses: utime,
+	// stime, cutime and cstime are the 14th to 17th fields, in clock ticks
+	// (100 a second on Linux).
 	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
 	f := strings.Fields(rest)
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	u.cpu = time.Duration(utime+stime) * 10 * time.Millisecond
+	tick := func(i int) time.Duration {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		return time.Duration(n) * 10 * time.Millisecond
+	}
+	ps.cpu = tick(11) + tick(12)
+	ps.childrenCPU = tick(13) + tick(14)
+	return ps, nil
+}
+
+// children lists the agent's live child processes (its render workers).
+func (p *agentProc) children() []int {
+	// Each thread lists the children it forked; Go forks from any thread.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid))
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// sample records the summed resident memory of the agent and its render
+// workers now, for usage's peak.
+func (p *agentProc) sample() {
+	total := 0.0
+	if ps, err := readProc(p.cmd.Process.Pid); err == nil {
+		total += ps.rss
+	}
+	for _, c := range p.children() {
+		if ps, err := readProc(c); err == nil {
+			total += ps.rss
+		}
+	}
+	p.peakAll = max(p.peakAll, total)
+}
+
+// usage reads the agent's peak and current resident memory and its CPU
+// time (user and system) from /proc, and those of it with its workers.
+func (p *agentProc) usage() usage {
+	p.b.Helper()
+	p.sample()
+	ps, err := readProc(p.cmd.Process.Pid)
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	u := usage{peakRSS: ps.hwm, rss: ps.rss, cpu: ps.cpu, peakRSSAll: max(p.peakAll, ps.hwm)}
+	u.cpuAll = ps.cpu + ps.childrenCPU
+	for _, c := range p.children() {
+		if cs, err := readProc(c); err == nil {
+			u.cpuAll += cs.cpu
+		}
+	}
 	return u
 }
 
@@ -183,8 +251,8 @@ func loadAverage() string {
 // report logs and records the agent's figures.
 func report(b *testing.B, what string, elapsed time.Duration, u usage) {
 	b.Helper()
-	b.Logf("%s: %.1fs wall, %.1f CPU s, peak RSS %.0f MiB (now %.0f MiB); load average %s; GOMAXPROCS of the agent: the machine's %d cores",
-		what, elapsed.Seconds(), u.cpu.Seconds(), u.peakRSS, u.rss, loadAverage(), numCPU())
+	b.Logf("%s: %.1fs wall, %.1f CPU s, peak RSS %.0f MiB (now %.0f MiB); with its render workers %.1f CPU s, peak RSS %.0f MiB (sampled); load average %s; GOMAXPROCS of the agent: the machine's %d cores",
+		what, elapsed.Seconds(), u.cpu.Seconds(), u.peakRSS, u.rss, u.cpuAll.Seconds(), u.peakRSSAll, loadAverage(), numCPU())
 }
 
 func numCPU() int { return runtime.NumCPU() }

@@ -228,6 +228,8 @@ agent:
 		b.ReportMetric(changed.Duration.Seconds(), "changed500-s")
 		b.ReportMetric(u.peakRSS, "MiB-peak-RSS")
 		b.ReportMetric(u.cpu.Seconds(), "CPU-s")
+		b.ReportMetric(u.peakRSSAll, "MiB-peak-RSS-with-workers")
+		b.ReportMetric(u.cpuAll.Seconds(), "CPU-s-with-workers")
 		p.stop()
 	}
 }

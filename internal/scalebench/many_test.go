@@ -156,6 +156,8 @@ func BenchmarkManySmallEnvironments(b *testing.B) {
 		b.ReportMetric(synced.Seconds(), "s-to-synced")
 		b.ReportMetric(u.peakRSS, "MiB-peak-RSS")
 		b.ReportMetric(u.cpu.Seconds(), "CPU-s")
+		b.ReportMetric(u.peakRSSAll, "MiB-peak-RSS-with-workers")
+		b.ReportMetric(u.cpuAll.Seconds(), "CPU-s-with-workers")
 		p.stop()
 	}
 }
