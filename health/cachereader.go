@@ -9,9 +9,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -20,11 +22,10 @@ import (
 // the fields diagnosis reads (see trim.go) and indexed so that one object's
 // evidence is found without scanning the namespace.
 type namespaceCache struct {
-	pods      cache.Indexer
-	rss       cache.Indexer
-	events    cache.Indexer
-	synced    []cache.DoneChecker
-	factories []informers.SharedInformerFactory
+	pods   cache.Indexer
+	rss    cache.Indexer
+	events cache.Indexer
+	synced []cache.DoneChecker
 }
 
 const (
@@ -36,7 +37,9 @@ const (
 	involvedIndex = "involved"
 )
 
-func involvedKey(kind, name string) string { return kind + "/" + name }
+// involvedKey names the object an event is about; with the namespace,
+// since a shared cache holds every namespace's events (sharedWatches).
+func involvedKey(namespace, kind, name string) string { return namespace + "/" + kind + "/" + name }
 
 func byController(obj any) ([]string, error) {
 	m, ok := obj.(metav1.Object)
@@ -51,7 +54,7 @@ func byController(obj any) ([]string, error) {
 
 func byInvolved(obj any) ([]string, error) {
 	if e, ok := obj.(*corev1.Event); ok {
-		return []string{involvedKey(e.InvolvedObject.Kind, e.InvolvedObject.Name)}, nil
+		return []string{involvedKey(e.Namespace, e.InvolvedObject.Kind, e.InvolvedObject.Name)}, nil
 	}
 	return nil, nil
 }
@@ -62,42 +65,58 @@ func (w *watchSet) namespaceCache(ns string) *namespaceCache {
 	if nc, ok := w.namespaces[ns]; ok {
 		return nc
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(w.c.kube, 0, informers.WithNamespace(ns))
-	// Only Warning events are read; Normal ones (Scheduled, Pulled,
-	// Started, ScalingReplicaSet...) are most of the volume.
-	ef := informers.NewSharedInformerFactoryWithOptions(w.c.kube, 0, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("type", corev1.EventTypeWarning).String()
-		}))
-	pods := f.Core().V1().Pods().Informer()
-	rss := f.Apps().V1().ReplicaSets().Informer()
-	events := ef.Core().V1().Events().Informer()
-	nc := &namespaceCache{
-		pods:      pods.GetIndexer(),
-		rss:       rss.GetIndexer(),
-		events:    events.GetIndexer(),
-		factories: []informers.SharedInformerFactory{f, ef},
+	if nc := w.sharedNamespace(ns); nc != nil {
+		w.namespaces[ns] = nc
+		return nc
 	}
-	_ = pods.AddIndexers(cache.Indexers{controllerIndex: byController})
-	_ = rss.AddIndexers(cache.Indexers{controllerIndex: byController})
-	_ = events.AddIndexers(cache.Indexers{involvedIndex: byInvolved})
-	for _, h := range []struct {
-		inf       cache.SharedIndexInformer
-		transform cache.TransformFunc
-		mark      func(any)
-	}{
-		{pods, trimPod, func(obj any) { w.markPod(nc, obj) }},
-		{rss, trimReplicaSet, func(obj any) { w.markReplicaSet(nc, obj) }},
-		{events, trimEvent, func(obj any) { w.markEvent(nc, obj) }},
-	} {
-		_ = h.inf.SetTransform(h.transform)
-		reg, _ := h.inf.AddEventHandler(markHandler(h.mark))
-		nc.synced = append(nc.synced, reg.HasSyncedChecker())
-	}
-	f.Start(w.ctx.Done())
-	ef.Start(w.ctx.Done())
+	nc := &namespaceCache{}
+	l := namespaceListers(w.c.kube, ns)
+	pods := newWatch(l.pods, &corev1.Pod{}, cache.Indexers{controllerIndex: byController}, trimPod,
+		markHandler(func(obj any) { w.markPod(nc, obj) }))
+	rss := newWatch(l.rss, &appsv1.ReplicaSet{}, cache.Indexers{controllerIndex: byController}, trimReplicaSet,
+		markHandler(func(obj any) { w.markReplicaSet(nc, obj) }))
+	events := newWatch(l.events, &corev1.Event{}, cache.Indexers{involvedIndex: byInvolved}, trimEvent,
+		markHandler(func(obj any) { w.markEvent(nc, obj) }))
+	nc.pods, nc.rss, nc.events = pods.store, rss.store, events.store
+	nc.synced = []cache.DoneChecker{pods.synced, rss.synced, events.synced}
+	w.start(pods, rss, events)
 	w.namespaces[ns] = nc
 	return nc
+}
+
+// listers of the pods, ReplicaSets and Warning events of ns ("" for
+// every namespace).
+type nsListers struct{ pods, rss, events lister }
+
+func namespaceListers(kube kubernetes.Interface, ns string) nsListers {
+	return nsListers{
+		pods: lister{client: kube,
+			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return kube.CoreV1().Pods(ns).List(ctx, o)
+			},
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return kube.CoreV1().Pods(ns).Watch(ctx, o)
+			}},
+		rss: lister{client: kube,
+			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return kube.AppsV1().ReplicaSets(ns).List(ctx, o)
+			},
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return kube.AppsV1().ReplicaSets(ns).Watch(ctx, o)
+			}},
+		// Only Warning events are read; Normal ones (Scheduled, Pulled,
+		// Started, ScalingReplicaSet...) are most of the volume.
+		events: lister{client: kube,
+			tweak: func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("type", corev1.EventTypeWarning).String()
+			},
+			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return kube.CoreV1().Events(ns).List(ctx, o)
+			},
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return kube.CoreV1().Events(ns).Watch(ctx, o)
+			}},
+	}
 }
 
 // markHandler calls mark with the object of every watch event, the last
@@ -203,14 +222,6 @@ func getFrom[T any](s cache.Store, ns, name string) (T, bool) {
 	return out, ok
 }
 
-// shutdown waits for the informer goroutines; the watchSet's context must
-// be cancelled first.
-func (nc *namespaceCache) shutdown() {
-	for _, f := range nc.factories {
-		f.Shutdown()
-	}
-}
-
 // cacheReader serves the Finder from a watchSet's namespace caches: no API
 // call and no scan of the namespace per evaluation, however often objects
 // change.
@@ -279,7 +290,7 @@ func (r cacheReader) ListEvents(_ context.Context, ns, kind, name string) ([]cor
 	if err != nil {
 		return nil, err
 	}
-	items, err := nc.events.ByIndex(involvedIndex, involvedKey(kind, name))
+	items, err := nc.events.ByIndex(involvedIndex, involvedKey(ns, kind, name))
 	if err != nil {
 		return nil, err
 	}

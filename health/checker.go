@@ -28,6 +28,8 @@ type Checker struct {
 	mapper meta.ResettableRESTMapper
 	log    *slog.Logger
 	now    func() time.Time
+	// shared is nil unless CheckerOptions.SharedLabel is set.
+	shared *sharedWatches
 	// evaluated, if set, is called with each object evaluated: tests count
 	// how much work a change causes.
 	evaluated func(ObjectRef)
@@ -42,6 +44,16 @@ type CheckerOptions struct {
 	// judging what is recent. Default time.Now. Timeouts and resync
 	// intervals use real timers regardless.
 	Now func() time.Time
+	// SharedLabel, when set, is a label every followed namespaced object
+	// carries (Baton's environment label): the Checker then watches each
+	// resource type once across all namespaces, selected by it, and pods,
+	// ReplicaSets and Warning events once, for all its calls at once,
+	// instead of per namespace and call. That is what an agent with many
+	// environments needs; it costs the memory of every pod, ReplicaSet
+	// and Warning event in the cluster (trimmed). A kind RBAC does not
+	// let it list across namespaces is watched per namespace. An object
+	// without the label reads as not found.
+	SharedLabel string
 }
 
 // EvalOptions are the judgement settings shared by Wait, Monitor and
@@ -110,6 +122,9 @@ func NewChecker(cfg *rest.Config, opts CheckerOptions) (*Checker, error) {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if opts.SharedLabel != "" {
+		c.shared = newSharedWatches(c, opts.SharedLabel)
 	}
 	return c, nil
 }

@@ -175,7 +175,7 @@ func (w *watchSet) evaluateOne(ctx context.Context, t *target, now time.Time) Ob
 		}
 		return oh
 	}
-	item, exists, err := t.inf.informer.GetStore().GetByKey(t.key())
+	item, exists, err := t.inf.store.GetByKey(t.key())
 	if err != nil || !exists {
 		oh.Message = t.ref.String() + ": not found"
 		return oh

@@ -2,17 +2,16 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -56,6 +55,8 @@ type watchSet struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup // the informer goroutines started by objectInformer
+	// unsubscribe ends the watchSet's use of shared watches (shared.go).
+	unsubscribe []func()
 }
 
 // target is one object followed.
@@ -94,8 +95,8 @@ type informerKey struct {
 }
 
 type objectInformer struct {
-	informer cache.SharedIndexInformer
-	synced   cache.DoneChecker // the handler's, so "synced" means "marked"
+	store  cache.Store
+	synced cache.DoneChecker // the handler's, so "synced" means "marked"
 	// gvk is set for a metadata-only informer, whose objects carry no
 	// kind of their own.
 	gvk schema.GroupVersionKind
@@ -262,46 +263,64 @@ func (w *watchSet) objectInformer(k informerKey, gvk schema.GroupVersionKind) *o
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.name).String()
 		}
 	}
+	if oi := w.sharedObject(k, gvk); oi != nil {
+		w.informers[k] = oi
+		w.signalWhenSynced(oi)
+		return oi
+	}
 	oi := &objectInformer{}
+	l := lister{tweak: tweak, failed: func(err error) {
+		oi.setErr(err)
+		w.c.log.Warn("health: watch failed, retrying", "resource", k.gvr.String(), "namespace", k.namespace, "error", err)
+	}}
+	objType := w.objectLister(&l, k.gvr, k.namespace, gvk)
 	if metadataOnlyKinds[gvk.GroupKind()] {
 		oi.gvk = gvk
-		oi.informer = metadatainformer.NewFilteredMetadataInformer(w.c.meta, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
-	} else {
-		oi.informer = dynamicinformer.NewFilteredDynamicInformer(w.c.dyn, k.gvr, k.namespace, 0, cache.Indexers{}, tweak).Informer()
 	}
-	inf := oi.informer
-	_ = inf.SetTransform(trimObject)
-	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		oi.setErr(err)
-		if !errors.Is(err, context.Canceled) {
-			w.c.log.Warn("health: watch failed, retrying", "resource", k.gvr.String(), "namespace", k.namespace, "error", err)
-		}
-	})
 	gk := gvk.GroupKind()
-	reg, _ := inf.AddEventHandler(markHandler(func(obj any) {
+	wc := newWatch(l, objType, nil, trimObject, markHandler(func(obj any) {
 		if m, err := meta.Accessor(obj); err == nil {
 			w.mark(objectKey{group: gk.Group, kind: gk.Kind, namespace: m.GetNamespace(), name: m.GetName()})
 		}
 	}))
-	oi.synced = reg.HasSyncedChecker()
+	oi.store, oi.synced = wc.store, wc.synced
 	w.informers[k] = oi
-	w.wg.Add(2)
+	w.start(wc)
+	w.signalWhenSynced(oi)
+	return oi
+}
+
+// objectLister sets l to list and watch gvr in namespace ("" for all):
+// through the metadata API for kinds without a status, the dynamic client
+// otherwise. It returns the type of the objects listed.
+func (w *watchSet) objectLister(l *lister, gvr schema.GroupVersionResource, namespace string, gvk schema.GroupVersionKind) runtime.Object {
+	if metadataOnlyKinds[gvk.GroupKind()] {
+		r := w.c.meta.Resource(gvr).Namespace(namespace)
+		l.client = w.c.meta
+		l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
+		l.watch = r.Watch
+		return &metav1.PartialObjectMetadata{}
+	}
+	r := w.c.dyn.Resource(gvr).Namespace(namespace)
+	l.client = w.c.dyn
+	l.list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return r.List(ctx, o) }
+	l.watch = r.Watch
+	return &unstructured.Unstructured{}
+}
+
+// signalWhenSynced signals once oi has listed: the first list may bring
+// nothing (the object is missing), and the round its targets' marks wait
+// for must happen.
+func (w *watchSet) signalWhenSynced(oi *objectInformer) {
+	w.wg.Add(1)
 	go func() {
-		defer w.wg.Done()
-		inf.RunWithContext(w.ctx)
-	}()
-	go func() {
-		// The first list may bring nothing (the object is missing): signal
-		// the moment it is in, so that the round its targets' marks wait
-		// for happens.
 		defer w.wg.Done()
 		select {
-		case <-reg.HasSyncedChecker().Done():
+		case <-oi.synced.Done():
 			w.signal()
 		case <-w.ctx.Done():
 		}
 	}()
-	return oi
 }
 
 // targetsSynced reports whether every resolved object's informer has
@@ -344,8 +363,8 @@ func (w *watchSet) waitSynced(ctx context.Context) bool {
 func (w *watchSet) close() {
 	w.cancel()
 	w.hold.Stop()
-	for _, nc := range w.namespaces {
-		nc.shutdown()
-	}
 	w.wg.Wait()
+	for _, u := range w.unsubscribe {
+		u()
+	}
 }

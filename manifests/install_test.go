@@ -100,6 +100,11 @@ func TestInstall(t *testing.T) {
 			t.Errorf("created %d objects, want %d: %+v", n, len(objs), res.Changes)
 		}
 		assertAllowed(t, sa, ns, "", "serviceaccounts", "impersonate", "baton-deployer", false)
+		for _, verb := range []string{"get", "list", "watch", "create", "update", "delete"} {
+			assertAllowed(t, sa, "baton-system", "coordination.k8s.io", "leases", verb, "", true)
+		}
+		assertAllowed(t, sa, "baton-system", "", "events", "create", "", true)
+		assertAllowed(t, sa, "baton-system", "", "configmaps", "create", "", true)
 
 		// Outside the bound namespace, and cluster-scoped objects: refused.
 		other := env.Namespace(t)

@@ -126,8 +126,9 @@ var reMarker = regexp.MustCompile(`<!-- baton:promotion \S+ ([^\s@]+)@([0-9a-f]{
 
 // reTitle matches a promotion pull request's title, as a squash merge's
 // subject keeps it (GitHub and Gitea add " (#N)"): from, short source
-// commit, to, pull request number.
-var reTitle = regexp.MustCompile(`^promote (\S+)@([0-9a-f]{7,40}) to (\S+?)(?: \(#(\d+)\))?$`)
+// commit, to, pull request number. A named pipeline's title starts with
+// its name in brackets.
+var reTitle = regexp.MustCompile(`^(?:\[[a-z0-9-]+\] )?promote (\S+)@([0-9a-f]{7,40}) to (\S+?)(?: \(#(\d+)\))?$`)
 
 func isHash(s string) bool {
 	if len(s) != 40 {

@@ -73,6 +73,10 @@ type Paths struct {
 
 // Pipeline is the ordered environments and the edges between them.
 type Pipeline struct {
+	// Name names the pipeline (the application or team) in pull request
+	// titles and descriptions; empty or "default" leaves it out, as for an
+	// agent with one pipeline.
+	Name string
 	// Environments in promotion order, e.g. dev, staging, prod.
 	Environments []Environment
 	// Edges between environments; each must go from an earlier to a later
@@ -168,6 +172,15 @@ func ValidOverlay(dir string) error {
 		return fmt.Errorf("%q: want a relative folder below the repository root, such as overlays/dev (an overlay is never promoted)", dir)
 	}
 	return nil
+}
+
+// label is the pipeline's name as titles show it: "[shop] ", or nothing
+// for an unnamed or default pipeline.
+func (p Pipeline) label() string {
+	if p.Name == "" || p.Name == "default" {
+		return ""
+	}
+	return "[" + p.Name + "] "
 }
 
 // edges returns the configured edges with defaults applied.

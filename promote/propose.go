@@ -66,7 +66,7 @@ func (p *Promoter) propose(ctx context.Context, edge Edge, to Environment, st So
 		}
 		return true, nil
 	}
-	title := fmt.Sprintf("promote %s@%s to %s", edge.From, githash.Short(c.src.Commit), edge.To)
+	title := fmt.Sprintf("%spromote %s@%s to %s", p.opts.Pipeline.label(), edge.From, githash.Short(c.src.Commit), edge.To)
 	start := time.Now()
 	body := p.body(ctx, edge, to, st, target, hist, c, out.Gates, commit)
 	p.log.Debug("pull request body written", "edge", edge.Name(), "elapsed", time.Since(start))
@@ -289,6 +289,10 @@ func (p *Promoter) body(ctx context.Context, edge Edge, to Environment, st Sourc
 	var b strings.Builder
 	src := c.src
 	fmt.Fprintf(&b, "Promotes **%s@%s** to **%s** (`%s`), on top of `%s`.\n\n", edge.From, githash.Short(src.Commit), edge.To, to.Branch, githash.Short(target.Commit))
+	if l := p.opts.Pipeline.label(); l != "" {
+		// A validated DNS label: nothing in it formats or mentions.
+		fmt.Fprintf(&b, "Pipeline: **%s**\n\n", p.opts.Pipeline.Name)
+	}
 	// Everything read from commits (subjects, names, paths, tags) goes
 	// through markdown.Code: anyone who can push to the source branch
 	// writes it, and it must not mention, link or format anything.

@@ -90,24 +90,15 @@ func (r *Reconciler) clientsFor(sa *ServiceAccount) (*clients, error) {
 	oc.account = sa
 	c := &clients{client: oc}
 	if !r.opts.DisableCache {
-		c.cache = newWatchCache(oc.dyn, r.opts.Logger.With("account", sa.UserName()), r.opts.CacheSyncTimeout, r.cacheRetry())
+		if c.cache, err = r.newCache(cfg, httpClient, r.opts.Logger.With("account", sa.UserName())); err != nil {
+			return nil, fmt.Errorf("%s: %w", sa, err)
+		}
 	}
 	if r.accounts.byAccount == nil {
 		r.accounts.byAccount = make(map[ServiceAccount]*clients)
 	}
 	r.accounts.byAccount[*sa] = c
 	return c, nil
-}
-
-// closeAccounts stops the watches of every impersonated account.
-func (r *Reconciler) closeAccounts() {
-	r.accounts.mu.Lock()
-	defer r.accounts.mu.Unlock()
-	for _, c := range r.accounts.byAccount {
-		if c.cache != nil {
-			c.cache.close()
-		}
-	}
 }
 
 // client is the object client of the pass's identity.

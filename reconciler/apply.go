@@ -13,7 +13,8 @@ import (
 // processItem brings one object to its desired state (or, in a dry run,
 // says what that would take). The steps, each skipped when not needed:
 //
-//  1. read the live object, from the watch cache when it can answer;
+//  1. read the live object, unless the watch cache knows it unchanged since
+//     baton last knew it right (then stop: unchanged), or knows it absent;
 //  2. adopt fields that kubectl's client-side apply owns;
 //  3. stop if the live object is provably up to date (no round trip);
 //  4. server-side apply (a dry run for Diff and for drift in detect-only
@@ -34,9 +35,13 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		return p.offline(it, out)
 	}
 
-	live, fromCache, err := p.live(ctx, it)
+	live, unchanged, err := p.live(ctx, it)
 	if err != nil {
 		return fail("read", err)
+	}
+	if unchanged {
+		out.Action = ActionUnchanged
+		return out
 	}
 	if owner := ownerOf(live); owner != "" && owner != p.req.Environment {
 		// Relabelled since the last pass (admit checks new objects as a
@@ -47,7 +52,7 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 		if p.dryRun {
 			out.Message = adoptMessage(true)
 		} else {
-			if live, err = p.adopt(ctx, it, live, fromCache); err != nil {
+			if live, err = p.adopt(ctx, it, live, false); err != nil {
 				return fail("adopt", err)
 			}
 			out.Message = adoptMessage(false)
@@ -59,6 +64,9 @@ func (p *pass) processItem(ctx context.Context, it *item) (out outcome) {
 	drift := (live == nil && it.inInventory) || (live != nil && live.GetAnnotations()[AnnotationDesiredHash] == it.hash)
 	if upToDate(live, it.payload.Object, it.hash) {
 		out.Action = ActionUnchanged
+		if c := p.cache(); c != nil && !p.dryRun {
+			c.verify(it.gvr, live) // the next pass may skip it
+		}
 		return p.settle(ctx, it, live, out, fail)
 	}
 	detectOnly := drift && p.req.Drift == DriftDetectOnly
@@ -180,15 +188,27 @@ func (p *pass) settle(ctx context.Context, it *item, obj *unstructured.Unstructu
 	return out
 }
 
-// live reads the live object: from the watch cache when it can answer, else
-// with a GET. A cache miss is trusted only for an object the last pass did
-// not apply (a new object) and only when applying: a miss for an inventory
-// object may be a lagging watch, and a dry run must show a true diff.
-func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructured, fromCache bool, err error) {
-	if c := p.cache(); c != nil {
-		obj, ok := c.lookup(ctx, p.req.Environment, it.gvr, it.ref.Namespace, it.ref.Name)
-		if ok && (obj != nil || (!it.inInventory && !p.dryRun)) {
-			return obj, true, nil
+// live reads the live object with a GET, unless the watch cache can
+// answer (only when applying: a dry run shows a true diff):
+//   - unchanged: the watched version is the one baton last knew to carry
+//     this desired content (its apply's answer, or a GET compared), with
+//     the desired hash, not being deleted and owing nothing to kubectl's
+//     client-side apply — nothing to read or do. CRDs and Namespaces are
+//     read anyway: the next stage waits on their status. The watch only
+//     answers for objects labelled for this environment, so such an
+//     object is the environment's own;
+//   - absent, for an object the last pass did not apply (a new object): a
+//     miss for an inventory object may be a lagging watch.
+func (p *pass) live(ctx context.Context, it *item) (obj *unstructured.Unstructured, unchanged bool, err error) {
+	if c := p.cache(); c != nil && !p.dryRun {
+		known, ok := c.lookup(ctx, p.req.Environment, it.gvr, it.ref.Namespace, it.ref.Name)
+		switch m := known.obj; {
+		case !ok:
+		case m == nil && !it.inInventory:
+			return nil, false, nil
+		case m != nil && known.verified && m.hash == it.hash && m.DeletionTimestamp == nil && !m.adopt &&
+			it.stage != stageCRDs && it.stage != stageNamespaces:
+			return nil, true, nil
 		}
 	}
 	obj, err = p.client().get(ctx, it.gvr, it.ref.Namespace, it.ref.Name)

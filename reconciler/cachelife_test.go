@@ -15,46 +15,59 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// cacheEntries lists the watch cache's entries of env as resource/namespace.
+// cacheEntries lists the watches env uses, as resource/namespace ("" for
+// one across all namespaces).
 func cacheEntries(r *Reconciler, env string) []string {
 	r.cache.mu.Lock()
 	defer r.cache.mu.Unlock()
 	var out []string
-	for k := range r.cache.entries {
-		if k.env == env {
+	for k, e := range r.cache.entries {
+		if e.users[env] {
 			out = append(out, k.gvr.Resource+"/"+k.namespace)
 		}
 	}
 	return out
 }
 
-// A watch that no object of the environment needs any more is stopped
-// after the next successful pass; so is every watch when the replica
-// stops leading.
+// One watch per resource serves every environment and namespace; a watch
+// no environment needs any more is stopped after their passes, and every
+// watch when the replica syncs no environment.
 func TestCacheEvictsWhatNoEnvironmentUses(t *testing.T) {
 	ns, other := env.Namespace(t), env.Namespace(t)
 	r := newReconciler(t, nil, ns, Options{})
-	name := envName(t)
+	name, second := envName(t), envName(t)+"-2"
 	secret := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Secret",
 		"metadata": map[string]any{"name": "s"}, "stringData": map[string]any{"k": "v"}}}
 	_, err := r.Sync(t.Context(), Request{Environment: name, DefaultNamespace: ns, Prune: true,
 		Objects: []*unstructured.Unstructured{configMap("", "a", nil), configMap(other, "b", nil), secret}})
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"configmaps/" + ns, "configmaps/" + other, "secrets/" + ns}, cacheEntries(r, name))
+	assert.ElementsMatch(t, []string{"configmaps/", "secrets/"}, cacheEntries(r, name), "one watch per resource, across namespaces")
+	_, err = r.Sync(t.Context(), Request{Environment: second, DefaultNamespace: other, Prune: true,
+		Objects: []*unstructured.Unstructured{configMap("", "c", nil)}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"configmaps/"}, cacheEntries(r, second))
 
 	_, err = r.Sync(t.Context(), Request{Environment: name, DefaultNamespace: ns, Prune: true,
-		Objects: []*unstructured.Unstructured{configMap("", "a", nil)}})
+		Objects: []*unstructured.Unstructured{secret}})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"configmaps/" + ns}, cacheEntries(r, name), "the Secret and the other namespace left git")
+	assert.Equal(t, []string{"secrets/"}, cacheEntries(r, name), "the ConfigMaps left git")
+	assert.Equal(t, []string{"configmaps/"}, cacheEntries(r, second), "the other environment's watch stopped")
+
+	r.ReleaseCacheOf(second)
+	assert.Empty(t, cacheEntries(r, second))
+	r.cache.mu.Lock()
+	_, stillWatched := r.cache.entries[scopeKey{gvr: gvrConfigMaps}]
+	r.cache.mu.Unlock()
+	assert.False(t, stillWatched, "a watch no environment uses still runs")
 
 	r.ReleaseCache()
 	assert.Empty(t, cacheEntries(r, name))
 	// The next pass starts what it needs again.
 	res, err := r.Sync(t.Context(), Request{Environment: name, DefaultNamespace: ns, Prune: true,
-		Objects: []*unstructured.Unstructured{configMap("", "a", nil)}})
+		Objects: []*unstructured.Unstructured{secret}})
 	require.NoError(t, err)
-	assert.Equal(t, ActionUnchanged, changeFor(t, res, "ConfigMap", "a").Action)
-	assert.Equal(t, []string{"configmaps/" + ns}, cacheEntries(r, name))
+	assert.Equal(t, ActionUnchanged, changeFor(t, res, "Secret", "s").Action)
+	assert.Equal(t, []string{"secrets/"}, cacheEntries(r, name))
 }
 
 // A watch RBAC refused is tried again after a backoff: once RBAC allows
@@ -113,7 +126,7 @@ func TestRememberKeepsTheNewerWatchedObject(t *testing.T) {
 	// Edited by hand; the watch delivers the edit.
 	edited := applied.DeepCopy()
 	require.NoError(t, unstructured.SetNestedField(edited.Object, "hand", "data", "k"))
-	_, err = env.Dynamic(t).Resource(gvrConfigMaps).Namespace(ns).Update(t.Context(), edited, metav1.UpdateOptions{})
+	edited, err = env.Dynamic(t).Resource(gvrConfigMaps).Namespace(ns).Update(t.Context(), edited, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	waitCached(t, r, name, gvrConfigMaps, ns, "a", func(u *unstructured.Unstructured) bool {
 		v, _, _ := unstructured.NestedString(u.Object, "data", "k")
@@ -124,8 +137,8 @@ func TestRememberKeepsTheNewerWatchedObject(t *testing.T) {
 	r.cache.remember(name, gvrConfigMaps, applied)
 	got, ok := r.cache.lookup(t.Context(), name, gvrConfigMaps, ns, "a")
 	require.True(t, ok)
-	v, _, _ := unstructured.NestedString(got.Object, "data", "k")
-	assert.Equal(t, "hand", v, "the older apply answer replaced the watched edit")
+	assert.Equal(t, edited.GetResourceVersion(), got.obj.ResourceVersion, "the older apply answer replaced the watched edit")
+	assert.False(t, got.verified, "the hand edit counts as verified")
 
 	res, err := r.Sync(t.Context(), req)
 	require.NoError(t, err)
@@ -133,12 +146,11 @@ func TestRememberKeepsTheNewerWatchedObject(t *testing.T) {
 
 	// A newer apply answer is taken before the watch delivers it.
 	newer := getObject(t, gvrConfigMaps, ns, "a")
-	require.NoError(t, unstructured.SetNestedField(newer.Object, "newest", "data", "k"))
 	newer.SetResourceVersion("999999999999")
 	r.cache.remember(name, gvrConfigMaps, newer)
 	got, _ = r.cache.lookup(t.Context(), name, gvrConfigMaps, ns, "a")
-	v, _, _ = unstructured.NestedString(got.Object, "data", "k")
-	assert.Equal(t, "newest", v)
+	assert.Equal(t, "999999999999", got.obj.ResourceVersion)
+	assert.True(t, got.verified)
 }
 
 func TestRetryPolicy(t *testing.T) {

@@ -171,17 +171,28 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	require.NoError(t, err, "waiting for %s", what)
 }
 
-// waitCached waits until the reconciler's watch cache shows the object in
-// the state check accepts (nil: absent), so that a pass sees an edit made
-// just before it. Without this a test would race the watch.
+// waitCached waits until the object on the server is in the state check
+// accepts (nil: absent) and the reconciler's watch cache has caught up
+// with it (the same resourceVersion, or absent), so that a pass sees an
+// edit made just before it. Without this a test would race the watch.
 func waitCached(t testing.TB, r *Reconciler, envName string, gvr schema.GroupVersionResource, namespace, name string, check func(*unstructured.Unstructured) bool) {
 	t.Helper()
 	if r.cache == nil {
 		return
 	}
 	eventually(t, "the watch cache to see "+namespace+"/"+name, func() bool {
-		obj, ok := r.cache.lookup(context.Background(), envName, gvr, namespace, name)
-		return ok && check(obj)
+		live := getObject(t, gvr, namespace, name)
+		if !check(live) {
+			return false
+		}
+		known, ok := r.cache.lookup(context.Background(), envName, gvr, namespace, name)
+		if !ok {
+			return false
+		}
+		if live == nil {
+			return known.obj == nil
+		}
+		return known.obj != nil && known.obj.ResourceVersion == live.GetResourceVersion()
 	})
 }
 

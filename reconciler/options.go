@@ -42,6 +42,10 @@ type Options struct {
 	// tried again (lookups use GETs meanwhile); each further refusal doubles
 	// the wait, up to 16 times CacheRetry. Default 30 seconds.
 	CacheRetry time.Duration
+	// Writer names this replica on every inventory it writes
+	// (inventory.AnnotationWriter), so that who applied an environment
+	// can be told. Empty writes none.
+	Writer string
 }
 
 // Defaults.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -64,22 +66,32 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		return nil, fmt.Errorf("reconciler: clientset: %w", err)
 	}
 	r := &Reconciler{
-		opts:     opts,
-		client:   oc,
-		mapper:   m,
-		store:    &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager},
+		opts:   opts,
+		client: oc,
+		mapper: m,
+		store: &inventory.Store{Client: cs.CoreV1(), Namespace: opts.InventoryNamespace, FieldManager: opts.FieldManager,
+			Writer: opts.Writer},
 		accounts: accounts{base: c},
 	}
 	if !opts.DisableCache {
-		r.cache = newWatchCache(oc.dyn, opts.Logger, opts.CacheSyncTimeout, r.cacheRetry())
+		if r.cache, err = r.newCache(c, httpClient, opts.Logger); err != nil {
+			return nil, fmt.Errorf("reconciler: %w", err)
+		}
 	}
 	return r, nil
 }
 
-// cacheRetry is how a watch refused by RBAC is tried again: with backoff,
-// so that fixing RBAC needs no restart.
-func (r *Reconciler) cacheRetry() retryPolicy {
-	return retryPolicy{base: r.opts.CacheRetry, max: 16 * r.opts.CacheRetry, now: time.Now}
+// newCache returns a watch cache whose metadata-only watches go out as
+// cfg's identity.
+func (r *Reconciler) newCache(cfg *rest.Config, httpClient *http.Client, log *slog.Logger) (*watchCache, error) {
+	md, err := metadata.NewForConfigAndClient(cfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	// A watch refused by RBAC is tried again with backoff, so that fixing
+	// RBAC needs no restart.
+	retry := retryPolicy{base: r.opts.CacheRetry, max: 16 * r.opts.CacheRetry, now: time.Now}
+	return newWatchCache(md, log, r.opts.CacheSyncTimeout, retry), nil
 }
 
 // ReleaseCache stops the watches of every environment, the agent's and
@@ -87,24 +99,33 @@ func (r *Reconciler) cacheRetry() retryPolicy {
 // A replica that stops leading calls it: it applies nothing until it leads
 // again.
 func (r *Reconciler) ReleaseCache() {
+	r.eachCache((*watchCache).release)
+}
+
+// ReleaseCacheOf stops the watches of env only: another replica syncs it
+// now.
+func (r *Reconciler) ReleaseCacheOf(env string) {
+	r.eachCache(func(c *watchCache) { c.retain(env, nil) })
+}
+
+// Close stops the watches. A closed Reconciler must not be used again.
+func (r *Reconciler) Close() {
+	r.eachCache((*watchCache).close)
+}
+
+// eachCache calls f with the watch cache of the agent's identity and of
+// each impersonated account.
+func (r *Reconciler) eachCache(f func(*watchCache)) {
 	if r.cache != nil {
-		r.cache.release()
+		f(r.cache)
 	}
 	r.accounts.mu.Lock()
 	defer r.accounts.mu.Unlock()
 	for _, c := range r.accounts.byAccount {
 		if c.cache != nil {
-			c.cache.release()
+			f(c.cache)
 		}
 	}
-}
-
-// Close stops the watches. A closed Reconciler must not be used again.
-func (r *Reconciler) Close() {
-	if r.cache != nil {
-		r.cache.close()
-	}
-	r.closeAccounts()
 }
 
 // Sync runs one pass: plan, staged apply, prune, inventory. It returns the

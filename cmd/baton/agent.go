@@ -48,6 +48,7 @@ func (c *cli) agentCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rc.QPS, rc.Burst = agent.KubeAPILimits(cfg.Agent) // the Events' client
 			// The process's one registry, and the recorders the agent and
 			// the git layer report to.
 			m, _ := metrics.New(metrics.Options{})

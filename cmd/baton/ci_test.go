@@ -134,7 +134,7 @@ func TestCompletionScripts(t *testing.T) {
 	var stdout, stderr strings.Builder
 	code := run(context.Background(), []string{"__complete", "suspend", "--config", "../../internal/config/testdata/baton.yaml", "--env", ""}, &stdout, &stderr)
 	require.Equal(t, 0, code, stderr.String())
-	require.Equal(t, "dev\nstaging\nprod\n:4\n", stdout.String())
+	require.Equal(t, "dev\nstaging\nprod\nbilling-dev\nbilling-prod\n:4\n", stdout.String())
 	stdout.Reset()
 	code = run(context.Background(), []string{"__complete", "status", "-o", ""}, &stdout, &stderr)
 	require.Equal(t, 0, code, stderr.String())

@@ -54,7 +54,7 @@ func TestErrorsAreOneLineWithAnExitCode(t *testing.T) {
 		{[]string{"render", "--config", filepath.Join(dir, "none.yaml"), "--env", "dev"}, 1,
 			"baton render: read configuration: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory\n"},
 		{[]string{"--config", "../../internal/config/testdata/baton.yaml", "render", "--env", "qa"}, 1,
-			"baton render: no environment \"qa\" in the configuration (known: dev, staging, prod)\n"},
+			"baton render: no environment \"qa\" in the configuration (known: dev, staging, prod, billing-dev, billing-prod)\n"},
 		{[]string{"render", "--config", "../../internal/config/testdata/baton.yaml"}, 2, "baton render: --env is required\n"},
 		{[]string{"render", "--env", "dev", "-o", "xml"}, 2, "baton render: -o xml: want one of yaml, json, table\n"},
 		{[]string{"set-image", "--env", "dev", "app"}, 2, "baton set-image: \"app\": want IMAGE=NEWIMAGE[:TAG][@DIGEST]\n"},

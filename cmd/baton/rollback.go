@@ -100,9 +100,11 @@ func (c *cli) rollbackCommand() *cobra.Command {
 // the one given).
 func edgeInto(cfg *config.Config, env, from string) (string, error) {
 	var froms []string
-	for _, e := range cfg.Pipeline.Edges {
-		if e.To == env {
-			froms = append(froms, e.From)
+	if p := cfg.PipelineOf(env); p != nil {
+		for _, e := range p.Edges {
+			if e.To == env {
+				froms = append(froms, e.From)
+			}
 		}
 	}
 	switch {

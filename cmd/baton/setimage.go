@@ -58,7 +58,8 @@ func (c *cli) setImageCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			who := source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}
+			a := cfg.Author(env.Name)
+			who := source.Signature{Name: a.Name, Email: a.Email}
 			if author != "" {
 				if who, err = parseAuthor(author); err != nil {
 					return &exitError{2, err}

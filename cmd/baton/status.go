@@ -147,7 +147,7 @@ func (c *cli) pipelineStatus(ctx context.Context, cfg *config.Config, server str
 	}
 	var order []string
 	if cfg != nil {
-		order = append(order, cfg.Pipeline.Order...)
+		order = append(order, cfg.Order()...)
 		for _, e := range cfg.Environments {
 			if !slices.Contains(order, e.Name) {
 				order = append(order, e.Name)
@@ -174,6 +174,9 @@ func (c *cli) pipelineStatus(ctx context.Context, cfg *config.Config, server str
 		row, ok := byName[name]
 		if !ok {
 			row = statusRow{EnvironmentStatus: unreported(cfg, name)}
+		}
+		if row.Pipeline == "" && cfg != nil {
+			row.Pipeline = cfg.PipelineName(name)
 		}
 		out.Environments = append(out.Environments, row)
 	}
@@ -279,6 +282,14 @@ func (c *cli) computeStatus(ctx context.Context, cfg *config.Config, names []str
 func statusTable(c *cli, st pipelineStatus, now time.Time) error {
 	var rows [][]string
 	var notes []string
+	// Several applications on one agent: say which pipeline each
+	// environment is in.
+	showPipeline := false
+	for _, row := range st.Environments {
+		if p := row.Pipeline; p != "" && p != config.DefaultPipelineName {
+			showPipeline = true
+		}
+	}
 	for _, row := range st.Environments {
 		e := row.EnvironmentStatus
 		synced := "-"
@@ -322,10 +333,18 @@ func statusTable(c *cli, st pipelineStatus, now time.Time) error {
 		if row.Role == agent.RoleStandby {
 			notes = append(notes, fmt.Sprintf("%s is reported by a standby agent (%s): it may be stale", e.Name, row.ReportedBy))
 		}
-		rows = append(rows, []string{e.Name, synced, healthCol, last, soakProgress(e, now), drifted,
-			promotions(e.Promotions), dash(row.ReportedBy)})
+		r := []string{e.Name, synced, healthCol, last, soakProgress(e, now), drifted,
+			promotions(e.Promotions), dash(row.ReportedBy)}
+		if showPipeline {
+			r = append([]string{dash(e.Pipeline)}, r...)
+		}
+		rows = append(rows, r)
 	}
-	if err := table(c.stdout, []string{"ENVIRONMENT", "SYNCED", "HEALTH", "LAST SYNC", "SOAK", "DRIFTED", "PROMOTION", "REPORTED BY"}, rows); err != nil {
+	header := []string{"ENVIRONMENT", "SYNCED", "HEALTH", "LAST SYNC", "SOAK", "DRIFTED", "PROMOTION", "REPORTED BY"}
+	if showPipeline {
+		header = append([]string{"PIPELINE"}, header...)
+	}
+	if err := table(c.stdout, header, rows); err != nil {
 		return err
 	}
 	for _, n := range notes {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,14 +9,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/lease"
+	"github.com/baton-gitops/baton/internal/workpool"
 	"github.com/baton-gitops/baton/preview"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
@@ -96,19 +102,22 @@ type Agent struct {
 	repos    []*source.Repository
 	watchers []*repoWatcher
 	loops    []*envLoop
-	// previewer posts pull request previews while leading; nil without a
+	// previewer posts pull request previews while leading (with leader
+	// election on: while holding the old Lease); nil without a
 	// forge or with previews off.
 	previewer *preview.Previewer
+	// previewMu keeps previewer runs apart (runPreviews).
+	previewMu sync.Mutex
 	// relay hands webhooks a standby receives to the leader; nil without
 	// leader election.
 	relay *triggerRelay
+	// shards holds this replica's share of the environments' Leases; nil
+	// without leader election.
+	shards *lease.Manager
+	// runCtx is Run's context: the repository watchers run under it.
+	runCtx context.Context
 
 	closers []func()
-
-	// leadMu is held while this replica leads (its loops run), so that
-	// leaderships never overlap and shutdown can wait for the last one
-	// before releasing the Lease.
-	leadMu sync.Mutex
 }
 
 // New checks the options and builds the agent's parts: one git repository
@@ -123,7 +132,18 @@ func New(opts Options) (*Agent, error) {
 	if len(cfg.Sync) == 0 {
 		return nil, errors.New("sync: names no environment; list the environments this agent applies")
 	}
-	a := &Agent{cfg: cfg, rest: opts.REST, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
+	// A pass writes only while this replica holds its environment's Lease:
+	// the check is the last one before the network (lease.Guard).
+	rc := rest.CopyConfig(opts.REST)
+	rc.WrapTransport = transport.Wrappers(lease.Guard, opts.REST.WrapTransport)
+	// Watch streams are read without gzip: each compressed stream holds a
+	// 32 KiB window and its reader's buffers (a third of the heap of an
+	// agent with a thousand environments' watches), and in a cluster the
+	// bytes are cheap.
+	rc.DisableCompression = true
+	qps, burst := KubeAPILimits(cfg.Agent)
+	rc.QPS, rc.Burst, rc.RateLimiter = qps, burst, nil
+	a := &Agent{cfg: cfg, rest: rc, log: opts.Logger, recorder: opts.Recorder, identity: opts.Identity,
 		listener: opts.Listener, webhookListener: opts.WebhookListener, metrics: opts.Metrics}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -172,20 +192,28 @@ func New(opts Options) (*Agent, error) {
 	if opts.RenderWorker == "" {
 		a.log.Warn("renders run in the agent's process: limits.renderMemory and limits.renderTimeout are not enforced")
 	}
-	rec, err := reconciler.New(opts.REST, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace})
+	rec, err := reconciler.New(a.rest, reconciler.Options{Logger: a.log, InventoryNamespace: cfg.Agent.Namespace,
+		Writer: a.identity, QPS: qps, Burst: burst})
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
 	checkerOpts := health.CheckerOptions{Logger: a.log, Now: clock.Now}
-	checker, err := health.NewChecker(opts.REST, checkerOpts)
+	// The agent's own identity follows every environment that runs as it
+	// through one watch per kind; impersonated accounts, which may list
+	// their namespaces only, per namespace.
+	ownOpts := checkerOpts
+	ownOpts.SharedLabel = reconciler.LabelEnvironment
+	checker, err := health.NewChecker(a.rest, ownOpts)
 	if err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("health checker: %w", err)
 	}
-	envCheckers := &checkers{rest: opts.REST, opts: checkerOpts, own: checker}
+	envCheckers := &checkers{rest: a.rest, opts: checkerOpts, own: checker}
 	var statuses []EnvironmentStatus
+	workers, waits := Workers(cfg.Agent)
 	a.parts = &parts{renderer: renderer, reconciler: rec, checker: checker, promoter: opts.Promoter,
-		recorder: a.recorder, log: a.log, clock: clock, timing: t}
+		recorder: a.recorder, log: a.log, clock: clock, timing: t,
+		syncs: workpool.New(workers), waits: workpool.New(waits)}
 
 	cacheDir, err := CacheDir(cfg)
 	if err != nil {
@@ -199,7 +227,7 @@ func New(opts Options) (*Agent, error) {
 		promotes = promotes || len(cfg.EdgesFrom(name)) > 0 || len(cfg.RevertEdgesInto(name)) > 0
 	}
 	if a.parts.promoter == nil && promotes {
-		j, err := newJournal(opts.REST, cfg.Agent.Namespace)
+		j, err := newJournal(a.rest, cfg.Agent.Namespace)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +242,7 @@ func New(opts Options) (*Agent, error) {
 		}
 	}
 	if le := cfg.Agent.LeaderElection; le.IsEnabled() {
-		cs, err := kubernetes.NewForConfig(opts.REST)
+		cs, err := kubernetes.NewForConfig(a.rest)
 		if err != nil {
 			return nil, fmt.Errorf("webhook relay client: %w", err)
 		}
@@ -235,9 +263,10 @@ func New(opts Options) (*Agent, error) {
 			return nil, err
 		}
 		l.reverts = cfg.RevertEdgesInto(name)
+		l.pipeline = cfg.PipelineName(name)
 		byRepo[env.Repository] = append(byRepo[env.Repository], l)
 		a.loops = append(a.loops, l)
-		st := EnvironmentStatus{Name: env.Name, Repository: repo.URL, Branch: env.Branch,
+		st := EnvironmentStatus{Name: env.Name, Pipeline: cfg.PipelineName(name), Repository: repo.URL, Branch: env.Branch,
 			Path: env.Path, Soak: env.Health.Soak}
 		if env.Suspend {
 			st.Suspended, st.SuspendReason = true, configSuspendReason
@@ -253,7 +282,11 @@ func New(opts Options) (*Agent, error) {
 	for _, name := range repoOrder {
 		var branches []string
 		for _, l := range byRepo[name] {
-			branches = append(branches, l.env.Branch)
+			// Environments may share a branch (one folder each, in a
+			// monorepo): follow it once.
+			if !slices.Contains(branches, l.env.Branch) {
+				branches = append(branches, l.env.Branch)
+			}
 		}
 		settings := RepositorySettings(*cfg.Repository(name), branches)
 		repo, err := source.NewRepository(settings, source.Options{CacheDir: cacheDir, Logger: a.log, MaxBlobSize: cfg.Limits.MaxBlobSize.Value(),
@@ -265,12 +298,55 @@ func New(opts Options) (*Agent, error) {
 		a.watchers = append(a.watchers, newRepoWatcher(name, repo, byRepo[name], clock, a.log, t, a.relay))
 	}
 	a.board = newStatusBoard(a.identity, role, statuses)
+	if cfg.Agent.LeaderElection.IsEnabled() {
+		a.board.shard()
+	}
 	a.parts.board = a.board
 	if a.webhook, err = a.webhookHandler(clock); err != nil {
 		return nil, err
 	}
 	ok = true
 	return a, nil
+}
+
+// The client-side rate limit of each of the agent's Kubernetes clients
+// (agent.kubeAPIQPS, agent.kubeAPIBurst).
+const (
+	DefaultQPS   = 300
+	DefaultBurst = 600
+)
+
+// KubeAPILimits resolves agent.kubeAPIQPS and agent.kubeAPIBurst. client-go's
+// own default (5 a second, bursts of 10) would make the health watches of a
+// hundred environments wait minutes for their lists; the API server's
+// priority and fairness protects it from a higher one.
+func KubeAPILimits(a config.Agent) (qps float32, burst int) {
+	qps, burst = a.KubeAPIQPS, a.KubeAPIBurst
+	if qps == 0 {
+		qps = DefaultQPS
+	}
+	if burst == 0 {
+		burst = max(DefaultBurst, int(2*qps))
+	}
+	return qps, burst
+}
+
+// Workers resolves agent.workers and agent.healthWaits: the renders and
+// applies, and the health waits, that run at once. Both follow
+// GOMAXPROCS, which Go (1.25 and later) sets from the container's CPU
+// limit: four workers per CPU, because a pass spends most of its time
+// waiting for the API server (a thousand small environments start in
+// about two thirds of the time they take with one worker per CPU, see
+// docs/benchmarks.md); health waits mostly wait on watches, 64 per CPU.
+func Workers(a config.Agent) (workers, healthWaits int) {
+	workers, healthWaits = a.Workers, a.HealthWaits
+	if workers <= 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	if healthWaits <= 0 {
+		healthWaits = 64 * runtime.GOMAXPROCS(0)
+	}
+	return workers, healthWaits
 }
 
 // RepositorySettings returns the source settings of repo following only

@@ -66,10 +66,7 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	forge, err := promoteForge(cfg.Forge)
-	if err != nil {
-		return Status{}, err
-	}
+
 	heads, err := branchHeads(ctx, cfg, names, opts.CacheDir)
 	if err != nil {
 		return Status{}, err
@@ -108,6 +105,11 @@ func ComputeStatus(ctx context.Context, opts ComputeOptions) (Status, error) {
 					return Status{}, fmt.Errorf("environment %s: drift: %w", env.Name, err)
 				}
 			}
+		}
+		es.Pipeline = cfg.PipelineName(env.Name)
+		forge, err := promoteForge(cfg.ForgeOf(cfg.PipelineOf(env.Name)))
+		if err != nil {
+			return Status{}, err
 		}
 		for _, e := range cfg.EdgesFrom(env.Name) {
 			info := PromotionInfo{To: e.To, Policy: e.Policy}

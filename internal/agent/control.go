@@ -79,13 +79,14 @@ func (a *Agent) syncNow(ctx context.Context, loop *envLoop, requestedAt string) 
 			for _, br := range res.Branches {
 				for _, wl := range w.loops {
 					if wl.env.Branch == br.Branch {
-						wl.offer(br, err)
+						wl.offer(br, err, wl == loop)
 					}
 				}
 			}
 		}
 	}
 	asked := a.parts.clock.Now()
+	loop.markUrgent()
 	signal(loop.wake)
 	// The pass records its start time as LastSync.Time (on the same
 	// clock); wait for one that started after the poll, within the
@@ -106,6 +107,19 @@ func (a *Agent) syncNow(ctx context.Context, loop *envLoop, requestedAt string) 
 		case <-tick.C:
 		}
 	}
+}
+
+// pendingRequest returns env's sync request not yet acted on, if any: one
+// that came while another replica synced env.
+func (b *statusBoard) pendingRequest(env string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.controls[env]
+	if c == nil || c.RequestedAt == "" || c.RequestedAt == c.seen {
+		return ""
+	}
+	c.seen = c.RequestedAt
+	return c.RequestedAt
 }
 
 // environment returns a copy of env's status.
@@ -141,7 +155,9 @@ func (b *statusBoard) setControl(env config.Environment, c Control, now time.Tim
 	}
 	old := prev.Control
 	prev.Control = c
-	request = c.RequestedAt != "" && c.RequestedAt != prev.seen
+	// With environments spread over replicas, the one syncing env acts on
+	// the request (pendingRequest, when it takes env over).
+	request = c.RequestedAt != "" && c.RequestedAt != prev.seen && (b.held == nil || b.held[env.Name])
 	if request {
 		prev.seen = c.RequestedAt
 	}

@@ -30,6 +30,9 @@ type deployStatuses struct {
 	forge statusSetter
 	log   *slog.Logger
 	clock Clock
+	// only lists the environments whose commits are the forge's; nil
+	// means every one.
+	only map[string]bool
 
 	mu     sync.Mutex // guards envs, closed and sends on queue
 	envs   map[string]*deployState
@@ -128,10 +131,16 @@ func (d *deployStatuses) set(env, revision string, state promote.StatusState, de
 	d.mu.Unlock()
 }
 
+// covers says whether env's commits are the forge's.
+func (d *deployStatuses) covers(env string) bool { return d.only == nil || d.only[env] }
+
 // SyncStarted marks a commit pending as soon as its first sync begins, so
 // that a merge commit shows the deploy under way while it is applied. A
 // resync of the commit already reported changes nothing.
 func (d *deployStatuses) SyncStarted(env, revision string) {
+	if !d.covers(env) {
+		return
+	}
 	d.mu.Lock()
 	s := d.envs[env]
 	again := s != nil && s.revision == revision && !s.syncFailed
@@ -144,7 +153,7 @@ func (d *deployStatuses) SyncStarted(env, revision string) {
 // SyncDone marks a newly synced commit pending and a failed sync failed.
 // A resync of the commit already reported changes nothing.
 func (d *deployStatuses) SyncDone(r SyncRecord) {
-	if r.Revision == "" || r.Result == SyncSuspended {
+	if r.Revision == "" || r.Result == SyncSuspended || !d.covers(r.Environment) {
 		return
 	}
 	if r.Result == SyncFailed {
@@ -208,6 +217,14 @@ func (d *deployStatuses) PromotionDone(PromotionRecord) {}
 // LeaderChanged is not a deploy.
 func (d *deployStatuses) LeaderChanged(bool) {}
 
+// EnvironmentReleased forgets env's deploy: another replica syncs it now
+// and reports its deploys.
+func (d *deployStatuses) EnvironmentReleased(env string) {
+	d.mu.Lock()
+	delete(d.envs, env)
+	d.mu.Unlock()
+}
+
 // recorders passes every record to each of its Recorders, in order.
 type recorders []Recorder
 
@@ -246,5 +263,11 @@ func (rs recorders) PromotionDone(r PromotionRecord) {
 func (rs recorders) LeaderChanged(leading bool) {
 	for _, x := range rs {
 		x.LeaderChanged(leading)
+	}
+}
+
+func (rs recorders) EnvironmentReleased(env string) {
+	for _, x := range rs {
+		x.EnvironmentReleased(env)
 	}
 }

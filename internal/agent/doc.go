@@ -1,6 +1,7 @@
 // Package agent is Baton's in-cluster agent: the one place where source,
 // render, reconciler, health and promote are wired together. It runs one
-// loop per synced environment behind a leader election, and an HTTP server
+// loop per synced environment — with several replicas, the loops of the
+// environments whose Lease it holds (internal/lease) — and an HTTP server
 // for probes, metrics, webhooks and status.
 //
 // # The loop of one environment
@@ -27,18 +28,28 @@
 //
 // # What is guaranteed
 //
-//   - Only the leader applies and promotes. With leader election on, the
-//     replica holding the Lease runs the loops; a standby runs none. A
-//     leadership ends when the Lease cannot be renewed within renewDeadline:
-//     the loops are cancelled then, and a new leadership (of this or another
-//     replica) starts only after they stopped on this replica.
+//   - Each environment is synced (applied, promoted) by one replica at a
+//     time. With leader election on, every environment has a Lease; the
+//     replica holding it runs the environment's loop, and each replica aims
+//     at its fair share of the environments, counting the live replicas by
+//     their membership Leases: adding a replica adds capacity, and the
+//     others give it their surplus after the pass in hand. An environment's
+//     loop ends when its Lease cannot be renewed within renewDeadline; its
+//     writes are refused from then on (lease.Guard, the last check before
+//     the network), and another replica takes the Lease only leaseDuration
+//     after it last saw it renewed. The environment's Environment object is
+//     written by the replica that syncs it.
+//   - Work is bounded and fair: renders and applies take one of
+//     agent.workers slots, health waits one of agent.healthWaits, handed
+//     out round-robin between environments, a webhook's or `baton sync`'s
+//     sync first (internal/workpool). A slow environment holds one slot.
 //   - Nothing is lost: a failed poll keeps the last good revision, a failed
 //     render applies nothing, a failed apply prunes nothing, and an apply
 //     abandoned on shutdown or lost leadership leaves the previous inventory
 //     in force (the reconciler writes it only after a complete apply).
 //   - Shutdown (ctx ends, SIGTERM): the loops stop first (an apply in flight
-//     is abandoned), then the Lease is released so that a standby takes over
-//     at once, then the HTTP server stops.
+//     is abandoned), then the Leases are released so that the other replicas
+//     take over at once, then the HTTP server stops.
 //   - Results are data: every pass, health verdict and promotion evaluation
 //     goes to the Recorder, one log line, and the status.
 //   - The status is also where Kubernetes tools look: while leading, the
@@ -52,12 +63,16 @@
 //
 // # What is not
 //
-//   - A standby's webhook is accepted but only triggers a poll once it leads;
-//     the leader's own polls bound the delay. Point webhooks at the Service;
-//     a standby answers them with 200 like the leader.
-//   - Leases guard against a stopped or partitioned leader only within their
-//     timing: a leader that cannot reach the API server keeps applying for up
-//     to renewDeadline (its requests then fail anyway), and a standby takes
-//     over after leaseDuration.
+//   - A webhook reaches one replica (point webhooks at the Service); it is
+//     handed to the others through a ConfigMap they watch (relay.go), so
+//     the replica syncing the pushed branch polls within a second or two.
+//   - Leases guard against a stopped or partitioned replica only within
+//     their timing: one that cannot reach the API server keeps applying for
+//     up to renewDeadline (its requests then fail anyway), and another takes
+//     over after leaseDuration. A request already sent when the fence ends
+//     may still land; the gap between the two durations is its margin.
+//   - Fairness between replicas is by count of environments, not their
+//     weight; the Lease renewals cost one write per environment every
+//     renewDeadline/3 (README: scale limits).
 //   - The webhook secret is read at start; rotating it needs a restart.
 package agent

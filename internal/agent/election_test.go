@@ -9,8 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/baton-gitops/baton/internal/lease"
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
 )
 
@@ -26,9 +28,15 @@ func leaseConfig() string {
 		leaseDuration, renewDeadline, retryPeriod)
 }
 
+// leaseHolder returns the holder of the environment's Lease: the replica
+// that syncs it.
 func (f *fixture) leaseHolder() string {
 	f.t.Helper()
-	l, err := env.Clientset(f.t).CoordinationV1().Leases(f.agentNS).Get(context.Background(), "baton-test", metav1.GetOptions{})
+	l, err := env.Clientset(f.t).CoordinationV1().Leases(f.agentNS).Get(context.Background(),
+		lease.UnitLeaseName("baton-test", f.env), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return ""
+	}
 	require.NoError(f.t, err)
 	if l.Spec.HolderIdentity == nil {
 		return ""

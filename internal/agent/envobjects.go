@@ -28,7 +28,8 @@ const (
 
 // runObjects keeps the Environment objects of the synced environments in
 // the agent's namespace until ctx ends: it mirrors the status board into
-// their status while this replica leads, and applies people's requests
+// the status of those this replica syncs (all while it leads, or those
+// whose Lease it holds), and applies people's requests
 // from their spec (suspend) and annotation (sync now) on every replica, so
 // that a standby taking over knows them already. Without the Environment
 // resource in the cluster it logs that once and looks again every minute;
@@ -133,6 +134,9 @@ func (w *objectWriter) writeAll(ctx context.Context) time.Duration {
 	}
 	var retry time.Duration
 	for _, e := range snap.Environments {
+		if !w.board.syncs(e.Name) {
+			continue // another replica syncs it, and writes its object
+		}
 		err := w.write(ctx, snap.Identity, e)
 		switch {
 		case err == nil:
@@ -200,7 +204,7 @@ func (w *objectWriter) write(ctx context.Context, identity string, e Environment
 // carries it (conditions aside: see envobject.SetConditions). handled is
 // the last sync request acted on. Pure.
 func ObjectStatus(identity string, e EnvironmentStatus, handled string) envobject.Status {
-	st := envobject.Status{Agent: identity, Repository: e.Repository, Branch: e.Branch, Path: e.Path,
+	st := envobject.Status{Agent: identity, Pipeline: e.Pipeline, Repository: e.Repository, Branch: e.Branch, Path: e.Path,
 		Head: objectRevision(e.Head), Synced: objectRevision(e.Synced), SourceError: e.SourceError,
 		Drifted: e.Drifted, DriftCount: len(e.Drifted), LastHandledRequestedAt: handled}
 	if e.Soak.Duration > 0 {
@@ -260,7 +264,7 @@ func metaTime(t time.Time) *metav1.Time {
 // cluster): the inverse of ObjectStatus.
 func StatusOfObject(e envobject.Environment) EnvironmentStatus {
 	st := e.Status
-	out := EnvironmentStatus{Name: e.Name, Repository: st.Repository, Branch: st.Branch, Path: st.Path,
+	out := EnvironmentStatus{Name: e.Name, Pipeline: st.Pipeline, Repository: st.Repository, Branch: st.Branch, Path: st.Path,
 		Head: revisionOfObject(st.Head), Synced: revisionOfObject(st.Synced), SourceError: st.SourceError,
 		SyncedAt: timeOf(st.SyncedAt), Drifted: st.Drifted}
 	if d, err := time.ParseDuration(st.Soak); err == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/workpool"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/source"
 )
@@ -32,6 +33,13 @@ func (l *envLoop) waitHealth(ctx context.Context, rev *source.Revision, refs []h
 			}
 		}
 	}()
+	if l.waits != nil {
+		release, err := l.waits.Acquire(ctx, l.env.Name, workpool.Routine)
+		if err != nil {
+			return health.Report{Overall: health.Cancelled}
+		}
+		defer release()
+	}
 	started := l.clock.Now()
 	report := l.checker.Wait(ctx, refs, health.WaitOptions{EvalOptions: evalOptions(l.env.Health), Timeout: l.env.Health.Timeout.Duration})
 	if report.Overall == health.Cancelled {
@@ -99,7 +107,7 @@ func (l *envLoop) recordHealth(revision string, r health.Report, waited time.Dur
 	if prev.revision == revision && prev.report.Overall == r.Overall && prev.report.Cause == r.Cause && waited == 0 {
 		return
 	}
-	l.recorder.HealthChanged(HealthRecord{Environment: l.env.Name, Revision: revision,
+	l.recorder.HealthChanged(HealthRecord{Environment: l.env.Name, Pipeline: l.pipeline, Revision: revision,
 		Status: string(r.Overall), Cause: string(r.Cause), WaitDuration: waited, Message: r.Message})
 	attrs := []any{"environment", l.env.Name, "revision", short(revision), "health", string(r.Overall)}
 	if r.Cause != health.NoCause {

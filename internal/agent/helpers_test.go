@@ -190,6 +190,20 @@ func (r *running) stop(t testing.TB) {
 	}
 }
 
+// die kills the agent (kill) and waits for it to return, whatever it
+// returns: a killed replica's shutdown reaches nothing.
+func (r *running) die(t testing.TB) {
+	t.Helper()
+	r.kill()
+	r.cancel()
+	select {
+	case <-r.done:
+		close(r.done)
+	case <-time.After(30 * time.Second):
+		t.Fatal("killed agent did not return within 30s of its context ending")
+	}
+}
+
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -212,6 +226,7 @@ type countingRecorder struct {
 	health     []HealthRecord
 	promotions []PromotionRecord
 	leading    []bool
+	released   []string
 }
 
 func (c *countingRecorder) SyncDone(r SyncRecord) {
@@ -236,6 +251,12 @@ func (c *countingRecorder) LeaderChanged(leading bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.leading = append(c.leading, leading)
+}
+
+func (c *countingRecorder) EnvironmentReleased(env string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.released = append(c.released, env)
 }
 
 func (c *countingRecorder) syncCount() int {

@@ -13,6 +13,7 @@ import (
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
 	"github.com/baton-gitops/baton/internal/githash"
+	"github.com/baton-gitops/baton/internal/workpool"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/render"
 	"github.com/baton-gitops/baton/source"
@@ -29,6 +30,9 @@ type parts struct {
 	clock      Clock
 	board      *statusBoard
 	timing     timing
+	// syncs bounds the renders and applies running at once, waits the
+	// health waits; both shared fairly between environments.
+	syncs, waits *workpool.Pool
 }
 
 // envLoop syncs one environment: it waits for a new revision (offered by
@@ -44,7 +48,9 @@ type envLoop struct {
 	// or the agent's own).
 	checker *health.Checker
 	env     config.Environment
-	edges   []config.Edge
+	// pipeline names env's pipeline, "" when it is in none.
+	pipeline string
+	edges    []config.Edge
 	// reverts are the edges into env whose promotions are reverted when
 	// they leave env degraded.
 	reverts  []config.Edge
@@ -56,11 +62,22 @@ type envLoop struct {
 	sourceErr error
 	// offered says a poll result came during the current leadership.
 	offered bool
-	health  healthSeen
+	// urgent says the next sync was asked for (a push webhook, `baton
+	// sync`): it goes before routine work.
+	urgent bool
+	health healthSeen
 
 	// wake says latest changed (or the first poll result came); healthWake
 	// says the monitor saw the health change. Each holds one pending signal.
 	wake, healthWake chan struct{}
+
+	// applying is held across a pass's render and apply, so that giving the
+	// environment to another replica (drain) waits for the pass in hand.
+	applying sync.Mutex
+	// tmu guards stop, which cancels the loop of the current tenure (the
+	// time this replica holds the environment's Lease).
+	tmu  sync.Mutex
+	stop context.CancelFunc
 }
 
 // healthSeen is the last health verdict and the revision it is about.
@@ -91,8 +108,10 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// offer hands the loop a poll's result for its branch. It never blocks.
-func (l *envLoop) offer(br source.BranchResult, pollErr error) {
+// offer hands the loop a poll's result for its branch; urgent says the
+// poll was asked for (a push webhook), so that a sync it brings goes
+// before routine work. It never blocks.
+func (l *envLoop) offer(br source.BranchResult, pollErr error, urgent bool) {
 	err := br.Err
 	if err == nil {
 		err = pollErr
@@ -104,7 +123,13 @@ func (l *envLoop) offer(br source.BranchResult, pollErr error) {
 	}
 	l.sourceErr, l.offered = err, true
 	rev := l.latest
+	if urgent && changed {
+		l.urgent = true
+	}
 	l.mu.Unlock()
+	if urgent && changed && l.syncs != nil {
+		l.syncs.Boost(l.env.Name) // already waiting for a routine pass
+	}
 	l.board.update(l.env.Name, func(s *EnvironmentStatus) {
 		s.Head = revisionInfo(rev)
 		s.SourceError = errString(err)
@@ -123,6 +148,47 @@ func (l *envLoop) newLeadership() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.offered = false
+}
+
+// setTenure records how to stop the loop of the tenure that starts.
+func (l *envLoop) setTenure(stop context.CancelFunc) {
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	l.stop = stop
+}
+
+// drain stops the loop after the render and apply in hand, if any: it
+// waits for the pass to leave them, then cancels the loop's context (a
+// health wait is interrupted; the next holder waits again).
+func (l *envLoop) drain() {
+	l.applying.Lock()
+	defer l.applying.Unlock()
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	if l.stop != nil {
+		l.stop()
+	}
+}
+
+// markUrgent makes the next sync go before routine work (`baton sync`).
+func (l *envLoop) markUrgent() {
+	l.mu.Lock()
+	l.urgent = true
+	l.mu.Unlock()
+	if l.syncs != nil {
+		l.syncs.Boost(l.env.Name)
+	}
+}
+
+// takeUrgent reports the priority of the next sync and clears it.
+func (l *envLoop) takeUrgent() workpool.Priority {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.urgent {
+		l.urgent = false
+		return workpool.Urgent
+	}
+	return workpool.Routine
 }
 
 // current returns the newest good revision and the last source error.
@@ -174,6 +240,18 @@ func (l *envLoop) run(ctx context.Context) {
 // pass runs one sync and, for a new revision, the health wait. It reports
 // whether the sync succeeded.
 func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
+	// A worker first: the wait for one is not part of the pass (nor of its
+	// timeout), and the revision is read once it has one, so that a
+	// revision that came meanwhile is the one synced.
+	release := func() {}
+	if l.syncs != nil {
+		r, err := l.syncs.Acquire(ctx, l.env.Name, l.takeUrgent())
+		if err != nil {
+			return false // ctx ended
+		}
+		release = sync.OnceFunc(r)
+	}
+	defer release()
 	rev, srcErr := l.current()
 	if rev == nil {
 		if srcErr == nil {
@@ -182,7 +260,14 @@ func (l *envLoop) pass(ctx context.Context, st *loopState) bool {
 		l.finish(syncOutcome{failedStage: StageSource, err: srcErr, started: l.clock.Now()})
 		return false
 	}
+	l.applying.Lock()
+	if ctx.Err() != nil {
+		l.applying.Unlock()
+		return false // drained (given to another replica) or stopped
+	}
 	res, err := l.sync(ctx, rev)
+	l.applying.Unlock()
+	release() // the health wait below takes a slot of its own
 	if err != nil || res.Suspended {
 		return err == nil
 	}
@@ -249,7 +334,7 @@ func (l *envLoop) sync(ctx context.Context, rev *source.Revision) (reconciler.Re
 func (l *envLoop) finish(o syncOutcome) {
 	defer l.board.markAttempted(l.env.Name)
 	rec := SyncRecord{
-		Environment: l.env.Name, Result: SyncSucceeded, FailedStage: o.failedStage,
+		Environment: l.env.Name, Pipeline: l.pipeline, Result: SyncSucceeded, FailedStage: o.failedStage,
 		Duration: l.clock.Now().Sub(o.started), RenderDuration: o.renderDur, ApplyDuration: o.applyDur,
 		Objects: o.objects, Counts: map[string]int{}, PreviousRevision: o.result.PreviousRevision,
 		Drifted: len(o.result.Drifted), Pruned: len(o.result.Pruned),

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,106 +36,160 @@ type PipelinePromoterOptions struct {
 	Journal promote.Journal
 }
 
-// PipelinePromoter is the Promoter built from baton.yaml's pipeline, forge
-// and Prometheus settings with the promote package. The agent and `baton
-// promote` both use it. Close it when done.
+// PipelinePromoter is the Promoter built from baton.yaml's pipelines, forge
+// and Prometheus settings with the promote package: one promote.Promoter
+// per pipeline, each with its own edges, gates, paths, author and forge
+// repository. The agent and `baton promote` both use it. Close it when
+// done.
 type PipelinePromoter struct {
+	repos []*source.Repository
+	// edges maps "from->to" to its pipeline's promoter and edge: an
+	// environment is in one pipeline at most, so the ends name the edge.
+	edges map[string]pipelineEdge
+}
+
+type pipelineEdge struct {
 	promoter *promote.Promoter
-	repo     *source.Repository
-	edges    map[string]promote.Edge
+	edge     promote.Edge
 }
 
 // NewPipelinePromoter builds the promoter, or returns nil and no error when
-// the configuration has no pipeline edges. It contacts nothing yet.
+// no pipeline has edges. It contacts nothing yet.
 //
-// The promoter follows the pipeline's branches (environment, promotion and
-// revert branches) in a store of its own, as the promote package requires.
-// That store applies the repository's signature policy to the environment
-// branches, the heads promotions are built on: a target whose head fails it
-// blocks its promotions. Promotion and revert branches are Baton's own and
-// are checked by content instead. The promoted content comes from the
-// source environment's synced (and, where required, verified) revision.
-func NewPipelinePromoter(opts PipelinePromoterOptions) (*PipelinePromoter, error) {
+// The promoters follow the pipelines' branches (environment, promotion and
+// revert branches) in stores of their own, as the promote package requires,
+// one per repository shared by the pipelines in it (a poll reads every
+// followed branch; the pipelines' branches never overlap). Each store
+// applies its repository's signature policy to the environment branches,
+// the heads promotions are built on: a target whose head fails it blocks
+// its promotions. Promotion and revert branches are Baton's own and are
+// checked by content instead. The promoted content comes from the source
+// environment's synced (and, where required, verified) revision.
+func NewPipelinePromoter(opts PipelinePromoterOptions) (pp *PipelinePromoter, err error) {
 	cfg := opts.Config
-	if len(cfg.Pipeline.Edges) == 0 {
+	pp = &PipelinePromoter{edges: map[string]pipelineEdge{}}
+	defer func() {
+		if err != nil {
+			_ = pp.Close()
+		}
+	}()
+	// Every environment of a pipeline is in one repository (config
+	// validation checks it).
+	byRepo := map[string][]string{}
+	envBranches := map[string][]string{}
+	var repoOrder []string
+	var pls []*config.Pipeline
+	for i := range cfg.Pipelines {
+		cp := &cfg.Pipelines[i]
+		if len(cp.Edges) == 0 {
+			continue
+		}
+		pls = append(pls, cp)
+		repo := cfg.Environment(cp.Order[0]).Repository
+		if _, seen := byRepo[repo]; !seen {
+			repoOrder = append(repoOrder, repo)
+		}
+		pl := pipeline(cfg, cp)
+		byRepo[repo] = append(byRepo[repo], pl.Branches()...)
+		for _, e := range pl.Environments {
+			envBranches[repo] = append(envBranches[repo], e.Branch)
+		}
+	}
+	if len(pls) == 0 {
 		return nil, nil
 	}
-	pl := pipeline(cfg)
-	if err := pl.Validate(); err != nil {
-		return nil, fmt.Errorf("pipeline: %w", err)
+	repos := map[string]*source.Repository{}
+	for i, name := range repoOrder {
+		settings := promoterSettings(*cfg.Repository(name), byRepo[name], envBranches[name])
+		// The first repository keeps the folder of the one-pipeline
+		// agent, so that an upgrade reuses its store.
+		dir := filepath.Join(opts.CacheDir, "promote")
+		if i > 0 {
+			dir = filepath.Join(dir, name)
+		}
+		repo, err := source.NewRepository(settings, source.Options{CacheDir: dir, MaxBlobSize: cfg.Limits.MaxBlobSize.Value(),
+			Logger: opts.Logger, Metrics: opts.SourceMetrics, Clock: opts.Clock})
+		if err != nil {
+			return nil, fmt.Errorf("promoter repository %s: %w", name, err)
+		}
+		pp.repos = append(pp.repos, repo)
+		repos[name] = repo
 	}
-	// Every environment of the pipeline is in one repository (config
-	// validation checks it).
-	repoCfg := cfg.Repository(cfg.Environment(cfg.Pipeline.Order[0]).Repository)
-	settings := promoterSettings(*repoCfg, pl)
-	repo, err := source.NewRepository(settings, source.Options{CacheDir: filepath.Join(opts.CacheDir, "promote"), MaxBlobSize: cfg.Limits.MaxBlobSize.Value(),
-		Logger: opts.Logger, Metrics: opts.SourceMetrics, Clock: opts.Clock})
-	if err != nil {
-		return nil, fmt.Errorf("promoter repository: %w", err)
+	for _, cp := range pls {
+		p, err := newPromoter(opts, cp, repos[cfg.Environment(cp.Order[0]).Repository])
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range p.Edges() {
+			pp.edges[e.From+"->"+e.To] = pipelineEdge{promoter: p, edge: e}
+		}
+	}
+	return pp, nil
+}
+
+// newPromoter builds the promoter of one pipeline on repo.
+func newPromoter(opts PipelinePromoterOptions, cp *config.Pipeline, repo *source.Repository) (*promote.Promoter, error) {
+	cfg := opts.Config
+	pl := pipeline(cfg, cp)
+	if err := pl.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", cp.Path(), err)
 	}
 	po := promote.Options{Pipeline: pl, Repo: repo, Logger: opts.Logger, Journal: opts.Journal,
-		Author: source.Signature{Name: cfg.Pipeline.Author.Name, Email: cfg.Pipeline.Author.Email}}
-	if po.Signer, err = signer(cfg.Pipeline); err != nil {
-		repo.Close()
+		Author: source.Signature{Name: cp.Author.Name, Email: cp.Author.Email}}
+	var err error
+	if po.Signer, err = signer(*cp); err != nil {
 		return nil, err
 	}
 	if opts.Clock != nil {
 		po.Clock = opts.Clock
 	}
-	if po.Forge, err = promoteForge(cfg.Forge); err != nil {
-		repo.Close()
-		return nil, err
+	if po.Forge, err = promoteForge(cfg.ForgeOf(cp)); err != nil {
+		return nil, fmt.Errorf("%s: %w", cp.Path(), err)
 	}
 	if c, ok := po.Forge.(interface{ CompareURL() string }); ok {
 		po.CompareURL = c.CompareURL()
 	}
-	if po.Querier, err = querier(cfg.Pipeline.Prometheus); err != nil {
-		repo.Close()
+	if po.Querier, err = querier(cp.Path(), cp.Prometheus); err != nil {
 		return nil, err
 	}
 	p, err := promote.New(po)
 	if err != nil {
-		repo.Close()
 		return nil, fmt.Errorf("promoter: %w", err)
 	}
-	pp := &PipelinePromoter{promoter: p, repo: repo, edges: map[string]promote.Edge{}}
-	for _, e := range p.Edges() {
-		pp.edges[e.From+"->"+e.To] = e
-	}
-	return pp, nil
+	return p, nil
 }
 
-// promoterSettings are the source settings of the promoter's store: every
-// branch of the pipeline, with the signature policy kept for the
-// environment branches it covers.
-func promoterSettings(repo config.Repository, pl promote.Pipeline) source.RepositorySettings {
-	settings := RepositorySettings(repo, pl.Branches())
+// promoterSettings are the source settings of a promoter's store: every
+// branch of the repository's pipelines, with the signature policy kept for
+// the environment branches it covers.
+func promoterSettings(repo config.Repository, branches, envBranches []string) source.RepositorySettings {
+	settings := RepositorySettings(repo, branches)
 	sig := repo.Signatures
 	if sig == nil {
 		return settings
 	}
-	var envBranches []string
-	for _, e := range pl.Environments {
-		if len(sig.Branches) == 0 || contains(sig.Branches, e.Branch) {
-			envBranches = append(envBranches, e.Branch)
+	var signed []string
+	for _, b := range envBranches {
+		if len(sig.Branches) == 0 || contains(sig.Branches, b) {
+			signed = append(signed, b)
 		}
 	}
 	settings.Signatures = nil
-	if len(envBranches) > 0 {
-		settings.Signatures = &source.SignatureSettings{KeyringFile: sig.KeyringFile, Branches: envBranches}
+	if len(signed) > 0 {
+		settings.Signatures = &source.SignatureSettings{KeyringFile: sig.KeyringFile, Branches: signed}
 	}
 	return settings
 }
 
-// pipeline converts the configuration's pipeline for the promote package.
-// An edge soaks for its source environment's health.soak.
-func pipeline(cfg *config.Config) promote.Pipeline {
-	var pl promote.Pipeline
-	for _, name := range cfg.Pipeline.Order {
+// pipeline converts one of the configuration's pipelines for the promote
+// package. An edge soaks for its source environment's health.soak.
+func pipeline(cfg *config.Config, cp *config.Pipeline) promote.Pipeline {
+	pl := promote.Pipeline{Name: cp.Name}
+	for _, name := range cp.Order {
 		e := cfg.Environment(name)
 		pl.Environments = append(pl.Environments, promote.Environment{Name: e.Name, Branch: e.Branch, Overlay: path.Clean(e.Path)})
 	}
-	for _, e := range cfg.Pipeline.Edges {
+	for _, e := range cp.Edges {
 		edge := promote.Edge{From: e.From, To: e.To, Policy: promote.Policy(e.Policy), RevertOnUnhealthy: e.RevertOnUnhealthy}
 		if from := cfg.Environment(e.From); from != nil {
 			edge.Soak = from.Health.Soak.Duration
@@ -144,7 +199,7 @@ func pipeline(cfg *config.Config) promote.Pipeline {
 		}
 		pl.Edges = append(pl.Edges, edge)
 	}
-	pl.Paths = promote.Paths{Include: cfg.Pipeline.Paths.Include, Exclude: cfg.Pipeline.Paths.Exclude}
+	pl.Paths = promote.Paths{Include: cp.Paths.Include, Exclude: cp.Paths.Exclude}
 	return pl
 }
 
@@ -155,24 +210,24 @@ func signer(p config.Pipeline) (source.Signer, error) {
 	}
 	key, err := os.ReadFile(p.SigningKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline.signingKeyFile: %w", err)
+		return nil, fmt.Errorf("%s.signingKeyFile: %w", p.Path(), err)
 	}
 	var passphrase []byte
 	if p.SigningKeyPassphraseFile != "" {
 		b, err := os.ReadFile(p.SigningKeyPassphraseFile)
 		if err != nil {
-			return nil, fmt.Errorf("pipeline.signingKeyPassphraseFile: %w", err)
+			return nil, fmt.Errorf("%s.signingKeyPassphraseFile: %w", p.Path(), err)
 		}
 		passphrase = []byte(strings.TrimRight(string(b), "\r\n"))
 	}
 	s, err := source.OpenPGPSigner(key, passphrase)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline.signingKeyFile %s: %w", p.SigningKeyFile, err)
+		return nil, fmt.Errorf("%s.signingKeyFile %s: %w", p.Path(), p.SigningKeyFile, err)
 	}
 	return s, nil
 }
 
-func querier(p config.Prometheus) (promote.Querier, error) {
+func querier(at string, p config.Prometheus) (promote.Querier, error) {
 	if p.URL == "" {
 		return nil, nil
 	}
@@ -180,20 +235,20 @@ func querier(p config.Prometheus) (promote.Querier, error) {
 	if p.BearerTokenFile != "" {
 		b, err := os.ReadFile(p.BearerTokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("pipeline.prometheus.bearerTokenFile: %w", err)
+			return nil, fmt.Errorf("%s.prometheus.bearerTokenFile: %w", at, err)
 		}
 		token = strings.TrimRight(string(b), "\r\n")
 	}
 	c, err := promql.New(p.URL, promql.Options{BearerToken: token})
 	if err != nil {
-		return nil, fmt.Errorf("pipeline.prometheus.url: %w", err)
+		return nil, fmt.Errorf("%s.prometheus.url: %w", at, err)
 	}
 	return c, nil
 }
 
 // Promote evaluates the edge req.From -> req.To.
 func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (PromotionResult, error) {
-	out, err := p.onEdge(ctx, "promote", req, p.promoter.Evaluate)
+	out, err := p.onEdge(ctx, "promote", req, (*promote.Promoter).Evaluate)
 	if err != nil {
 		return PromotionResult{}, err
 	}
@@ -205,7 +260,7 @@ func (p *PipelinePromoter) Promote(ctx context.Context, req PromotionRequest) (P
 // Outcome of "" means there was nothing to revert (the target's head is not
 // a promotion of the edge, or moved past what is synced).
 func (p *PipelinePromoter) Revert(ctx context.Context, req PromotionRequest) (PromotionResult, error) {
-	out, err := p.onEdge(ctx, "revert", req, p.promoter.Rollback)
+	out, err := p.onEdge(ctx, "revert", req, (*promote.Promoter).Rollback)
 	if err != nil {
 		return PromotionResult{}, err
 	}
@@ -215,15 +270,15 @@ func (p *PipelinePromoter) Revert(ctx context.Context, req PromotionRequest) (Pr
 	return promotionResult(out), nil
 }
 
-// onEdge runs op (Evaluate or Rollback) on the edge req names, with req's
-// state.
+// onEdge runs op (Evaluate or Rollback) on the edge req names, by its
+// pipeline's promoter, with req's state.
 func (p *PipelinePromoter) onEdge(ctx context.Context, verb string, req PromotionRequest,
-	op func(context.Context, promote.Edge, promote.SourceState) (promote.Outcome, error)) (promote.Outcome, error) {
-	edge, ok := p.edges[req.From+"->"+req.To]
+	op func(*promote.Promoter, context.Context, promote.Edge, promote.SourceState) (promote.Outcome, error)) (promote.Outcome, error) {
+	pe, ok := p.edges[req.From+"->"+req.To]
 	if !ok {
 		return promote.Outcome{}, fmt.Errorf("%s %s -> %s: no such pipeline edge", verb, req.From, req.To)
 	}
-	return op(ctx, edge, promote.SourceState{
+	return op(pe.promoter, ctx, pe.edge, promote.SourceState{
 		Revision: req.Revision, SyncedAt: req.SyncedAt, Healthy: req.Healthy, HealthySince: req.HealthySince,
 		Reason: req.Reason, Frozen: req.Frozen, FrozenReason: req.FrozenReason, Override: req.Override,
 	})
@@ -264,19 +319,25 @@ func promotionResult(out promote.Outcome) PromotionResult {
 	return r
 }
 
-// Close releases the promoter's git store.
-func (p *PipelinePromoter) Close() error { return p.repo.Close() }
+// Close releases the promoters' git stores.
+func (p *PipelinePromoter) Close() error {
+	var errs []error
+	for _, r := range p.repos {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // Rollback reverts promotions into env along the pipeline edge from ->
 // env, by hand (`baton rollback`): the last one in effect, or every one
 // after req.To; as a commit or a pull request per the edge's policy,
 // without gates. The reverted content is then held.
 func (p *PipelinePromoter) Rollback(ctx context.Context, from, env string, req promote.RevertRequest) (PromotionResult, error) {
-	edge, ok := p.edges[from+"->"+env]
+	pe, ok := p.edges[from+"->"+env]
 	if !ok {
 		return PromotionResult{}, fmt.Errorf("rollback %s: no pipeline edge %s -> %s", env, from, env)
 	}
-	out, err := p.promoter.Revert(ctx, edge, req)
+	out, err := pe.promoter.Revert(ctx, pe.edge, req)
 	if err != nil {
 		return PromotionResult{}, err
 	}

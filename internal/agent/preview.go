@@ -30,13 +30,20 @@ func (a *Agent) wireForge(cacheDir string, metrics source.Metrics, clock Clock) 
 		return err
 	}
 	recs := recorders{a.recorder}
+	previewed := previewedEnvironments(cfg)
 	if cfg.Forge.DeployStatusesEnabled() {
 		d := newDeployStatuses(forge, a.log, clock)
+		// Only commits of the forge's repository: another pipeline's
+		// repository is on a forge of its own.
+		d.only = map[string]bool{}
+		for _, e := range previewed {
+			d.only[e.Name] = true
+		}
 		a.closers = append(a.closers, d.close)
 		recs = append(recs, d)
 	}
 	if cfg.Forge.Preview.IsEnabled() {
-		p, heads, err := newPreviewer(cfg, previewedEnvironments(cfg), forge, a.parts.renderer, a.parts.reconciler, cacheDir, a.log, metrics)
+		p, heads, err := newPreviewer(cfg, previewed, forge, a.parts.renderer, a.parts.reconciler, cacheDir, a.log, metrics)
 		if err != nil {
 			return fmt.Errorf("previews: %w", err)
 		}
@@ -259,3 +266,10 @@ func (w *liveWatcher) SyncDone(r SyncRecord) {
 func (w *liveWatcher) HealthChanged(HealthRecord)    {}
 func (w *liveWatcher) PromotionDone(PromotionRecord) {}
 func (w *liveWatcher) LeaderChanged(bool)            {}
+
+// EnvironmentReleased forgets env's revision: another replica syncs it.
+func (w *liveWatcher) EnvironmentReleased(env string) {
+	w.mu.Lock()
+	delete(w.last, env)
+	w.mu.Unlock()
+}

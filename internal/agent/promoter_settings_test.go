@@ -32,7 +32,11 @@ func TestPromoterSettingsKeepTheSignaturePolicyOfEnvironmentBranches(t *testing.
 		"no policy":      {repo(), nil},
 		"other branches": {repo("main"), nil},
 	} {
-		s := promoterSettings(tc.repo, pl)
+		var envBranches []string
+		for _, e := range pl.Environments {
+			envBranches = append(envBranches, e.Branch)
+		}
+		s := promoterSettings(tc.repo, pl.Branches(), envBranches)
 		if !slices.Contains(s.Branches, promote.PromotionBranch(promote.Edge{From: "staging", To: "prod"})) {
 			t.Errorf("%s: the store does not follow the promotion branch: %v", name, s.Branches)
 		}

@@ -205,7 +205,7 @@ func (l *envLoop) recordRevert(e config.Edge, rev *source.Revision, res Promotio
 		return
 	}
 	l.log.Warn("revert", attrs...)
-	l.recorder.PromotionDone(PromotionRecord{From: e.From, To: e.To, Revision: rev.Commit, Outcome: PromotionReverted,
+	l.recorder.PromotionDone(PromotionRecord{From: e.From, To: e.To, Pipeline: l.pipeline, Revision: rev.Commit, Outcome: PromotionReverted,
 		Duration: d, Detail: res.Detail, PullRequestURL: res.PullRequestURL})
 }
 
@@ -213,7 +213,7 @@ func (l *envLoop) recordRevert(e config.Edge, rev *source.Revision, res Promotio
 // Evaluations that change nothing (the same outcome for the same revision)
 // are logged at debug level only, since one runs after every pass.
 func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res PromotionResult, err error, d time.Duration) {
-	rec := PromotionRecord{From: l.env.Name, To: e.To, Revision: rev.Commit, Outcome: res.Outcome, Reason: res.Reason, Duration: d,
+	rec := PromotionRecord{From: l.env.Name, To: e.To, Pipeline: l.pipeline, Revision: rev.Commit, Outcome: res.Outcome, Reason: res.Reason, Duration: d,
 		Detail: res.Detail, PullRequestURL: res.PullRequestURL, Events: res.Events}
 	if err != nil {
 		rec.Outcome, rec.Reason, rec.Detail = PromotionFailed, source.KindName(err), err.Error()

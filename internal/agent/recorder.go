@@ -21,8 +21,13 @@ type Recorder interface {
 	// changed: same revision and outcome as before).
 	PromotionDone(PromotionRecord)
 	// LeaderChanged records whether this replica now leads (and so applies
-	// and promotes) or stands by.
+	// and promotes) or stands by. With environments spread over replicas,
+	// a replica leads while it syncs at least one environment.
 	LeaderChanged(leading bool)
+	// EnvironmentReleased records that this replica no longer syncs env:
+	// its Lease went to another replica (or the agent stops). What
+	// describes env's current state here is stale from now on.
+	EnvironmentReleased(env string)
 }
 
 // Outcomes of a sync pass (SyncRecord.Result).
@@ -43,8 +48,9 @@ const (
 
 // SyncRecord is one sync pass.
 type SyncRecord struct {
-	// Environment is the environment's name.
-	Environment string
+	// Environment is the environment's name; Pipeline its pipeline's,
+	// empty when it is in none.
+	Environment, Pipeline string
 	// Revision is the commit synced (or attempted); empty when the branch
 	// had no good revision yet.
 	Revision string
@@ -100,7 +106,9 @@ type SyncRecord struct {
 
 // HealthRecord is an environment's health verdict.
 type HealthRecord struct {
-	Environment string
+	// Environment is the environment's name; Pipeline its pipeline's,
+	// empty when it is in none.
+	Environment, Pipeline string
 	// Revision is the synced revision the verdict is about.
 	Revision string
 	// Status is "Healthy", "Progressing", "Degraded", "Cancelled" or
@@ -146,8 +154,9 @@ const (
 
 // PromotionRecord is one evaluation of a pipeline edge.
 type PromotionRecord struct {
-	// From and To are the environments of the pipeline edge.
-	From, To string
+	// From and To are the environments of the pipeline edge; Pipeline
+	// names the pipeline it is in.
+	From, To, Pipeline string
 	// Revision is the source environment's commit being promoted.
 	Revision string
 	// Outcome is one of the Promotion* constants.
@@ -180,3 +189,6 @@ func (NopRecorder) PromotionDone(PromotionRecord) {}
 
 // LeaderChanged does nothing.
 func (NopRecorder) LeaderChanged(bool) {}
+
+// EnvironmentReleased does nothing.
+func (NopRecorder) EnvironmentReleased(string) {}

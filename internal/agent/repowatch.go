@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/baton-gitops/baton/source"
@@ -27,6 +28,45 @@ type repoWatcher struct {
 	log     *slog.Logger
 	timing  timing
 	trigger chan struct{} // holds at most one pending trigger
+
+	// umu guards users, cancel and done: with environments spread over
+	// replicas, the watcher runs while this replica syncs at least one
+	// environment of the repository (use, unuse).
+	umu    sync.Mutex
+	users  int
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// use runs the watcher under ctx for one more environment, starting it
+// for the first.
+func (w *repoWatcher) use(ctx context.Context) {
+	w.umu.Lock()
+	defer w.umu.Unlock()
+	w.users++
+	if w.users > 1 {
+		return
+	}
+	ctx, w.cancel = context.WithCancel(ctx)
+	w.done = make(chan struct{})
+	done := w.done
+	go func() {
+		defer close(done)
+		w.run(ctx)
+	}()
+}
+
+// unuse stops the watcher when its last environment is gone, and waits
+// for it to stop.
+func (w *repoWatcher) unuse() {
+	w.umu.Lock()
+	defer w.umu.Unlock()
+	w.users--
+	if w.users > 0 {
+		return
+	}
+	w.cancel()
+	<-w.done
 }
 
 // timing is the agent's schedule settings, shared by watchers and loops.
@@ -59,6 +99,7 @@ func (w *repoWatcher) poke() { signal(w.trigger) }
 // run polls until ctx ends.
 func (w *repoWatcher) run(ctx context.Context) {
 	failures := 0
+	urgent := false // this poll was asked for by a webhook
 	for {
 		res, err := w.repo.Poll(ctx)
 		if ctx.Err() != nil {
@@ -75,7 +116,7 @@ func (w *repoWatcher) run(ctx context.Context) {
 		for _, br := range res.Branches {
 			for _, l := range w.loops {
 				if l.env.Branch == br.Branch {
-					l.offer(br, err)
+					l.offer(br, err, urgent)
 				}
 			}
 		}
@@ -87,11 +128,13 @@ func (w *repoWatcher) run(ctx context.Context) {
 		} else {
 			failures = 0
 		}
+		urgent = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.clock.After(wait):
 		case <-w.trigger:
+			urgent = true
 		}
 	}
 }

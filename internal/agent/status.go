@@ -16,7 +16,11 @@ type Status struct {
 	Identity string `json:"identity,omitempty"`
 	// Role is RoleLeader, RoleStandby or RoleSingle.
 	Role string `json:"role"`
-	// Leader is the identity of the replica holding the Lease, when known.
+	// Leader is the identity of the replica holding the agent's Lease
+	// (agent.leaderElection.leaseName), when known. With environments
+	// spread over replicas every replica syncs its share and this Lease
+	// only keeps agents of the older, single-leader kind out; each
+	// environment's Agent says which replica syncs it.
 	Leader string `json:"leader,omitempty"`
 	// Environments are in configuration order.
 	Environments []EnvironmentStatus `json:"environments"`
@@ -24,7 +28,9 @@ type Status struct {
 
 // Roles (Status.Role).
 const (
-	// RoleLeader: this replica holds the Lease and applies.
+	// RoleLeader: this replica holds the Lease and applies; with
+	// environments spread over replicas, it syncs at least one
+	// (EnvironmentStatus.Agent says which).
 	RoleLeader = "leader"
 	// RoleStandby: another replica leads, or the election is undecided;
 	// this one applies nothing and its environment states are not updated.
@@ -36,6 +42,14 @@ const (
 // EnvironmentStatus is one environment's state.
 type EnvironmentStatus struct {
 	Name string `json:"name"`
+	// Agent is the identity of this replica when it syncs the
+	// environment; with environments spread over replicas, empty means
+	// another replica syncs it and the rest of this entry may be stale
+	// (its Environment object has the syncing replica's status).
+	Agent string `json:"agent,omitempty"`
+	// Pipeline names the pipeline (application, team) the environment is
+	// in; empty when it is in none.
+	Pipeline string `json:"pipeline,omitempty"`
 	// Repository is the URL without credentials; Branch and Path locate the
 	// overlay in it.
 	Repository string `json:"repository"`
@@ -146,6 +160,10 @@ type statusBoard struct {
 	// controls are the people's requests from the Environment objects
 	// (see control.go), by environment.
 	controls map[string]*control
+	// held holds the environments this replica syncs, when they are
+	// spread over replicas (sharded); nil otherwise, when the role says
+	// whether it syncs them all.
+	held map[string]bool
 
 	// changed holds one pending signal that the status changed, for the
 	// Environment objects' writer. It is not guarded: a channel.
@@ -161,6 +179,54 @@ func newStatusBoard(identity, role string, envs []EnvironmentStatus) *statusBoar
 		b.order = append(b.order, e.Name)
 	}
 	return b
+}
+
+// shard says the environments are spread over replicas: the role follows
+// the environments held (setHeld).
+func (b *statusBoard) shard() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held = map[string]bool{}
+}
+
+// setHeld records that this replica syncs env, or no longer does, and
+// reports whether env is the first held or the last given up.
+func (b *statusBoard) setHeld(env string, held bool) (first, last bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held == nil || b.held[env] == held {
+		return false, false
+	}
+	if held {
+		b.held[env] = true
+		first = len(b.held) == 1
+	} else {
+		delete(b.held, env)
+		delete(b.attempted, env)
+		last = len(b.held) == 0
+	}
+	b.role = RoleStandby
+	if len(b.held) > 0 {
+		b.role = RoleLeader
+	}
+	if e := b.envs[env]; e != nil {
+		e.Agent = ""
+		if held {
+			e.Agent = b.identity
+		}
+	}
+	signal(b.changed)
+	return first, last
+}
+
+// syncs reports whether this replica syncs env now.
+func (b *statusBoard) syncs(env string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held != nil {
+		return b.held[env]
+	}
+	return b.role != RoleStandby
 }
 
 // update changes env's entry under the lock.
@@ -206,6 +272,9 @@ func (b *statusBoard) ready() (ok bool, role string, pending []string) {
 		return true, b.role, nil
 	}
 	for _, name := range b.order {
+		if b.held != nil && !b.held[name] {
+			continue // another replica's
+		}
 		if !b.attempted[name] {
 			pending = append(pending, name)
 		}

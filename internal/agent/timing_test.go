@@ -113,13 +113,14 @@ func TestPromotionResultMapping(t *testing.T) {
 	}
 }
 
-// The configuration's example pipeline is one the promote package accepts,
+// The configuration's example pipelines are ones the promote package accepts,
 // with each edge soaking for its source environment's health.soak.
 func TestExamplePipelineIsValidForPromote(t *testing.T) {
 	cfg, err := config.Load("../config/testdata/baton.yaml")
 	require.NoError(t, err)
-	pl := pipeline(cfg)
+	pl := pipeline(cfg, cfg.PipelineOf("dev"))
 	require.NoError(t, pl.Validate())
+	require.Equal(t, "shop", pl.Name)
 	require.Len(t, pl.Edges, 2)
 	require.Equal(t, promote.Edge{From: "dev", To: "staging", Policy: promote.PolicyAuto, Soak: 2 * time.Minute}, pl.Edges[0])
 	require.Equal(t, 10*time.Minute, pl.Edges[1].Soak)
@@ -127,4 +128,7 @@ func TestExamplePipelineIsValidForPromote(t *testing.T) {
 		Query: `sum(rate(http_requests_total{namespace="shop-staging",code=~"5.."}[5m]))`, Op: promote.Less, Threshold: 0.5}},
 		pl.Edges[1].Queries)
 	require.Equal(t, promote.Environment{Name: "prod", Branch: "env/prod", Overlay: "overlays/prod"}, pl.Environments[2])
+	billing := pipeline(cfg, cfg.PipelineOf("billing-prod"))
+	require.NoError(t, billing.Validate())
+	require.Equal(t, []promote.Edge{{From: "billing-dev", To: "billing-prod", Policy: promote.PolicyPullRequest, Soak: 2 * time.Minute}}, billing.Edges)
 }

@@ -25,8 +25,16 @@ func validateCleartext(c *Config, p *problems) {
 	if c.Forge.Kind != ForgeNone {
 		checkCleartext(p, "forge", c.Forge.URL, "tokenFile", c.Forge.AllowInsecureHTTP)
 	}
-	if pr := c.Pipeline.Prometheus; pr.BearerTokenFile != "" {
-		checkCleartext(p, "pipeline.prometheus", pr.URL, "bearerTokenFile", pr.AllowInsecureHTTP)
+	for i := range c.Pipelines {
+		pl := &c.Pipelines[i]
+		if pl.Forge != nil {
+			if f := c.ForgeOf(pl); f.Kind != ForgeNone {
+				checkCleartext(p, pl.Path()+".forge", f.URL, "tokenFile", f.AllowInsecureHTTP)
+			}
+		}
+		if pr := pl.Prometheus; pr.BearerTokenFile != "" {
+			checkCleartext(p, pl.Path()+".prometheus", pr.URL, "bearerTokenFile", pr.AllowInsecureHTTP)
+		}
 	}
 }
 

@@ -26,9 +26,18 @@ type Config struct {
 	// Sync names the environments this agent applies: those that live in
 	// its cluster. Other environments may still appear in the pipeline.
 	Sync []string `json:"sync,omitempty"`
-	// Pipeline is how releases move from one environment to the next.
-	Pipeline Pipeline `json:"pipeline,omitempty"`
-	// Forge is where promotion pull requests are opened.
+	// Pipeline is how releases move from one environment to the next, for
+	// a configuration of one application: it is one pipeline named
+	// "default" (or its name). Set it or Pipelines, not both. Loading
+	// moves it into Pipelines, so that code reads Pipelines only.
+	Pipeline *Pipeline `json:"pipeline,omitempty"`
+	// Pipelines are the promotion paths of several applications or teams
+	// served by one agent, each with its own name, order, edges, gates,
+	// promotable paths and forge repository. An environment belongs to at
+	// most one pipeline.
+	Pipelines []Pipeline `json:"pipelines,omitempty"`
+	// Forge is where promotion pull requests are opened; a pipeline's
+	// forge overrides it field by field.
 	Forge Forge `json:"forge,omitempty"`
 	// Webhook configures the push webhook receiver.
 	Webhook Webhook `json:"webhook,omitempty"`
@@ -207,8 +216,16 @@ const (
 	LoadBalancersWait = "wait"
 )
 
+// DefaultPipelineName names the pipeline of the single-pipeline form
+// (pipeline:) when it gives no name.
+const DefaultPipelineName = "default"
+
 // Pipeline is the promotion path between environments.
 type Pipeline struct {
+	// Name identifies the pipeline in status, metrics, Events and pull
+	// requests; a DNS label. Required in pipelines:, DefaultPipelineName
+	// for pipeline:.
+	Name string `json:"name,omitempty"`
 	// Order lists environments from first to last (dev, staging, prod).
 	Order []string `json:"order,omitempty"`
 	// Edges are the allowed promotions. When empty, every consecutive pair
@@ -228,10 +245,18 @@ type Pipeline struct {
 	// SigningKeyFile (a trailing newline is ignored); empty means the key
 	// is not encrypted.
 	SigningKeyPassphraseFile string `json:"signingKeyPassphraseFile,omitempty"`
+	// Forge overrides the top-level forge for this pipeline's pull
+	// requests: typically its repository ("team/app"), and its token when
+	// the team's repository needs another. Unset fields are the top-level
+	// forge's. Read it through Config.ForgeOf.
+	Forge *Forge `json:"forge,omitempty"`
 
 	// edgesFromOrder is set when Edges were derived from Order, so that
 	// errors about them point at the field the user wrote.
 	edgesFromOrder bool
+	// at is the pipeline's field path in the file ("pipeline" or
+	// "pipelines[1]"), for errors.
+	at string
 }
 
 // Promotion policies (Edge.Policy).
@@ -382,6 +407,22 @@ type Agent struct {
 	// CacheDir holds the git object stores (an emptyDir in the cluster).
 	// Empty means the user cache folder (os.UserCacheDir) plus "baton".
 	CacheDir string `json:"cacheDir,omitempty"`
+	// Workers bounds the renders and applies that run at once, across all
+	// environments: they take turns (round-robin), and work a webhook or
+	// `baton sync` asked for goes first. 0 means 4 × GOMAXPROCS, which Go
+	// sets from the container's CPU limit (a pass mostly waits for the API
+	// server).
+	Workers int `json:"workers,omitempty"`
+	// HealthWaits bounds the waits for readiness after a sync that run at
+	// once (each holds watches). 0 means 64 × GOMAXPROCS.
+	HealthWaits int `json:"healthWaits,omitempty"`
+	// KubeAPIQPS and KubeAPIBurst are the client-side rate limit of each
+	// of the agent's Kubernetes clients (applies, health watches, Events,
+	// Leases): requests a second, and bursts. 0 means 300 and 600; a
+	// negative KubeAPIQPS turns the client-side limit off (the API
+	// server's priority and fairness still applies).
+	KubeAPIQPS   float32 `json:"kubeAPIQPS,omitempty"`
+	KubeAPIBurst int     `json:"kubeAPIBurst,omitempty"`
 	// LeaderElection keeps two replicas from applying at once.
 	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
 	// DefaultServiceAccount is the serviceAccount of environments that name

@@ -49,7 +49,7 @@ func TestLoadExample(t *testing.T) {
 	if len(dev.Ignore) != 1 || dev.Ignore[0].Paths[0] != "/spec/replicas" || dev.Ignore[0].Kind != "Deployment" {
 		t.Errorf("dev ignore = %+v", dev.Ignore)
 	}
-	if got := strings.Join(cfg.Sync, ","); got != "dev,staging" {
+	if got := strings.Join(cfg.Sync, ","); got != "dev,staging,billing-dev" {
 		t.Errorf("sync = %s", got)
 	}
 	edge := cfg.Edge("staging", "prod")
@@ -62,6 +62,29 @@ func TestLoadExample(t *testing.T) {
 	}
 	if cfg.Forge.Kind != ForgeGitea || cfg.Forge.Repository != "acme/deploy" {
 		t.Errorf("forge = %+v", cfg.Forge)
+	}
+	// Two applications, each its own pipeline.
+	if len(cfg.Pipelines) != 2 || cfg.Pipelines[0].Name != "shop" || cfg.Pipelines[1].Name != "billing" || cfg.Pipeline != nil {
+		t.Fatalf("pipelines = %+v", cfg.Pipelines)
+	}
+	if cfg.PipelineName("staging") != "shop" || cfg.PipelineName("billing-prod") != "billing" {
+		t.Errorf("pipeline of staging = %q, of billing-prod = %q", cfg.PipelineName("staging"), cfg.PipelineName("billing-prod"))
+	}
+	if e := cfg.Edge("billing-dev", "billing-prod"); e == nil || e.Policy != PolicyPullRequest {
+		t.Errorf("billing edge derived from order = %+v", e)
+	}
+	if f := cfg.ForgeOf(cfg.PipelineOf("billing-dev")); f.Kind != ForgeGitea || f.URL != "https://git.example.com" ||
+		f.TokenFile != "/etc/baton/forge/token" || f.Repository != "acme/billing-deploy" {
+		t.Errorf("billing's forge = %+v: the top-level one with its own repository", f)
+	}
+	if f := cfg.ForgeOf(cfg.PipelineOf("dev")); f != cfg.Forge {
+		t.Errorf("shop's forge = %+v, want the top-level one", f)
+	}
+	if a := cfg.Author("billing-dev"); a.Name != DefaultAuthorName || a.Email != DefaultAuthorEmail {
+		t.Errorf("billing's author = %+v", a)
+	}
+	if got := strings.Join(cfg.Order(), ","); got != "dev,staging,prod,billing-dev,billing-prod" {
+		t.Errorf("order = %s", got)
 	}
 	le := cfg.Agent.LeaderElection
 	if !le.IsEnabled() || le.LeaseDuration.Duration != 15*time.Second || le.RetryPeriod.Duration != 2*time.Second {
@@ -105,8 +128,8 @@ func TestDefaults(t *testing.T) {
 	if r.Interval.Duration != time.Minute || r.Timeout.Duration != time.Minute || r.Auth.Username != "git" {
 		t.Errorf("repository defaults = %+v", r.RepositorySettings)
 	}
-	if len(cfg.Sync) != 0 || len(cfg.Pipeline.Edges) != 0 || cfg.Forge.Kind != ForgeNone ||
-		cfg.Pipeline.Author.Name != DefaultAuthorName || cfg.Pipeline.Author.Email != DefaultAuthorEmail {
+	if a := cfg.Author("dev"); len(cfg.Sync) != 0 || len(cfg.Pipelines) != 0 || cfg.Forge.Kind != ForgeNone ||
+		a.Name != DefaultAuthorName || a.Email != DefaultAuthorEmail {
 		t.Errorf("top-level defaults = %+v", cfg)
 	}
 	a := cfg.Agent
@@ -130,7 +153,11 @@ forge: {kind: github, tokenFile: /t, repository: acme/deploy}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := cfg.Pipeline.Edges; len(e) != 1 || e[0].From != "dev" || e[0].To != "prod" || e[0].Policy != PolicyPullRequest {
+	// The single form is one pipeline named "default".
+	if len(cfg.Pipelines) != 1 || cfg.Pipelines[0].Name != DefaultPipelineName || cfg.PipelineName("prod") != DefaultPipelineName {
+		t.Fatalf("pipelines = %+v", cfg.Pipelines)
+	}
+	if e := cfg.Pipelines[0].Edges; len(e) != 1 || e[0].From != "dev" || e[0].To != "prod" || e[0].Policy != PolicyPullRequest {
 		t.Errorf("edges = %+v", e)
 	}
 	if cfg.Forge.URL != DefaultGitHubAPIURL {
@@ -282,6 +309,8 @@ func TestInvalid(t *testing.T) {
 			`pipeline.prometheus.url: "http://prometheus:9090" would send bearerTokenFile in clear text: use https://, or set pipeline.prometheus.allowInsecureHTTP: true to accept that`},
 		{"bad lease durations", repo + env + "agent:\n  leaderElection: {leaseDuration: 5s, renewDeadline: 5s, retryPeriod: 5s}\n",
 			"agent.leaderElection.leaseDuration: 5s must be longer than renewDeadline (5s)\nagent.leaderElection.renewDeadline: 5s must be longer than 1.2 × retryPeriod (5s)"},
+		{"bad workers", repo + env + "agent: {workers: -1, healthWaits: 100000, kubeAPIBurst: -5}\n",
+			"agent.workers: must be between 1 and 4096 (0 for the default), not -1\nagent.healthWaits: must be between 1 and 4096 (0 for the default), not 100000\nagent.kubeAPIBurst: must not be negative"},
 		{"scope pattern", repo + env + "    scope: {namespaces: [shop, 'team-[']}\n", `environments[0].scope.namespaces[1]: "team-[" is not a valid pattern`},
 		{"scope namespace name", repo + env + "    scope: {namespaces: [Shop]}\n", `environments[0].scope.namespaces[0]: "Shop" is not a namespace name or pattern: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 		{"scope holds the agent namespace", repo + env + "    scope: {namespaces: [baton-system]}\n", `environments[0].scope.namespaces[0]: "baton-system" is the agent's own namespace (agent.namespace): no environment may write it`},
@@ -313,6 +342,79 @@ func TestInvalid(t *testing.T) {
 				t.Errorf("error:\n%s\nwant:\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+// Several pipelines: errors name the pipeline by its index, and what
+// pipelines must not share is refused.
+func TestInvalidPipelines(t *testing.T) {
+	base := "repositories:\n  - name: deploy\n    url: https://git.example.com/acme/deploy.git\n" +
+		"environments:\n" +
+		"  - {name: dev, branch: env/dev, path: overlays/dev}\n  - {name: prod, branch: env/prod, path: overlays/prod}\n" +
+		"  - {name: b-dev, branch: b/dev, path: overlays/b-dev}\n  - {name: b-prod, branch: b/prod, path: overlays/b-prod}\n"
+	forge := "forge: {kind: gitea, url: https://git.example.com, tokenFile: /t, repository: acme/deploy}\n"
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"both forms", base + "pipeline: {order: [dev, prod]}\npipelines: [{name: shop, order: [dev, prod]}]\n",
+			"pipeline: set pipeline (one pipeline) or pipelines (several), not both"},
+		{"name required", base + forge + "pipelines:\n  - order: [dev, prod]\n", "pipelines[0].name: required: name the application or team, e.g. shop"},
+		{"name twice", base + forge + "pipelines:\n  - {name: shop, order: [dev, prod]}\n  - {name: shop, order: [b-dev, b-prod]}\n",
+			`pipelines[1].name: "shop" is used by another pipeline`},
+		{"bad name", base + forge + "pipelines:\n  - {name: Shop, order: [dev, prod]}\n",
+			`pipelines[0].name: "Shop" is not a DNS label: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
+		{"order required", base + "pipelines:\n  - {name: shop}\n", "pipelines[0].order: required: list the pipeline's environments from first to last"},
+		{"environment in two pipelines", base + forge + "pipelines:\n  - {name: shop, order: [dev, prod]}\n  - {name: billing, order: [b-dev, prod]}\n",
+			`pipelines[1].order[1]: "prod" is in pipeline "shop" already: an environment belongs to one pipeline`},
+		{"edge of another pipeline", base + "pipelines:\n  - {name: shop, order: [dev, prod], edges: [{from: dev, to: b-prod, policy: auto}]}\n",
+			`pipelines[0].edges[0].to: "b-prod" is not in pipelines[0].order`},
+		{"unknown environment", base + "pipelines:\n  - {name: shop, order: [dev, qa], edges: [{from: dev, to: qa, policy: auto}]}\n",
+			"pipelines[0].order[1]: no environment is named \"qa\"\npipelines[0].edges[0].to: no environment is named \"qa\""},
+		{"pull request without forge", base + "pipelines:\n  - {name: shop, order: [dev, prod], edges: [{from: dev, to: prod, policy: auto}]}\n  - {name: billing, order: [b-dev, b-prod]}\n",
+			`pipelines[1].order: b-dev -> b-prod would open a pull request (the default policy) but forge.kind is "none": configure a forge, or list pipelines[1].edges with policy "auto"`},
+		{"a pipeline's forge", base + forge + "pipelines:\n  - {name: shop, order: [dev, prod], forge: {repository: deploy}}\n  - {name: billing, order: [b-dev, b-prod], forge: {kind: github}}\n",
+			"pipelines[0].forge.repository: must be \"owner/name\", not \"deploy\"\npipelines[1].forge.tokenFile: required for a github forge\npipelines[1].forge.repository: must be \"owner/name\", not \"\""},
+		{"a pipeline's gates", base + "pipelines:\n  - name: shop\n    order: [dev, prod]\n    edges: [{from: dev, to: prod, policy: auto, gates: {metrics: [{name: e, query: up, op: '<'}]}}]\n    author: {email: nobody}\n",
+			"pipelines[0].prometheus.url: required when a gate has metrics\npipelines[0].author.email: \"nobody\" is not an email address"},
+		{"promotion branches collide", "repositories:\n  - name: deploy\n    url: https://git.example.com/acme/deploy.git\n" +
+			"environments:\n  - {name: a, branch: a, path: overlays/a}\n  - {name: b-to-c, branch: bc, path: overlays/b-to-c}\n  - {name: a-to-b, branch: ab, path: overlays/a-to-b}\n  - {name: c, branch: c, path: overlays/c}\n" +
+			"pipelines:\n  - {name: one, order: [a, b-to-c], edges: [{from: a, to: b-to-c, policy: auto}]}\n  - {name: two, order: [a-to-b, c], edges: [{from: a-to-b, to: c, policy: auto}]}\n",
+			"pipelines[1].edges[0]: a-to-b -> c would use the promotion branch baton/promote-a-to-b-to-c of a -> b-to-c: rename an environment"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("no error; want\n%s", tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error:\n%s\nwant:\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// Edges of pipelines in different repositories may share names: their
+// branches are in different repositories.
+func TestPipelinesInTwoRepositories(t *testing.T) {
+	cfg, err := Parse([]byte(`
+repositories:
+  - {name: shop, url: https://git.example.com/acme/shop.git}
+  - {name: billing, url: https://git.example.com/acme/billing.git}
+environments:
+  - {name: shop-dev, repository: shop, branch: env/dev, path: overlays/dev}
+  - {name: shop-prod, repository: shop, branch: env/prod, path: overlays/prod}
+  - {name: billing-dev, repository: billing, branch: env/dev, path: overlays/dev}
+  - {name: billing-prod, repository: billing, branch: env/prod, path: overlays/prod}
+pipelines:
+  - {name: shop, order: [shop-dev, shop-prod], edges: [{from: shop-dev, to: shop-prod, policy: auto}]}
+  - {name: billing, order: [billing-dev, billing-prod], edges: [{from: billing-dev, to: billing-prod, policy: auto}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.EdgesFrom("billing-dev")) != 1 || cfg.PipelineName("shop-prod") != "shop" {
+		t.Errorf("pipelines = %+v", cfg.Pipelines)
 	}
 }
 

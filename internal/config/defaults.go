@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -32,11 +33,13 @@ import (
 //	environments[].scope.clusterWide        false
 //	environments[].serviceAccount           agent.defaultServiceAccount
 //	sync                                    none: an agent syncs nothing until told
-//	pipeline.edges                          every consecutive pair of pipeline.order
-//	pipeline.edges[].policy                 pull-request
-//	pipeline.paths.include                  everything (exclude still applies)
-//	pipeline.author.name                    Baton
-//	pipeline.author.email                   baton@localhost
+//	pipeline.name                           default (pipeline: is the one pipeline of pipelines:)
+//	pipelines[].edges                       every consecutive pair of pipelines[].order
+//	pipelines[].edges[].policy              pull-request
+//	pipelines[].paths.include               everything (exclude still applies)
+//	pipelines[].author.name                 Baton
+//	pipelines[].author.email                baton@localhost
+//	pipelines[].forge.*                     forge.* (field by field)
 //	forge.kind                              none
 //	forge.url                               https://api.github.com when kind is github, https://gitlab.com when gitlab
 //	forge.preview.enabled                   true: pull requests into synced environments' branches get previews
@@ -49,6 +52,9 @@ import (
 //	repositories[].allowInsecureHTTP        false (also forge. and pipeline.prometheus.): credentials over http:// are refused, loopback excepted
 //	agent.namespace                         baton-system
 //	agent.cacheDir                          the user cache folder + /baton, resolved when the agent starts
+//	agent.workers                           4 × GOMAXPROCS (the container's CPU limit), resolved when the agent starts
+//	agent.healthWaits                       64 × GOMAXPROCS, resolved when the agent starts
+//	agent.kubeAPIQPS, agent.kubeAPIBurst    300, 600 (each client's own limit)
 //	agent.leaderElection.enabled            true
 //	agent.leaderElection.leaseName          baton-agent
 //	agent.leaderElection.leaseDuration      15s
@@ -160,18 +166,21 @@ func applyDefaults(c *Config) {
 		l.RenderMemory = DefaultRenderMemory.DeepCopy()
 	}
 	setDuration(&l.RenderTimeout, DefaultRenderTimeout)
-	p := &c.Pipeline
-	if len(p.Edges) == 0 {
-		for i := 1; i < len(p.Order); i++ {
-			p.Edges = append(p.Edges, Edge{From: p.Order[i-1], To: p.Order[i]})
-			p.edgesFromOrder = true
+	normalizePipelines(c)
+	for i := range c.Pipelines {
+		p := &c.Pipelines[i]
+		if len(p.Edges) == 0 {
+			for i := 1; i < len(p.Order); i++ {
+				p.Edges = append(p.Edges, Edge{From: p.Order[i-1], To: p.Order[i]})
+				p.edgesFromOrder = true
+			}
 		}
+		for i := range p.Edges {
+			setString(&p.Edges[i].Policy, DefaultPolicy)
+		}
+		setString(&p.Author.Name, DefaultAuthorName)
+		setString(&p.Author.Email, DefaultAuthorEmail)
 	}
-	for i := range p.Edges {
-		setString(&p.Edges[i].Policy, DefaultPolicy)
-	}
-	setString(&p.Author.Name, DefaultAuthorName)
-	setString(&p.Author.Email, DefaultAuthorEmail)
 	setString(&c.Forge.Kind, DefaultForgeKind)
 	switch c.Forge.Kind {
 	case ForgeGitHub:
@@ -194,6 +203,24 @@ func applyDefaults(c *Config) {
 	setDuration(&le.LeaseDuration, DefaultLeaseDuration)
 	setDuration(&le.RenewDeadline, DefaultRenewDeadline)
 	setDuration(&le.RetryPeriod, DefaultRetryPeriod)
+}
+
+// normalizePipelines moves the single-pipeline form into Pipelines, as
+// the pipeline named DefaultPipelineName unless it names itself, and
+// records each pipeline's field path for errors. Both forms at once are
+// left for validate to refuse.
+func normalizePipelines(c *Config) {
+	for i := range c.Pipelines {
+		c.Pipelines[i].at = fmt.Sprintf("pipelines[%d]", i)
+	}
+	if c.Pipeline == nil || len(c.Pipelines) > 0 {
+		return
+	}
+	p := *c.Pipeline
+	p.at = "pipeline"
+	setString(&p.Name, DefaultPipelineName)
+	c.Pipelines = []Pipeline{p}
+	c.Pipeline = nil
 }
 
 func setString(s *string, def string) {

@@ -29,8 +29,9 @@ func validate(c *Config) []error {
 	repos := validateRepositories(c, &p)
 	envs := validateEnvironments(c, repos, &p)
 	validateNames(&p, "sync", c.Sync, envs)
-	validatePipeline(c, envs, &p)
-	validateForge(c.Forge, &p)
+	validatePipelines(c, envs, &p)
+	validateForge("forge", c.Forge, &p)
+	validatePreview(c.Forge, &p)
 	if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
 		p.add("listen.http", "%q is not a listen address such as \":8080\"", c.Listen.HTTP)
 	}
@@ -351,11 +352,67 @@ const (
 	maxRecentWindow     = 24 * time.Hour
 )
 
-func validatePipeline(c *Config, envs map[string]bool, p *problems) {
-	pl := c.Pipeline
-	validateNames(p, "pipeline.order", pl.Order, envs)
+// validatePipelines checks each pipeline, then what pipelines must not
+// share: a name, an environment, a promotion branch.
+func validatePipelines(c *Config, envs map[string]bool, p *problems) {
+	if c.Pipeline != nil && len(c.Pipelines) > 0 {
+		p.add("pipeline", "set pipeline (one pipeline) or pipelines (several), not both")
+		return
+	}
+	names := map[string]bool{}
+	owner := map[string]string{} // environment -> the pipeline listing it
+	branches := map[string]string{}
+	for i := range c.Pipelines {
+		pl := &c.Pipelines[i]
+		switch {
+		case pl.Name == "":
+			p.add(pl.at+".name", "required: name the application or team, e.g. shop")
+		case names[pl.Name]:
+			p.add(pl.at+".name", "%q is used by another pipeline", pl.Name)
+		default:
+			if errs := validation.IsDNS1123Label(pl.Name); len(errs) > 0 {
+				p.add(pl.at+".name", "%q is not a DNS label: %s", pl.Name, errs[0])
+			}
+		}
+		names[pl.Name] = true
+		if pl.at != "pipeline" && len(pl.Order) == 0 {
+			p.add(pl.at+".order", "required: list the pipeline's environments from first to last")
+		}
+		validatePipeline(c, pl, envs, p)
+		for j, n := range pl.Order {
+			if other, taken := owner[n]; taken && other != pl.Name && envs[n] {
+				p.add(fmt.Sprintf("%s.order[%d]", pl.at, j), "%q is in pipeline %q already: an environment belongs to one pipeline", n, other)
+			}
+			owner[n] = pl.Name
+		}
+		// Promotion and revert branches are named after an edge's ends
+		// (baton/promote-<from>-to-<to>): hyphens in environment names
+		// could make two edges of one repository share a branch.
+		for j, e := range pl.Edges {
+			env := c.Environment(e.From)
+			if env == nil {
+				continue
+			}
+			key, name := env.Repository+"\x00"+e.From+"-to-"+e.To, e.From+" -> "+e.To
+			if other, taken := branches[key]; taken && other != name {
+				field := fmt.Sprintf("%s.edges[%d]", pl.at, j)
+				if pl.edgesFromOrder {
+					field = pl.at + ".order"
+				}
+				p.add(field, "%s would use the promotion branch baton/promote-%s-to-%s of %s: rename an environment",
+					name, e.From, e.To, other)
+			}
+			branches[key] = name
+		}
+	}
+}
+
+func validatePipeline(c *Config, pl *Pipeline, envs map[string]bool, p *problems) {
+	at := pl.at
+	forge := c.ForgeOf(pl)
+	validateNames(p, at+".order", pl.Order, envs)
 	if len(pl.Edges) > 0 && len(pl.Order) == 0 {
-		p.add("pipeline.order", "required when pipeline.edges is set: list the environments from first to last")
+		p.add(at+".order", "required when %s.edges is set: list the environments from first to last", at)
 	}
 	// One promoter writes every branch of the pipeline through one
 	// repository. The promote package's rules for an environment of a
@@ -371,10 +428,10 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		}
 		e := &c.Environments[k]
 		if err := promote.ValidOverlay(path.Clean(e.Path)); err != nil {
-			p.add(fmt.Sprintf("environments[%d].path", k), "%v: %q is in pipeline.order", err, n)
+			p.add(fmt.Sprintf("environments[%d].path", k), "%v: %q is in %s.order", err, n, at)
 		}
 		if other, ok := branches[e.Branch]; ok && e.Branch != "" {
-			p.add(fmt.Sprintf("pipeline.order[%d]", i), "%q follows branch %q, as %q does: a pipeline's environments each need a branch of their own", n, e.Branch, other)
+			p.add(fmt.Sprintf("%s.order[%d]", at, i), "%q follows branch %q, as %q does: a pipeline's environments each need a branch of their own", n, e.Branch, other)
 		}
 		branches[e.Branch] = n
 		if c.Repository(e.Repository) == nil {
@@ -383,7 +440,7 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		if first == "" {
 			first = e.Repository
 		} else if e.Repository != first {
-			p.add(fmt.Sprintf("pipeline.order[%d]", i), "%q is in repository %q, the pipeline's first environment in %q: a pipeline's environments share one repository", n, e.Repository, first)
+			p.add(fmt.Sprintf("%s.order[%d]", at, i), "%q is in repository %q, the pipeline's first environment in %q: a pipeline's environments share one repository", n, e.Repository, first)
 		}
 	}
 	position := map[string]int{}
@@ -393,36 +450,36 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 	edges := map[[2]string]bool{}
 	needsPrometheus := false
 	for i, e := range pl.Edges {
-		at := fmt.Sprintf("pipeline.edges[%d]", i)
+		eat := fmt.Sprintf("%s.edges[%d]", at, i)
 		if pl.edgesFromOrder {
 			// Derived from order, already checked: only the policy's need
 			// for a forge remains to be said.
-			if envs[e.From] && envs[e.To] && c.Forge.Kind == ForgeNone {
-				p.add("pipeline.order", "%s -> %s would open a pull request (the default policy) but forge.kind is \"none\": configure a forge, or list pipeline.edges with policy \"auto\"", e.From, e.To)
+			if envs[e.From] && envs[e.To] && forge.Kind == ForgeNone {
+				p.add(at+".order", "%s -> %s would open a pull request (the default policy) but forge.kind is \"none\": configure a forge, or list %s.edges with policy \"auto\"", e.From, e.To, at)
 			}
 			continue
 		}
 		for _, end := range []struct{ field, name string }{{"from", e.From}, {"to", e.To}} {
 			switch {
 			case end.name == "":
-				p.add(at+"."+end.field, "required")
+				p.add(eat+"."+end.field, "required")
 			case !envs[end.name]:
-				p.add(at+"."+end.field, "no environment is named %q", end.name)
+				p.add(eat+"."+end.field, "no environment is named %q", end.name)
 			case len(pl.Order) > 0:
 				if _, ok := position[end.name]; !ok {
-					p.add(at+"."+end.field, "%q is not in pipeline.order", end.name)
+					p.add(eat+"."+end.field, "%q is not in %s.order", end.name, at)
 				}
 			}
 		}
 		switch {
 		case e.From != "" && e.From == e.To:
-			p.add(at, "promotes %q to itself", e.From)
+			p.add(eat, "promotes %q to itself", e.From)
 		case edges[[2]string{e.From, e.To}]:
-			p.add(at, "the edge %s -> %s is listed twice", e.From, e.To)
+			p.add(eat, "the edge %s -> %s is listed twice", e.From, e.To)
 		case len(pl.Order) > 0:
 			if f, ok := position[e.From]; ok {
 				if t, ok := position[e.To]; ok && t < f {
-					p.add(at, "%s -> %s goes against pipeline.order", e.From, e.To)
+					p.add(eat, "%s -> %s goes against %s.order", e.From, e.To, at)
 				}
 			}
 		}
@@ -430,15 +487,15 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		switch e.Policy {
 		case PolicyAuto:
 		case PolicyPullRequest:
-			if c.Forge.Kind == ForgeNone {
-				p.add(at+".policy", "\"pull-request\" needs a forge, and forge.kind is \"none\"")
+			if forge.Kind == ForgeNone {
+				p.add(eat+".policy", "\"pull-request\" needs a forge, and forge.kind is \"none\"")
 			}
 		default:
-			p.add(at+".policy", "must be \"auto\" or \"pull-request\", not %q", e.Policy)
+			p.add(eat+".policy", "must be \"auto\" or \"pull-request\", not %q", e.Policy)
 		}
 		gates := map[string]bool{}
 		for j, g := range e.Gates.Metrics {
-			gat := fmt.Sprintf("%s.gates.metrics[%d]", at, j)
+			gat := fmt.Sprintf("%s.gates.metrics[%d]", eat, j)
 			needsPrometheus = true
 			if g.Name != "" && gates[g.Name] {
 				p.add(gat+".name", "%q is used by another gate of this edge", g.Name)
@@ -448,12 +505,12 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		}
 	}
 	if needsPrometheus && pl.Prometheus.URL == "" {
-		p.add("pipeline.prometheus.url", "required when a gate has metrics")
+		p.add(at+".prometheus.url", "required when a gate has metrics")
 	}
 	for _, list := range []struct {
 		field    string
 		patterns []string
-	}{{"pipeline.paths.include", pl.Paths.Include}, {"pipeline.paths.exclude", pl.Paths.Exclude}} {
+	}{{at + ".paths.include", pl.Paths.Include}, {at + ".paths.exclude", pl.Paths.Exclude}} {
 		for i, pat := range list.patterns {
 			if err := promote.ValidGlob(pat); err != nil {
 				p.add(fmt.Sprintf("%s[%d]", list.field, i), "%v", err)
@@ -461,38 +518,46 @@ func validatePipeline(c *Config, envs map[string]bool, p *problems) {
 		}
 	}
 	if !strings.Contains(pl.Author.Email, "@") {
-		p.add("pipeline.author.email", "%q is not an email address", pl.Author.Email)
+		p.add(at+".author.email", "%q is not an email address", pl.Author.Email)
 	}
 	if pl.SigningKeyPassphraseFile != "" && pl.SigningKeyFile == "" {
-		p.add("pipeline.signingKeyPassphraseFile", "set without pipeline.signingKeyFile")
+		p.add(at+".signingKeyPassphraseFile", "set without %s.signingKeyFile", at)
+	}
+	if pl.Forge != nil {
+		validateForge(at+".forge", forge, p)
 	}
 }
 
-func validateForge(f Forge, p *problems) {
+func validateForge(at string, f Forge, p *problems) {
 	switch f.Kind {
 	case ForgeNone:
 		return
 	case ForgeGitea, ForgeGitHub, ForgeGitLab:
 	default:
-		p.add("forge.kind", "must be \"none\", \"gitea\", \"github\" or \"gitlab\", not %q", f.Kind)
+		p.add(at+".kind", "must be \"none\", \"gitea\", \"github\" or \"gitlab\", not %q", f.Kind)
 		return
 	}
 	if f.URL == "" {
-		p.add("forge.url", "required for a %s forge", f.Kind)
+		p.add(at+".url", "required for a %s forge", f.Kind)
 	} else if !strings.HasPrefix(f.URL, "https://") && !strings.HasPrefix(f.URL, "http://") {
-		p.add("forge.url", "%q must start with https:// or http://", f.URL)
+		p.add(at+".url", "%q must start with https:// or http://", f.URL)
 	}
 	if f.TokenFile == "" {
-		p.add("forge.tokenFile", "required for a %s forge", f.Kind)
+		p.add(at+".tokenFile", "required for a %s forge", f.Kind)
 	}
 	if f.Kind == ForgeGitLab {
 		parts := strings.Split(f.Repository, "/")
 		if len(parts) < 2 || slices.Contains(parts, "") {
-			p.add("forge.repository", "must be the project's full path \"group/name\" (subgroups allowed), not %q", f.Repository)
+			p.add(at+".repository", "must be the project's full path \"group/name\" (subgroups allowed), not %q", f.Repository)
 		}
 	} else if owner, name, ok := strings.Cut(f.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		p.add("forge.repository", "must be \"owner/name\", not %q", f.Repository)
+		p.add(at+".repository", "must be \"owner/name\", not %q", f.Repository)
 	}
+}
+
+// validatePreview checks forge.preview, which only the top-level forge
+// sets.
+func validatePreview(f Forge, p *problems) {
 	if f.Preview.Interval.Duration < 0 {
 		p.add("forge.preview.interval", "must not be negative")
 	}
@@ -501,7 +566,22 @@ func validateForge(f Forge, p *problems) {
 	}
 }
 
+// maxWorkers bounds agent.workers and agent.healthWaits: past it a value
+// is a typo, not a choice.
+const maxWorkers = 4096
+
 func validateAgent(a Agent, p *problems) {
+	for _, f := range []struct {
+		field string
+		n     int
+	}{{"agent.workers", a.Workers}, {"agent.healthWaits", a.HealthWaits}} {
+		if f.n < 0 || f.n > maxWorkers {
+			p.add(f.field, "must be between 1 and %d (0 for the default), not %d", maxWorkers, f.n)
+		}
+	}
+	if a.KubeAPIBurst < 0 {
+		p.add("agent.kubeAPIBurst", "must not be negative")
+	}
 	if errs := validation.IsDNS1123Label(a.Namespace); len(errs) > 0 {
 		p.add("agent.namespace", "%q is not a namespace name: %s", a.Namespace, errs[0])
 	}

@@ -97,8 +97,12 @@ type Status struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready, Synced, Healthy, Reconciling, Stalled.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// Agent is the identity of the replica that wrote this status.
+	// Agent is the identity of the replica that wrote this status: the
+	// one that syncs the environment.
 	Agent string `json:"agent,omitempty"`
+	// Pipeline names the environment's pipeline (application or team),
+	// when it is in one.
+	Pipeline string `json:"pipeline,omitempty"`
 	// Repository (without credentials), Branch and Path locate the overlay.
 	Repository string `json:"repository,omitempty"`
 	Branch     string `json:"branch,omitempty"`

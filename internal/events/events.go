@@ -69,6 +69,9 @@ const (
 	// AnnotationTo names the target environment of a promotion Event
 	// (AnnotationEnvironment is its source).
 	AnnotationTo = "baton.dev/to"
+	// AnnotationPipeline names the environment's pipeline (application or
+	// team), when it is in one.
+	AnnotationPipeline = "baton.dev/pipeline"
 )
 
 // queueSize bounds the events waiting to be written: a few minutes of a
@@ -188,7 +191,7 @@ func (r *Recorder) Close() {
 // emit queues an Event without blocking, and logs it.
 func (r *Recorder) emit(e event) {
 	attrs := []any{"reason", e.reason, "type", e.eventType, "environment", e.env, "message", e.message}
-	for _, k := range []string{AnnotationRevision, AnnotationAuthor, AnnotationTo} {
+	for _, k := range []string{AnnotationPipeline, AnnotationRevision, AnnotationAuthor, AnnotationTo} {
 		if v := e.annotations[k]; v != "" {
 			attrs = append(attrs, k[len("baton.dev/"):], v)
 		}

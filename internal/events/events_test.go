@@ -35,6 +35,7 @@ func (c *counting) SyncDone(agent.SyncRecord)           { c.mu.Lock(); c.syncs++
 func (c *counting) HealthChanged(agent.HealthRecord)    { c.mu.Lock(); c.healths++; c.mu.Unlock() }
 func (c *counting) PromotionDone(agent.PromotionRecord) { c.mu.Lock(); c.promotions++; c.mu.Unlock() }
 func (c *counting) LeaderChanged(bool)                  { c.mu.Lock(); c.leader++; c.mu.Unlock() }
+func (c *counting) EnvironmentReleased(string)          {}
 
 func syncRec(rev string, result string) agent.SyncRecord {
 	return agent.SyncRecord{Environment: "dev", Branch: "env/dev", Revision: rev, Author: author, Result: result,
@@ -280,5 +281,33 @@ func TestPromotionMergedAndReverted(t *testing.T) {
 	if e := byReason[events.ReasonPromotionReverted]; e.InvolvedObject.Name != inventory.ConfigMapName("staging") ||
 		e.Type != corev1.EventTypeWarning {
 		t.Errorf("PromotionReverted on %s (%s): %q", e.InvolvedObject.Name, e.Type, e.Message)
+	}
+}
+
+// An environment of a named pipeline (one of several applications): its
+// Events carry the pipeline, and promotion messages name it.
+func TestEventsNameThePipeline(t *testing.T) {
+	ns := env.Namespace(t)
+	if _, err := env.Clientset(t).CoreV1().ConfigMaps(ns).Create(t.Context(), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: inventory.ConfigMapName("billing-dev")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := events.New(env.Config(), events.Options{Namespace: ns, Host: "baton-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	synced := agent.SyncRecord{Environment: "billing-dev", Pipeline: "billing", Revision: revA, Result: agent.SyncSucceeded}
+	r.SyncDone(synced)
+	r.PromotionDone(agent.PromotionRecord{From: "billing-dev", To: "billing-prod", Pipeline: "billing", Revision: revA,
+		Outcome: agent.PromotionPushed})
+	got := waitEvents(t, ns, 2)
+	for _, e := range got {
+		if e.Annotations[events.AnnotationPipeline] != "billing" {
+			t.Errorf("%s annotations %v: no pipeline", e.Reason, e.Annotations)
+		}
+	}
+	if got[1].Reason != events.ReasonPromoted || !strings.Contains(got[1].Message, "to billing-prod in pipeline billing") {
+		t.Errorf("%s: %q", got[1].Reason, got[1].Message)
 	}
 }

@@ -25,7 +25,7 @@ func (r *Recorder) SyncDone(rec agent.SyncRecord) {
 	r.mu.Lock()
 	st := r.env(rec.Environment)
 	var out []event
-	ann := annotations(rec.Environment, rec.Revision, rec.Author)
+	ann := annotations(rec.Environment, rec.Pipeline, rec.Revision, rec.Author)
 	switch rec.Result {
 	case agent.SyncFailed:
 		reason, msg := ReasonSyncFailed, "sync failed"
@@ -89,7 +89,7 @@ func (r *Recorder) HealthChanged(rec agent.HealthRecord) {
 	prev := st.health
 	key := rec.Status + "/" + rec.Cause + "/" + rec.Revision
 	var out []event
-	ann := annotations(rec.Environment, rec.Revision, author)
+	ann := annotations(rec.Environment, rec.Pipeline, rec.Revision, author)
 	switch {
 	case rec.Status == "Degraded" && prev != key:
 		msg := revBy(rec.Revision, author) + " is degraded"
@@ -138,7 +138,7 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 	r.mu.Unlock()
 	for _, ev := range rec.Events {
 		if ev.Kind == "merged" {
-			ann := annotations(rec.From, ev.SourceCommit, "")
+			ann := annotations(rec.From, rec.Pipeline, ev.SourceCommit, "")
 			ann[AnnotationTo] = rec.To
 			r.emit(event{rec.From, corev1.EventTypeNormal, ReasonPromotionMerged, ev.Message, ann})
 		}
@@ -146,9 +146,9 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 	if !changed {
 		return
 	}
-	ann := annotations(rec.From, rec.Revision, author)
+	ann := annotations(rec.From, rec.Pipeline, rec.Revision, author)
 	ann[AnnotationTo] = rec.To
-	what := revBy(rec.Revision, author) + " from " + rec.From + " to " + rec.To
+	what := revBy(rec.Revision, author) + " from " + rec.From + " to " + rec.To + inPipeline(rec.Pipeline)
 	detail := ""
 	if rec.Detail != "" {
 		detail = ": " + rec.Detail
@@ -171,11 +171,11 @@ func (r *Recorder) PromotionDone(rec agent.PromotionRecord) {
 		e = event{rec.From, corev1.EventTypeWarning, ReasonPromotionFailed, "promotion of " + what + " failed" + detail, ann}
 	case agent.PromotionReverted:
 		// On the target: it is the environment that went unhealthy.
-		msg := "reverted the promotion from " + rec.From + " that left " + rec.To + " unhealthy at " + githash.Short(rec.Revision)
+		msg := "reverted the promotion from " + rec.From + inPipeline(rec.Pipeline) + " that left " + rec.To + " unhealthy at " + githash.Short(rec.Revision)
 		if rec.PullRequestURL != "" {
 			msg += ": pull request " + rec.PullRequestURL
 		}
-		e = event{rec.To, corev1.EventTypeWarning, ReasonPromotionReverted, msg, annotations(rec.To, rec.Revision, "")}
+		e = event{rec.To, corev1.EventTypeWarning, ReasonPromotionReverted, msg, annotations(rec.To, rec.Pipeline, rec.Revision, "")}
 	default:
 		return
 	}
@@ -195,6 +195,20 @@ func (r *Recorder) LeaderChanged(leading bool) {
 	}
 }
 
+// EnvironmentReleased forgets what was reported about env: another
+// replica syncs it now, and reports from scratch.
+func (r *Recorder) EnvironmentReleased(env string) {
+	defer r.next(func(n agent.Recorder) { n.EnvironmentReleased(env) })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.envs, env)
+	for k := range r.edges {
+		if k[0] == env || k[1] == env {
+			delete(r.edges, k)
+		}
+	}
+}
+
 func (r *Recorder) next(f func(agent.Recorder)) {
 	if r.opts.Next != nil {
 		f(r.opts.Next)
@@ -211,8 +225,21 @@ func (r *Recorder) env(name string) *envState {
 	return st
 }
 
-func annotations(env, revision, author string) map[string]string {
-	return map[string]string{AnnotationEnvironment: env, AnnotationRevision: revision, AnnotationAuthor: author}
+func annotations(env, pipeline, revision, author string) map[string]string {
+	ann := map[string]string{AnnotationEnvironment: env, AnnotationRevision: revision, AnnotationAuthor: author}
+	if pipeline != "" {
+		ann[AnnotationPipeline] = pipeline
+	}
+	return ann
+}
+
+// inPipeline names a promotion's pipeline in a message, " in pipeline
+// shop", when the agent has several (the single form's is "default").
+func inPipeline(pipeline string) string {
+	if pipeline == "" || pipeline == "default" {
+		return ""
+	}
+	return " in pipeline " + pipeline
 }
 
 // counts writes a pass's action counts in a stable order: "2 created,

@@ -6,7 +6,8 @@
 // /metrics.
 //
 // Every metric is named baton_*. Per-environment metrics carry an
-// environment label; promotion metrics carry from and to. Label values come
+// environment label, and baton_environment_info names each environment's
+// pipeline; promotion metrics carry pipeline, from and to. Label values come
 // from closed sets (results, stages, actions, statuses, causes, error
 // kinds) or from the configuration (environment names, repository URLs),
 // never from free text, so the number of series stays bounded. A value
@@ -31,6 +32,7 @@
 //	baton_suspended{environment}                    gauge    1 while the environment is suspended
 //	baton_render_duration_seconds{environment}      histogram Kustomize render
 //	baton_render_errors_total{environment}          counter  failed renders
+//	baton_environment_info{environment,pipeline}    gauge    1, naming the environment's pipeline (join on environment)
 //	baton_sync_refused_total{environment,rule}      counter  revisions refused before anything was applied, by rule or limit: namespace, cluster-kind, protected, ownership, file-size, objects, aliases, memory, time
 //
 // Git (per repository URL, without credentials):
@@ -45,13 +47,13 @@
 //	baton_health_failures_total{environment,cause}  counter  transitions to degraded by cause (health.Causes): crashloop, oomkilled, imagepull, configerror, volume, probe, unschedulable, evicted, quota, forbidden, deadline, jobfailed, timeout; unknown when none was found
 //	baton_health_wait_duration_seconds{environment} histogram sync to verdict
 //
-// Promotion (per pipeline edge):
+// Promotion (per pipeline edge; pipeline names the application or team):
 //
-//	baton_promotions_total{from,to,result}          counter  changes of outcome: pushed, pull-request, up-to-date, blocked, held, frozen, failure; reverted (revertOnUnhealthy)
-//	baton_promotion_pending{from,to}                gauge    1 while a revision waits (gate, pull request, retry)
-//	baton_promotion_frozen{from,to}                 gauge    1 while the source is unhealthy or suspended
-//	baton_promotion_held{from,to}                   gauge    1 while a reverted revision is held back
-//	baton_promotion_lead_time_seconds{from,to}      histogram source commit time to target synced and healthy
+//	baton_promotions_total{pipeline,from,to,result}     counter  changes of outcome: pushed, pull-request, up-to-date, blocked, held, frozen, failure; reverted (revertOnUnhealthy)
+//	baton_promotion_pending{pipeline,from,to}           gauge    1 while a revision waits (gate, pull request, retry)
+//	baton_promotion_frozen{pipeline,from,to}            gauge    1 while the source is unhealthy or suspended
+//	baton_promotion_held{pipeline,from,to}              gauge    1 while a reverted revision is held back
+//	baton_promotion_lead_time_seconds{pipeline,from,to} histogram source commit time to target synced and healthy
 //
 // DORA (per environment):
 //
@@ -62,7 +64,7 @@
 //
 // Agent:
 //
-//	baton_leader                                    gauge    1 while this replica leads
+//	baton_leader                                    gauge    1 while this replica syncs at least one environment
 //
 // When a replica stops leading it deletes its per-environment and
 // per-edge gauges: they described work it no longer does, and a standby's

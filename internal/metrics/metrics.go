@@ -103,6 +103,24 @@ func (m *Metrics) LeaderChanged(leading bool) {
 	m.edges = map[edgeKey]*edgeState{}
 }
 
+// EnvironmentReleased drops env's gauges and those of the edges out of
+// it, as LeaderChanged(false) does for all: another replica syncs env now
+// and reports it (counters and histograms stay; sums across replicas
+// remain right).
+func (m *Metrics) EnvironmentReleased(env string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sync.forget(env)
+	m.health.forget(env)
+	delete(m.envs, env)
+	for k := range m.edges {
+		if k.from == env {
+			m.promotion.forget(k)
+			delete(m.edges, k)
+		}
+	}
+}
+
 // env returns the state of an environment, creating it. Callers hold mu.
 func (m *Metrics) envLocked(name string) *envState {
 	st, ok := m.envs[name]
@@ -153,6 +171,10 @@ type envState struct {
 	branch, revision string
 	commitTime       time.Time
 	driftMode        string
+	// pipeline is the one baton_environment_info names; infoSet says the
+	// series exists.
+	pipeline string
+	infoSet  bool
 	// deployed is the last revision counted as a deployment; leadPending
 	// says its lead time is not observed yet (it has not been healthy).
 	deployed    string

@@ -517,3 +517,27 @@ func TestFirstSyncAfterStartCountsAgainstTheInventory(t *testing.T) {
 		t.Errorf("lead time observed %v times, want 1", got)
 	}
 }
+
+// Many pipelines on one agent: each environment's pipeline is named by
+// baton_environment_info, and promotion series carry it.
+func TestPipelineLabels(t *testing.T) {
+	m, reg := metrics.New(metrics.Options{})
+	rec := success("billing-dev", "a1", t0)
+	rec.Pipeline = "billing"
+	m.SyncDone(rec)
+	m.SyncDone(success("dev", "b1", t0))
+	if got := value(t, reg, "baton_environment_info", labels("environment", "billing-dev", "pipeline", "billing")); got != 1 {
+		t.Errorf("billing-dev's info = %v", got)
+	}
+	if got := value(t, reg, "baton_environment_info", labels("environment", "dev", "pipeline", "")); got != 1 {
+		t.Errorf("dev's info (no pipeline) = %v", got)
+	}
+	m.PromotionDone(agent.PromotionRecord{From: "billing-dev", To: "billing-prod", Pipeline: "billing", Revision: "a1",
+		Outcome: agent.PromotionBlocked})
+	if got := value(t, reg, "baton_promotions_total", labels("pipeline", "billing", "from", "billing-dev", "result", "blocked")); got != 1 {
+		t.Errorf("blocked promotions of billing = %v", got)
+	}
+	if got := value(t, reg, "baton_promotion_pending", labels("pipeline", "billing", "to", "billing-prod")); got != 1 {
+		t.Errorf("pending = %v", got)
+	}
+}

@@ -19,11 +19,11 @@ type promotionMetrics struct {
 }
 
 func newPromotionMetrics(reg prometheus.Registerer) promotionMetrics {
-	edge := []string{"from", "to"}
+	edge := []string{"pipeline", "from", "to"}
 	p := promotionMetrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baton_promotions_total",
 			Help: "Promotion outcomes along a pipeline edge, counted when the outcome or the revision changes: pushed, pull-request, up-to-date, blocked, held, frozen, failure; and reverted, once per promotion reverted because it left the target unhealthy."},
-			[]string{"from", "to", "result"}),
+			[]string{"pipeline", "from", "to", "result"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_promotion_pending",
 			Help: "1 while a revision waits to be promoted: a gate has not passed, a pull request is open, or the last attempt failed."}, edge),
 		frozen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_promotion_frozen",
@@ -37,7 +37,7 @@ func newPromotionMetrics(reg prometheus.Registerer) promotionMetrics {
 	return p
 }
 
-type edgeKey struct{ from, to string }
+type edgeKey struct{ pipeline, from, to string }
 
 // edgeState is what the recorder remembers about one pipeline edge.
 type edgeState struct {
@@ -58,7 +58,7 @@ type landing struct {
 // PromotionDone records one evaluation of a pipeline edge. Only changes of
 // outcome or revision are counted: the agent evaluates after every pass.
 func (m *Metrics) PromotionDone(r agent.PromotionRecord) {
-	k := edgeKey{r.From, r.To}
+	k := edgeKey{r.Pipeline, r.From, r.To}
 	outcome := bounded(r.Outcome, promotionOutcomes)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -67,18 +67,18 @@ func (m *Metrics) PromotionDone(r agent.PromotionRecord) {
 		e = &edgeState{}
 		m.edges[k] = e
 		for o := range promotionOutcomes {
-			m.promotion.total.WithLabelValues(r.From, r.To, o) // at zero, see initEnv
+			m.promotion.total.WithLabelValues(r.Pipeline, r.From, r.To, o) // at zero, see initEnv
 		}
-		m.promotion.leadTime.WithLabelValues(r.From, r.To)
+		m.promotion.leadTime.WithLabelValues(r.Pipeline, r.From, r.To)
 	}
 	if outcome == "reverted" {
 		// Reported by the target's agent, once per revert: a count only.
 		// The edge's gauges and memory are the source's evaluations'.
-		m.promotion.total.WithLabelValues(r.From, r.To, outcome).Inc()
+		m.promotion.total.WithLabelValues(r.Pipeline, r.From, r.To, outcome).Inc()
 		return
 	}
 	if e.revision != r.Revision || e.outcome != outcome {
-		m.promotion.total.WithLabelValues(r.From, r.To, outcome).Inc()
+		m.promotion.total.WithLabelValues(r.Pipeline, r.From, r.To, outcome).Inc()
 		e.revision, e.outcome = r.Revision, outcome
 	}
 	flag := func(b bool) float64 {
@@ -87,9 +87,9 @@ func (m *Metrics) PromotionDone(r agent.PromotionRecord) {
 		}
 		return 0
 	}
-	m.promotion.pending.WithLabelValues(r.From, r.To).Set(flag(outcome == "blocked" || outcome == "pull-request" || outcome == "failure"))
-	m.promotion.frozen.WithLabelValues(r.From, r.To).Set(flag(outcome == "frozen"))
-	m.promotion.held.WithLabelValues(r.From, r.To).Set(flag(outcome == "held"))
+	m.promotion.pending.WithLabelValues(r.Pipeline, r.From, r.To).Set(flag(outcome == "blocked" || outcome == "pull-request" || outcome == "failure"))
+	m.promotion.frozen.WithLabelValues(r.Pipeline, r.From, r.To).Set(flag(outcome == "frozen"))
+	m.promotion.held.WithLabelValues(r.Pipeline, r.From, r.To).Set(flag(outcome == "held"))
 
 	if outcome != "pushed" && outcome != "pull-request" {
 		return
@@ -115,14 +115,14 @@ func (m *Metrics) landedLocked(env, revision string, now time.Time) {
 		if k.to != env || e.landing == nil || e.landing.targetRevision == revision {
 			continue
 		}
-		m.promotion.leadTime.WithLabelValues(k.from, k.to).Observe(now.Sub(e.landing.sourceCommitTime).Seconds())
+		m.promotion.leadTime.WithLabelValues(k.pipeline, k.from, k.to).Observe(now.Sub(e.landing.sourceCommitTime).Seconds())
 		e.landing = nil
 	}
 }
 
 // forget deletes the gauges of an edge (see LeaderChanged).
 func (p promotionMetrics) forget(k edgeKey) {
-	p.pending.DeleteLabelValues(k.from, k.to)
-	p.frozen.DeleteLabelValues(k.from, k.to)
-	p.held.DeleteLabelValues(k.from, k.to)
+	p.pending.DeleteLabelValues(k.pipeline, k.from, k.to)
+	p.frozen.DeleteLabelValues(k.pipeline, k.from, k.to)
+	p.held.DeleteLabelValues(k.pipeline, k.from, k.to)
 }

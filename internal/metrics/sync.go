@@ -15,7 +15,7 @@ type syncMetrics struct {
 	pruned, renderErrors, refused       *prometheus.CounterVec
 	duration, applyDuration, renderTime *prometheus.HistogramVec
 	consecutiveFailures, interval       *prometheus.GaugeVec
-	lastSync, revisionInfo              *prometheus.GaugeVec
+	lastSync, revisionInfo, info        *prometheus.GaugeVec
 	managed, drifted, suspended         *prometheus.GaugeVec
 }
 
@@ -50,6 +50,9 @@ func newSyncMetrics(reg prometheus.Registerer) syncMetrics {
 			Help: "Unix time of the end of the last successful sync pass."}, env),
 		revisionInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_synced_revision_info",
 			Help: "1 for the revision in the cluster: one series per environment."}, []string{"environment", "branch", "revision"}),
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_environment_info",
+			Help: "1 per environment this replica syncs, naming its pipeline (application or team; empty when in none): join on environment to sum per-environment metrics by pipeline."},
+			[]string{"environment", "pipeline"}),
 		managed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_managed_objects",
 			Help: "Objects rendered and applied by the last successful sync pass."}, env),
 		drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "baton_drifted_objects",
@@ -59,7 +62,7 @@ func newSyncMetrics(reg prometheus.Registerer) syncMetrics {
 			Help: "1 while the environment is suspended (nothing is applied)."}, env),
 	}
 	reg.MustRegister(s.total, s.failures, s.applyObjects, s.pruned, s.renderErrors, s.refused, s.duration, s.applyDuration,
-		s.renderTime, s.consecutiveFailures, s.interval, s.lastSync, s.revisionInfo, s.managed, s.drifted, s.suspended)
+		s.renderTime, s.consecutiveFailures, s.interval, s.lastSync, s.revisionInfo, s.info, s.managed, s.drifted, s.suspended)
 	return s
 }
 
@@ -72,6 +75,11 @@ func (m *Metrics) SyncDone(r agent.SyncRecord) {
 	defer m.mu.Unlock()
 	st := m.envLocked(env) // first, so the counters exist at zero
 	s.total.WithLabelValues(env, result).Inc()
+	if st.pipeline != r.Pipeline || !st.infoSet {
+		s.info.DeletePartialMatch(prometheus.Labels{"environment": env})
+		s.info.WithLabelValues(env, r.Pipeline).Set(1)
+		st.pipeline, st.infoSet = r.Pipeline, true
+	}
 	s.duration.WithLabelValues(env).Observe(r.Duration.Seconds())
 	if r.Interval > 0 {
 		s.interval.WithLabelValues(env).Set(r.Interval.Seconds())
@@ -161,4 +169,5 @@ func (s syncMetrics) forget(env string) {
 	s.suspended.DeleteLabelValues(env)
 	s.drifted.DeletePartialMatch(prometheus.Labels{"environment": env})
 	s.revisionInfo.DeletePartialMatch(prometheus.Labels{"environment": env})
+	s.info.DeletePartialMatch(prometheus.Labels{"environment": env})
 }

@@ -17,7 +17,8 @@ var (
 )
 
 // BatonBinary builds cmd/baton once per test binary, into a temporary
-// folder that Main removes at the end, and returns its path:
+// folder that Main (or RemoveBatonBinary) removes at the end, and returns
+// its path:
 // tests that run the agent or the CLI as a user does run this. It is built
 // the way the test binary was (with or without -race) so that the build
 // reuses the packages go test has just compiled; on a fresh machine a build
@@ -44,8 +45,9 @@ func BatonBinary(t testing.TB) string {
 	return batonPath
 }
 
-// removeBatonBinary removes what BatonBinary built; Main calls it.
-func removeBatonBinary() {
+// RemoveBatonBinary removes what BatonBinary built; Main calls it, a
+// TestMain of its own must.
+func RemoveBatonBinary() {
 	if batonPath != "" {
 		_ = os.RemoveAll(filepath.Dir(batonPath))
 	}

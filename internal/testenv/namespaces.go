@@ -149,7 +149,7 @@ func Main(m *testing.M, env **Cluster) int {
 	}
 	*env = c
 	code := m.Run()
-	removeBatonBinary()
+	RemoveBatonBinary()
 	if code != 0 {
 		c.KeepLogs()
 		fmt.Printf("testenv: control plane logs kept in %s\n", c.dir)

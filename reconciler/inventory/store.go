@@ -30,7 +30,13 @@ type Store struct {
 	// FieldManager is the server-side apply field manager for writes.
 	// Required.
 	FieldManager string
+	// Writer, when set, is recorded on every write (AnnotationWriter): the
+	// replica that wrote.
+	Writer string
 }
+
+// AnnotationWriter names the agent replica that last wrote an inventory.
+const AnnotationWriter = "baton.dev/written-by"
 
 // Load reads env's inventory. A missing ConfigMap is not an error: it
 // returns an empty inventory and found == false (a first pass).
@@ -67,6 +73,9 @@ func (s *Store) Save(ctx context.Context, inv Inventory) error {
 			"app.kubernetes.io/managed-by": "baton",
 			LabelInventoryOf:               inv.Environment,
 		})
+	if s.Writer != "" {
+		ac.WithAnnotations(map[string]string{AnnotationWriter: s.Writer})
+	}
 	if data != nil {
 		ac.WithData(data)
 	}
