@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/promote"
 )
 
@@ -20,7 +21,7 @@ func TestNamedPipelinePullRequest(t *testing.T) {
 	opened := mustEvaluate(t, p, devToStaging, dev)
 	wantResult(t, opened, promote.PullRequestOpened)
 	pr := f.openPulls()[0]
-	if want := "[shop] promote dev@" + c[:7] + " to staging"; pr.Title != want {
+	if want := "[shop] promote dev@" + githash.Short(c) + " to staging"; pr.Title != want {
 		t.Errorf("title %q, want %q", pr.Title, want)
 	}
 	if !strings.Contains(pr.Body, "Pipeline: **shop**") {
