@@ -85,7 +85,11 @@ var causeCases = []causeCase{
 			createDeployment(t, kube, deployment(ns, "api", 3, ""))
 			return ref("Deployment", ns, "api")
 		},
-		message: `^Deployment ` + nsRE + `/api: [01]/3 updated pods ready; replicaset api-` + hashRE +
+		// The Deployment controller copies its ReplicaSet's ReplicaFailure
+		// condition: when the Deployment's watch event comes before the
+		// ReplicaSet's, the cause is named from the Deployment (with its
+		// own progress) a moment before the ReplicaSet is seen.
+		message: `^Deployment ` + nsRE + `/api: ([01]/3 updated pods ready; replicaset api-` + hashRE + `|0/3 pods updated; deployment api)` +
 			`: cannot create pods, refused by ResourceQuota "pods": exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1$`,
 	},
 	{
