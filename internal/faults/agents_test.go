@@ -81,6 +81,8 @@ func (r *replica) start() {
 		"--log-format", "json", "--log-level", "info")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	// A test run killed (a CI timeout, Ctrl-C) leaves no agent behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start %s: %v", r.name, err)
 	}

@@ -57,6 +57,8 @@ func startAgent(b *testing.B, configText string) *agentProc {
 	p.cmd = exec.Command(testenv.BatonBinary(b), "agent", "--config", cfg, "--kubeconfig", env.KubeconfigPath(),
 		"--identity", "bench", "--log-format", "json", "--log-level", "info")
 	p.cmd.Stdout, p.cmd.Stderr = log, log
+	// A benchmark killed (a timeout, Ctrl-C) leaves no agent behind.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		b.Fatal(err)
