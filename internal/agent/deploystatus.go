@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/promote"
 )
 
@@ -103,7 +104,7 @@ func (d *deployStatuses) run(ctx context.Context) {
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			d.log.Warn("deploy status not set", "environment", u.env, "commit", short(u.sha), "state", u.st.State, "error", err.Error())
+			d.log.Warn("deploy status not set", "environment", u.env, "commit", githash.Short(u.sha), "state", u.st.State, "error", err.Error())
 		}
 	}
 }
@@ -126,7 +127,7 @@ func (d *deployStatuses) set(env, revision string, state promote.StatusState, de
 	select {
 	case d.queue <- u:
 	default:
-		d.log.Warn("deploy status dropped: the forge is behind", "environment", env, "commit", short(revision))
+		d.log.Warn("deploy status dropped: the forge is behind", "environment", env, "commit", githash.Short(revision))
 	}
 	d.mu.Unlock()
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/baton-gitops/baton/internal/envobject"
+	"github.com/baton-gitops/baton/internal/githash"
 )
 
 // Timing of the Environment objects' writer and watcher.
@@ -211,7 +212,7 @@ func ObjectStatus(identity string, e EnvironmentStatus, handled string) envobjec
 		st.Soak = e.Soak.String()
 	}
 	if e.Synced != nil {
-		st.Revision = short(e.Synced.Commit)
+		st.Revision = githash.Short(e.Synced.Commit)
 	}
 	st.SyncedAt = metaTime(e.SyncedAt)
 	if l := e.LastSync; l != nil {

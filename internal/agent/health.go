@@ -6,6 +6,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/internal/workpool"
 	"github.com/baton-gitops/baton/reconciler"
 	"github.com/baton-gitops/baton/source"
@@ -43,7 +44,7 @@ func (l *envLoop) waitHealth(ctx context.Context, rev *source.Revision, refs []h
 	started := l.clock.Now()
 	report := l.checker.Wait(ctx, refs, health.WaitOptions{EvalOptions: evalOptions(l.env.Health), Timeout: l.env.Health.Timeout.Duration})
 	if report.Overall == health.Cancelled {
-		l.log.Info("health wait interrupted", "environment", l.env.Name, "revision", short(rev.Commit))
+		l.log.Info("health wait interrupted", "environment", l.env.Name, "revision", githash.Short(rev.Commit))
 		return report
 	}
 	l.recordHealth(rev.Commit, report, l.clock.Now().Sub(started))
@@ -109,7 +110,7 @@ func (l *envLoop) recordHealth(revision string, r health.Report, waited time.Dur
 	}
 	l.recorder.HealthChanged(HealthRecord{Environment: l.env.Name, Pipeline: l.pipeline, Revision: revision,
 		Status: string(r.Overall), Cause: string(r.Cause), WaitDuration: waited, Message: r.Message})
-	attrs := []any{"environment", l.env.Name, "revision", short(revision), "health", string(r.Overall)}
+	attrs := []any{"environment", l.env.Name, "revision", githash.Short(revision), "health", string(r.Overall)}
 	if r.Cause != health.NoCause {
 		attrs = append(attrs, "cause", string(r.Cause))
 	}

@@ -360,7 +360,7 @@ func (l *envLoop) finish(o syncOutcome) {
 	}
 	l.recorder.SyncDone(rec)
 
-	attrs := []any{"environment", l.env.Name, "revision", short(rec.Revision), "result", rec.Result,
+	attrs := []any{"environment", l.env.Name, "revision", githash.Short(rec.Revision), "result", rec.Result,
 		"objects", rec.Objects, "counts", rec.Counts, "drifted", rec.Drifted, "pruned", rec.Pruned,
 		"duration", rec.Duration.Round(time.Millisecond).String()}
 	if o.err != nil {
@@ -384,10 +384,6 @@ func (l *envLoop) finish(o syncOutcome) {
 		}
 	})
 }
-
-// short is githash.Short, kept under this name while other branches
-// touching this package are merged.
-func short(commit string) string { return githash.Short(commit) }
 
 func errString(err error) string {
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/baton-gitops/baton/health"
 	"github.com/baton-gitops/baton/internal/config"
+	"github.com/baton-gitops/baton/internal/githash"
 	"github.com/baton-gitops/baton/promote"
 	"github.com/baton-gitops/baton/source"
 )
@@ -181,7 +182,7 @@ func (l *envLoop) recordRevert(e config.Edge, rev *source.Revision, res Promotio
 		}
 		s.Reverts = append(s.Reverts, info)
 	})
-	attrs := []any{"from", e.From, "to", e.To, "revision", short(rev.Commit), "outcome", info.Outcome,
+	attrs := []any{"from", e.From, "to", e.To, "revision", githash.Short(rev.Commit), "outcome", info.Outcome,
 		"duration", d.Round(time.Millisecond).String()}
 	if info.Detail != "" {
 		attrs = append(attrs, "detail", info.Detail)
@@ -197,7 +198,7 @@ func (l *envLoop) recordRevert(e config.Edge, rev *source.Revision, res Promotio
 	for _, ev := range res.Events {
 		made = made || ev.Kind == string(promote.EventReverted)
 		l.log.Info("promotion event", "kind", ev.Kind, "from", e.From, "to", e.To, "who", ev.Who,
-			"sourceCommit", short(ev.SourceCommit), "targetCommit", short(ev.TargetCommit),
+			"sourceCommit", githash.Short(ev.SourceCommit), "targetCommit", githash.Short(ev.TargetCommit),
 			"pullRequest", ev.PullRequest, "message", ev.Message)
 	}
 	if !made {
@@ -235,7 +236,7 @@ func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res Promo
 		s.Promotions = append(s.Promotions, info)
 	})
 
-	attrs := []any{"from", l.env.Name, "to", e.To, "revision", short(rev.Commit), "outcome", rec.Outcome,
+	attrs := []any{"from", l.env.Name, "to", e.To, "revision", githash.Short(rev.Commit), "outcome", rec.Outcome,
 		"duration", d.Round(time.Millisecond).String()}
 	if rec.Reason != "" {
 		attrs = append(attrs, "reason", rec.Reason)
@@ -248,7 +249,7 @@ func (l *envLoop) recordPromotion(e config.Edge, rev *source.Revision, res Promo
 	}
 	for _, ev := range res.Events {
 		l.log.Info("promotion event", "kind", ev.Kind, "from", l.env.Name, "to", e.To, "who", ev.Who,
-			"sourceCommit", short(ev.SourceCommit), "targetCommit", short(ev.TargetCommit),
+			"sourceCommit", githash.Short(ev.SourceCommit), "targetCommit", githash.Short(ev.TargetCommit),
 			"pullRequest", ev.PullRequest, "message", ev.Message)
 	}
 	switch {
