@@ -278,17 +278,23 @@ const shownErrors = 5
 func (e *passError) Error() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%d object(s) failed: ", len(e.errs))
-	for i, err := range e.errs {
+	writeFirst(&sb, e.errs, error.Error)
+	return sb.String()
+}
+
+// writeFirst writes the first shownErrors items, "; "-separated, then how
+// many more there are.
+func writeFirst[T any](sb *strings.Builder, items []T, text func(T) string) {
+	for i, item := range items {
 		if i == shownErrors {
-			fmt.Fprintf(&sb, "; and %d more", len(e.errs)-shownErrors)
-			break
+			fmt.Fprintf(sb, "; and %d more", len(items)-shownErrors)
+			return
 		}
 		if i > 0 {
 			sb.WriteString("; ")
 		}
-		sb.WriteString(err.Error())
+		sb.WriteString(text(item))
 	}
-	return sb.String()
 }
 
 func (e *passError) Unwrap() []error { return e.errs }

@@ -77,16 +77,7 @@ type RefusedError struct {
 func (e *RefusedError) Error() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "refused: %d object(s) outside what the environment may write: ", len(e.Violations))
-	for i, v := range e.Violations {
-		if i == shownErrors {
-			fmt.Fprintf(&sb, "; and %d more", len(e.Violations)-shownErrors)
-			break
-		}
-		if i > 0 {
-			sb.WriteString("; ")
-		}
-		sb.WriteString(v.String())
-	}
+	writeFirst(&sb, e.Violations, Violation.String)
 	return sb.String()
 }
 
