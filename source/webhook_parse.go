@@ -49,22 +49,28 @@ func finish(ref string, urls []string) (PushEvent, error) {
 	return PushEvent{URLs: urls, Branch: branchOf(ref)}, nil
 }
 
+// githubRepository is the repository of a GitHub (or Gitea) payload.
+type githubRepository struct {
+	CloneURL string `json:"clone_url"`
+	SSHURL   string `json:"ssh_url"`
+	HTMLURL  string `json:"html_url"`
+	GitURL   string `json:"git_url"`
+}
+
+func (r githubRepository) urls() []string {
+	return collectURLs(r.CloneURL, r.SSHURL, r.HTMLURL, r.GitURL)
+}
+
 // parseGitHubPush reads a GitHub push payload. Gitea sends the same shape.
 func parseGitHubPush(body []byte) (PushEvent, error) {
 	var p struct {
-		Ref        string `json:"ref"`
-		Repository struct {
-			CloneURL string `json:"clone_url"`
-			SSHURL   string `json:"ssh_url"`
-			HTMLURL  string `json:"html_url"`
-			GitURL   string `json:"git_url"`
-		} `json:"repository"`
+		Ref        string           `json:"ref"`
+		Repository githubRepository `json:"repository"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return PushEvent{}, err
 	}
-	r := p.Repository
-	return finish(p.Ref, collectURLs(r.CloneURL, r.SSHURL, r.HTMLURL, r.GitURL))
+	return finish(p.Ref, p.Repository.urls())
 }
 
 // parseGitLabPush reads a GitLab "Push Hook" payload.
@@ -153,12 +159,7 @@ func parseGitHubPullRequest(body []byte) (PullRequestEvent, error) {
 				Ref string `json:"ref"`
 			} `json:"base"`
 		} `json:"pull_request"`
-		Repository struct {
-			CloneURL string `json:"clone_url"`
-			SSHURL   string `json:"ssh_url"`
-			HTMLURL  string `json:"html_url"`
-			GitURL   string `json:"git_url"`
-		} `json:"repository"`
+		Repository githubRepository `json:"repository"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return PullRequestEvent{}, err
@@ -167,8 +168,7 @@ func parseGitHubPullRequest(body []byte) (PullRequestEvent, error) {
 	if n == 0 {
 		n = p.PullRequest.Number
 	}
-	r := p.Repository
-	return finishPR(n, p.PullRequest.Base.Ref, p.Action, collectURLs(r.CloneURL, r.SSHURL, r.HTMLURL, r.GitURL))
+	return finishPR(n, p.PullRequest.Base.Ref, p.Action, p.Repository.urls())
 }
 
 // parseGitLabMergeRequest reads a GitLab "Merge Request Hook" payload.
