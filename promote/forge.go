@@ -67,6 +67,16 @@ type Comment struct {
 	Body string
 }
 
+// CommentBodies returns the comments' bodies, in order: Forge.Comments
+// from the comments with their ids.
+func CommentBodies(list []Comment) []string {
+	out := make([]string, len(list))
+	for i, c := range list {
+		out[i] = c.Body
+	}
+	return out
+}
+
 // StatusState is a commit status's state. Forges that name states
 // otherwise (GitLab's "failed") are mapped by their provider.
 type StatusState string

@@ -246,11 +246,7 @@ func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(list))
-	for i, cm := range list {
-		out[i] = cm.Body
-	}
-	return out, nil
+	return promote.CommentBodies(list), nil
 }
 
 // OpenPullRequests lists the open pull requests into base, from any

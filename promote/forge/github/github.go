@@ -234,11 +234,7 @@ func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(list))
-	for i, cm := range list {
-		out[i] = cm.Body
-	}
-	return out, nil
+	return promote.CommentBodies(list), nil
 }
 
 // PullRequestComments returns a pull request's conversation comments with

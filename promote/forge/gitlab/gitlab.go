@@ -262,11 +262,7 @@ func (c *Client) Comments(ctx context.Context, number int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(notes))
-	for i, n := range notes {
-		out[i] = n.Body
-	}
-	return out, nil
+	return promote.CommentBodies(notes), nil
 }
 
 // PullRequestComments returns a merge request's notes written by people
