@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/baton-gitops/baton/internal/fsdir"
 	"io"
 	"io/fs"
 	"os"
@@ -202,7 +203,7 @@ func (r *remoteFS) Open(name string) (fs.File, error) {
 		return nil, err
 	}
 	if fi.IsDir() {
-		return &remoteDir{fs: r, name: name, info: fi}, nil
+		return &remoteDir{Pages: fsdir.Pages{List: func() ([]fs.DirEntry, error) { return r.ReadDir(name) }}, name: name, info: fi}, nil
 	}
 	data, err := r.ReadFile(name)
 	if err != nil {
@@ -240,11 +241,9 @@ func (f *remoteFile) Close() error               { return nil }
 
 // remoteDir is an open folder; ReadDir lists it once.
 type remoteDir struct {
-	fs      *remoteFS
-	name    string
-	info    fs.FileInfo
-	entries []fs.DirEntry
-	read    bool
+	fsdir.Pages
+	name string
+	info fs.FileInfo
 }
 
 func (d *remoteDir) Stat() (fs.FileInfo, error) { return d.info, nil }
@@ -252,27 +251,3 @@ func (d *remoteDir) Read([]byte) (int, error) {
 	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
 }
 func (d *remoteDir) Close() error { return nil }
-
-func (d *remoteDir) ReadDir(n int) ([]fs.DirEntry, error) {
-	if !d.read {
-		entries, err := d.fs.ReadDir(d.name)
-		if err != nil {
-			return nil, err
-		}
-		d.entries, d.read = entries, true
-	}
-	if n <= 0 {
-		out := d.entries
-		d.entries = nil
-		return out, nil
-	}
-	if len(d.entries) == 0 {
-		return nil, io.EOF
-	}
-	if n > len(d.entries) {
-		n = len(d.entries)
-	}
-	out := d.entries[:n]
-	d.entries = d.entries[n:]
-	return out, nil
-}

@@ -23,7 +23,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -32,6 +31,8 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+
+	"github.com/baton-gitops/baton/internal/fsdir"
 )
 
 // Snapshot is a folder on disk as an io/fs tree with slash paths and "."
@@ -91,7 +92,7 @@ func (s *Snapshot) Open(name string) (fs.File, error) {
 	}
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
 		// A folder lists what ReadDir lists, not what is on disk.
-		return &dirFile{File: f, snap: s, name: name}, nil
+		return &dirFile{File: f, Pages: fsdir.Pages{List: func() ([]fs.DirEntry, error) { return s.ReadDir(name) }}}, nil
 	}
 	return f, nil
 }
@@ -100,34 +101,7 @@ func (s *Snapshot) Open(name string) (fs.File, error) {
 // commit.
 type dirFile struct {
 	fs.File
-	snap    *Snapshot
-	name    string
-	entries []fs.DirEntry
-	read    bool
-}
-
-// ReadDir lists the folder as fs.ReadDirFile says: n > 0 returns at most
-// n entries per call and io.EOF at the end; n <= 0 returns the rest.
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	if !d.read {
-		entries, err := d.snap.ReadDir(d.name)
-		if err != nil {
-			return nil, err
-		}
-		d.entries, d.read = entries, true
-	}
-	if n <= 0 {
-		out := d.entries
-		d.entries = nil
-		return out, nil
-	}
-	if len(d.entries) == 0 {
-		return nil, io.EOF
-	}
-	n = min(n, len(d.entries))
-	out := d.entries[:n]
-	d.entries = d.entries[n:]
-	return out, nil
+	fsdir.Pages
 }
 
 // ReadFile reads the named file.
