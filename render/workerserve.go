@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/baton-gitops/baton/internal/fsdir"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"runtime/metrics"
 	"sync"
 	"time"
+
+	"github.com/baton-gitops/baton/internal/fsdir"
 )
 
 // ServeWorker runs one build for the agent that started this process (see
