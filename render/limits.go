@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -59,21 +60,11 @@ const (
 
 // withDefaults fills zero values.
 func (l Limits) withDefaults() Limits {
-	if l.MaxFileSize == 0 {
-		l.MaxFileSize = DefaultMaxFileSize
-	}
-	if l.MaxObjects == 0 {
-		l.MaxObjects = DefaultMaxObjects
-	}
-	if l.MaxAliasNodes == 0 {
-		l.MaxAliasNodes = DefaultMaxAliasNodes
-	}
-	if l.MaxMemory == 0 {
-		l.MaxMemory = DefaultMaxMemory
-	}
-	if l.MaxDuration == 0 {
-		l.MaxDuration = DefaultMaxDuration
-	}
+	l.MaxFileSize = cmp.Or(l.MaxFileSize, DefaultMaxFileSize)
+	l.MaxObjects = cmp.Or(l.MaxObjects, DefaultMaxObjects)
+	l.MaxAliasNodes = cmp.Or(l.MaxAliasNodes, DefaultMaxAliasNodes)
+	l.MaxMemory = cmp.Or(l.MaxMemory, DefaultMaxMemory)
+	l.MaxDuration = cmp.Or(l.MaxDuration, DefaultMaxDuration)
 	return l
 }
 
