@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
-	"runtime"
-	"runtime/metrics"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/baton-gitops/baton/internal/heappeak"
 	"github.com/baton-gitops/baton/internal/testenv/hostile"
 )
 
@@ -84,7 +82,7 @@ func TestWorkerKeepsErrorTypes(t *testing.T) {
 func TestWorkerMemoryLimit(t *testing.T) {
 	r := workerRenderer(t, Limits{MaxMemory: 32 << 20})
 	var err error
-	peak := heapPeak(t, func() {
+	peak := heappeak.During(func() {
 		_, err = r.Render(context.Background(), mapSnapshot(hostile.ManyAliases("o", 12)), "o")
 	})
 	var le *LimitError
@@ -123,40 +121,6 @@ func TestWhatIsCached(t *testing.T) {
 	assert.True(t, cacheable(ErrRemoteRefused))
 	assert.False(t, cacheable(&LimitError{Limit: LimitTime}), "a busy machine is slower")
 	assert.False(t, cacheable(&workerFailure{errors.New("broken pipe")}))
-}
-
-// heapPeak runs f and returns how far this process's live heap rose above
-// where it started, sampled every millisecond.
-func heapPeak(t testing.TB, f func()) uint64 {
-	t.Helper()
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-stopped
-	return peak.Load()
 }
 
 // BenchmarkWorkerOverhead renders the prod fixture overlay in process and in

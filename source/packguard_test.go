@@ -2,13 +2,10 @@ package source
 
 import (
 	"errors"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/baton-gitops/baton/internal/heappeak"
 	"github.com/baton-gitops/baton/internal/testenv/gitserver"
 )
 
@@ -27,7 +24,7 @@ func TestOversizedBlobFailsOnlyItsBranch(t *testing.T) {
 	staging := repo.Commit(t, "env/staging", gitserver.Change{Write: map[string]string{"apps/web/deployment.yaml": "kind: Deployment\nreplicas: 2\n"}})
 	var res PollResult
 	var err error
-	peak := heapGrowth(func() { res, err = r.Poll(t.Context()) })
+	peak := heappeak.During(func() { res, err = r.Poll(t.Context()) })
 	if err != nil {
 		t.Fatalf("poll: %v (an oversized blob is its branch's failure, not the repository's)", err)
 	}
@@ -105,34 +102,3 @@ func TestBlobUnderTheLimitIsFetched(t *testing.T) {
 	}
 }
 
-// heapGrowth runs f and returns how far the live heap rose above where it
-// started, sampled every millisecond.
-func heapGrowth(f func()) uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	var peak atomic.Uint64
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-stopped
-	return peak.Load()
-}
