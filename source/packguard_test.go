@@ -101,4 +101,3 @@ func TestBlobUnderTheLimitIsFetched(t *testing.T) {
 		t.Errorf("ok.yaml: %d bytes, %v", len(data), err)
 	}
 }
-
